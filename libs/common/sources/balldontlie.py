@@ -1,0 +1,238 @@
+"""balldontlie v1: games, box scores and players (cursor pagination)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from libs.common.sources.base import Fetcher, ParseContext, Row, Source
+from libs.common.sources.params import DateParams, NoParams
+from libs.common.sources.parsing import lineage, need, need_list, parse_date
+from libs.common.warehouse.schema import LINEAGE_COLUMNS, Table, col
+
+MAX_PAGES = 100
+"""Safety stop for cursor pagination: the full player list is ~50 pages of 100."""
+
+
+async def fetch_all_pages(fetcher: Fetcher, path: str, params: dict[str, Any]) -> Any:
+    """Follow `meta.next_cursor`, merging every page's `data` into the first page's body."""
+    body = await fetcher.get_json(path, {**params, "per_page": 100})
+    merged = list(body.get("data", [])) if isinstance(body, dict) else []
+    pages = 1
+    while isinstance(body, dict) and (cursor := (body.get("meta") or {}).get("next_cursor")):
+        if pages >= MAX_PAGES:
+            raise RuntimeError(f"{path}: more than {MAX_PAGES} pages, stopping")
+        body = await fetcher.get_json(path, {**params, "per_page": 100, "cursor": cursor})
+        merged.extend(body.get("data", []))
+        pages += 1
+    if not isinstance(body, dict):
+        return body
+    return {"data": merged, "meta": {**(body.get("meta") or {}), "pages": pages}}
+
+
+TEAM_COLUMNS = ("id", "abbreviation", "full_name")
+
+BDL_GAMES = Table(
+    "nba_raw",
+    "bdl_games",
+    (
+        col("game_id", "INT64", True, "balldontlie game id"),
+        col("game_date", "DATE", True),
+        col("season", "INT64"),
+        col("status", "STRING", description="'Final', a tip-off time, or a period clock"),
+        col("period", "INT64"),
+        col("postseason", "BOOL"),
+        col("start_time", "TIMESTAMP", description="scheduled tip-off (UTC)"),
+        col("home_team_id", "INT64"),
+        col("home_team_abbr", "STRING", True),
+        col("home_team_name", "STRING"),
+        col("home_team_score", "INT64"),
+        col("visitor_team_id", "INT64"),
+        col("visitor_team_abbr", "STRING", True),
+        col("visitor_team_name", "STRING"),
+        col("visitor_team_score", "INT64"),
+        *LINEAGE_COLUMNS,
+    ),
+    natural_key=("game_id",),
+    partition_column="game_date",
+    description="One current row per game (state source).",
+)
+
+
+def _team(game: dict[str, Any], side: str, scraper: str, where: str) -> dict[str, Any]:
+    team = need(game, side, scraper, where)
+    return {key: need(team, key, scraper, f"{where}.{side}") for key in TEAM_COLUMNS}
+
+
+def parse_games(body: Any, ctx: ParseContext) -> list[Row]:
+    """`{data: [game]}` to one row per game."""
+    rows = []
+    for i, game in enumerate(need_list(body, "data", "bdl_games")):
+        where = f"data[{i}]"
+        home = _team(game, "home_team", "bdl_games", where)
+        away = _team(game, "visitor_team", "bdl_games", where)
+        rows.append(
+            {
+                "game_id": need(game, "id", "bdl_games", where),
+                "game_date": parse_date(need(game, "date", "bdl_games", where), "bdl_games", f"{where}.date"),
+                "season": game.get("season"),
+                "status": game.get("status"),
+                "period": game.get("period"),
+                "postseason": game.get("postseason"),
+                "start_time": game.get("datetime"),
+                "home_team_id": home["id"],
+                "home_team_abbr": home["abbreviation"],
+                "home_team_name": home["full_name"],
+                "home_team_score": game.get("home_team_score"),
+                "visitor_team_id": away["id"],
+                "visitor_team_abbr": away["abbreviation"],
+                "visitor_team_name": away["full_name"],
+                "visitor_team_score": game.get("visitor_team_score"),
+                **lineage(ctx),
+            }
+        )
+    return rows
+
+
+STAT_COLUMNS = (
+    "fgm", "fga", "fg3m", "fg3a", "ftm", "fta", "oreb", "dreb", "reb",
+    "ast", "stl", "blk", "turnover", "pf", "pts",
+)  # fmt: skip
+
+BDL_PLAYER_BOXSCORES = Table(
+    "nba_raw",
+    "bdl_player_boxscores",
+    (
+        col("game_date", "DATE", True),
+        col("season", "INT64"),
+        col("game_status", "STRING"),
+        col("player_id", "INT64", True, "balldontlie player id"),
+        col("player_name", "STRING", True, "first and last name"),
+        col("position", "STRING"),
+        col("team_abbr", "STRING", True),
+        col("opponent_abbr", "STRING", True),
+        col("is_home", "BOOL", True),
+        col("minutes", "FLOAT64", description="minutes played; '' or '00' is 0"),
+        *(col(name, "INT64") for name in STAT_COLUMNS),
+        *LINEAGE_COLUMNS,
+    ),
+    natural_key=("game_date", "team_abbr", "player_id"),
+    partition_column="game_date",
+    description="One current row per player per game (state source).",
+)
+
+
+def parse_minutes(value: Any) -> float | None:
+    """balldontlie minutes: '28', '28:30', '' or None."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if ":" in text:
+        minutes, seconds = text.split(":", 1)
+        return int(minutes or 0) + int(seconds or 0) / 60
+    return float(text)
+
+
+def parse_box_scores(body: Any, ctx: ParseContext) -> list[Row]:
+    """`{data: [game with home_team.players[] and visitor_team.players[]]}` to one row per player."""
+    name = "bdl_box_scores"
+    rows = []
+    for i, game in enumerate(need_list(body, "data", name)):
+        where = f"data[{i}]"
+        game_date = parse_date(need(game, "date", name, where), name, f"{where}.date")
+        sides = (("home_team", "visitor_team", True), ("visitor_team", "home_team", False))
+        for side, other, is_home in sides:
+            team = need(game, side, name, where)
+            opponent = need(need(game, other, name, where), "abbreviation", name, f"{where}.{other}")
+            for j, line in enumerate(need_list(team, "players", name, f"{where}.{side}")):
+                at = f"{where}.{side}.players[{j}]"
+                player = need(line, "player", name, at)
+                rows.append(
+                    {
+                        "game_date": game_date,
+                        "season": game.get("season"),
+                        "game_status": game.get("status"),
+                        "player_id": need(player, "id", name, f"{at}.player"),
+                        "player_name": f"{player.get('first_name', '')} {player.get('last_name', '')}".strip(),
+                        "position": player.get("position"),
+                        "team_abbr": need(team, "abbreviation", name, f"{where}.{side}"),
+                        "opponent_abbr": opponent,
+                        "is_home": is_home,
+                        "minutes": parse_minutes(line.get("min")),
+                        **{stat: line.get(stat) for stat in STAT_COLUMNS},
+                        **lineage(ctx),
+                    }
+                )
+    return rows
+
+
+BDL_PLAYERS = Table(
+    "nba_raw",
+    "bdl_players",
+    (
+        col("player_id", "INT64", True),
+        col("first_name", "STRING"),
+        col("last_name", "STRING"),
+        col("position", "STRING"),
+        col("height", "STRING"),
+        col("weight", "STRING"),
+        col("jersey_number", "STRING"),
+        col("college", "STRING"),
+        col("country", "STRING"),
+        col("draft_year", "INT64"),
+        col("draft_round", "INT64"),
+        col("draft_number", "INT64"),
+        col("team_id", "INT64"),
+        col("team_abbr", "STRING"),
+        *LINEAGE_COLUMNS,
+    ),
+    natural_key=("player_id",),
+    description="One current row per player (state source).",
+)
+
+PLAYER_FIELDS = (
+    "first_name", "last_name", "position", "height", "weight", "jersey_number",
+    "college", "country", "draft_year", "draft_round", "draft_number",
+)  # fmt: skip
+
+
+def parse_players(body: Any, ctx: ParseContext) -> list[Row]:
+    """`{data: [player with team]}` to one row per player."""
+    rows = []
+    for i, player in enumerate(need_list(body, "data", "bdl_players")):
+        team = player.get("team") or {}
+        rows.append(
+            {
+                "player_id": need(player, "id", "bdl_players", f"data[{i}]"),
+                **{key: player.get(key) for key in PLAYER_FIELDS},
+                "team_id": team.get("id"),
+                "team_abbr": team.get("abbreviation"),
+                **lineage(ctx),
+            }
+        )
+    return rows
+
+
+async def _fetch_games(fetcher: Fetcher, params: BaseModel) -> Any:
+    assert isinstance(params, DateParams)
+    return await fetch_all_pages(fetcher, "/v1/games", {"dates[]": params.date.isoformat()})
+
+
+async def _fetch_box_scores(fetcher: Fetcher, params: BaseModel) -> Any:
+    assert isinstance(params, DateParams)
+    return await fetcher.get_json("/v1/box_scores", {"date": params.date.isoformat()})
+
+
+async def _fetch_players(fetcher: Fetcher, params: BaseModel) -> Any:
+    return await fetch_all_pages(fetcher, "/v1/players", {})
+
+
+SOURCES = (
+    Source("bdl_games", "balldontlie", "ball-dont-lie/games", BDL_GAMES, DateParams,
+           _fetch_games, parse_games, "Games on a date, with scores once final."),
+    Source("bdl_box_scores", "balldontlie", "ball-dont-lie/box-scores", BDL_PLAYER_BOXSCORES,
+           DateParams, _fetch_box_scores, parse_box_scores, "Player box scores for every game on a date."),
+    Source("bdl_players", "balldontlie", "ball-dont-lie/players", BDL_PLAYERS, NoParams,
+           _fetch_players, parse_players, "All players, every page of the cursor."),
+)  # fmt: skip

@@ -1,0 +1,70 @@
+"""The source catalog contract: one `Source` per scraper, declared once in the registry."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
+
+from libs.common.warehouse.schema import Table
+
+Upstream = Literal["oddsapi", "balldontlie", "espn", "nbacom_cdn", "nbacom_web", "bettingpros"]
+"""Each upstream host has its own base-URL setting (and, locally, its own replay-server prefix)."""
+Row = dict[str, Any]
+
+
+class ParseError(ValueError):
+    """An upstream body that does not have the shape its parser expects."""
+
+    def __init__(self, scraper_name: str, field: str, problem: str) -> None:
+        self.scraper_name = scraper_name
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{scraper_name}: field '{field}': {problem}")
+
+
+class Fetcher(Protocol):
+    """What a request builder may call: GET on its upstream, keys and retries handled for it."""
+
+    async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any: ...
+
+    async def get_text(self, path: str, params: Mapping[str, Any] | None = None) -> str: ...
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    """Lineage a parser stamps on every row."""
+
+    execution_id: str
+    source_file: str
+    game_date: dt.date | None
+    fetched_at: dt.datetime
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A scraper: how to request its upstream, and how to turn the body into raw rows.
+
+    `fetch` returns the body to store (JSON-able; a `str` for HTML sources). Multi-page
+    upstreams return the pages merged into the first page's shape. `parse` receives that
+    same body back and returns rows whose keys are exactly `table.column_names`.
+    """
+
+    name: str
+    upstream: Upstream
+    gcs_prefix: str
+    table: Table
+    params_model: type[BaseModel]
+    fetch: Callable[[Fetcher, BaseModel], Awaitable[Any]]
+    parse: Callable[[Any, ParseContext], list[Row]]
+    description: str = ""
+    body_format: Literal["json", "html"] = "json"
+
+    def game_date(self, params: BaseModel) -> dt.date | None:
+        """The game date a run is about, if its params name one (never defaulted to today)."""
+        value = getattr(params, "date", None)
+        return value if isinstance(value, dt.date) else None

@@ -1,0 +1,37 @@
+"""The one list of scrapers: routing, the CLI, docs and workflow validation all read it."""
+
+from __future__ import annotations
+
+from libs.common.sources import balldontlie
+from libs.common.sources.base import Source
+from libs.common.warehouse.schema import Table
+
+SOURCES: dict[str, Source] = {
+    source.name: source
+    for family in (balldontlie,)
+    for source in family.SOURCES
+}
+
+
+class UnknownScraperError(KeyError):
+    """A scraper_name that is not in the registry; the message lists the known names."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(name)
+
+    def __str__(self) -> str:
+        return f"unknown scraper_name '{self.name}'; known: {', '.join(sorted(SOURCES))}"
+
+
+def get_source(name: str) -> Source:
+    """The registered source called `name`, or UnknownScraperError."""
+    try:
+        return SOURCES[name]
+    except KeyError:
+        raise UnknownScraperError(name) from None
+
+
+def raw_tables() -> list[Table]:
+    """Every raw table, once (several scrapers may share one)."""
+    return list({source.table.fqn: source.table for source in SOURCES.values()}.values())

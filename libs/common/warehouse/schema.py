@@ -1,0 +1,56 @@
+"""Table declarations: written once, rendered to DuckDB DDL and BigQuery SchemaFields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ColumnType = Literal["STRING", "INT64", "FLOAT64", "BOOL", "DATE", "TIMESTAMP", "JSON"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column; `required` columns are NOT NULL in both warehouses."""
+
+    name: str
+    type: ColumnType
+    required: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A warehouse table: `dataset.name`, its columns and the natural key a load replaces by."""
+
+    dataset: str
+    name: str
+    columns: tuple[Column, ...]
+    natural_key: tuple[str, ...] = ()
+    partition_column: str | None = None
+    description: str = ""
+    column_names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = tuple(c.name for c in self.columns)
+        object.__setattr__(self, "column_names", names)
+        unknown = [k for k in self.natural_key if k not in names]
+        if unknown:
+            raise ValueError(f"{self.fqn}: natural key columns {unknown} are not columns")
+
+    @property
+    def fqn(self) -> str:
+        """`dataset.table`, the name used in docs, messages and SQL templates."""
+        return f"{self.dataset}.{self.name}"
+
+
+def col(name: str, type_: ColumnType, required: bool = False, description: str = "") -> Column:
+    """Short constructor so table declarations read as a column list."""
+    return Column(name, type_, required, description)
+
+
+LINEAGE_COLUMNS: tuple[Column, ...] = (
+    col("execution_id", "STRING", True, "scraper run that produced the row (uuid4)"),
+    col("source_file", "STRING", True, "gs:// path of the raw file the row was parsed from"),
+    col("loaded_at", "TIMESTAMP", True, "when the processor loaded the row"),
+)
+"""Columns every raw table ends with, so any row can be traced to its run and file."""
