@@ -75,7 +75,9 @@ def parse_games(body: Any, ctx: ParseContext) -> list[Row]:
         rows.append(
             {
                 "game_id": need(game, "id", "bdl_games", where),
-                "game_date": parse_date(need(game, "date", "bdl_games", where), "bdl_games", f"{where}.date"),
+                "game_date": parse_date(
+                    need(game, "date", "bdl_games", where), "bdl_games", f"{where}.date"
+                ),
                 "season": game.get("season"),
                 "status": game.get("status"),
                 "period": game.get("period"),
@@ -144,7 +146,9 @@ def parse_box_scores(body: Any, ctx: ParseContext) -> list[Row]:
         sides = (("home_team", "visitor_team", True), ("visitor_team", "home_team", False))
         for side, other, is_home in sides:
             team = need(game, side, name, where)
-            opponent = need(need(game, other, name, where), "abbreviation", name, f"{where}.{other}")
+            opponent = need(
+                need(game, other, name, where), "abbreviation", name, f"{where}.{other}"
+            )
             for j, line in enumerate(need_list(team, "players", name, f"{where}.{side}")):
                 at = f"{where}.{side}.players[{j}]"
                 player = need(line, "player", name, at)

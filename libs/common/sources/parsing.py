@@ -12,7 +12,9 @@ def need(obj: Any, key: str, scraper: str, where: str = "") -> Any:
     """`obj[key]`, or a ParseError naming the scraper and the dotted field path."""
     path = f"{where}.{key}" if where else key
     if not isinstance(obj, dict):
-        raise ParseError(scraper, where or "<body>", f"expected an object, got {type(obj).__name__}")
+        raise ParseError(
+            scraper, where or "<body>", f"expected an object, got {type(obj).__name__}"
+        )
     if key not in obj:
         raise ParseError(scraper, path, "missing")
     return obj[key]

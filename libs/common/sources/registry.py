@@ -7,9 +7,7 @@ from libs.common.sources.base import Source
 from libs.common.warehouse.schema import Table
 
 SOURCES: dict[str, Source] = {
-    source.name: source
-    for family in (balldontlie,)
-    for source in family.SOURCES
+    source.name: source for family in (balldontlie,) for source in family.SOURCES
 }
 
 

@@ -1,0 +1,84 @@
+"""Orchestration logs every phase writes: the scraper execution log and processed messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from libs.common.messages import utc_now
+from libs.common.warehouse.base import Warehouse
+from libs.common.warehouse.schema import Table, col
+
+SCRAPER_EXECUTION_LOG = Table(
+    "nba_orchestration",
+    "scraper_execution_log",
+    (
+        col("execution_id", "STRING", True, "uuid4 of the run"),
+        col("scraper_name", "STRING", True),
+        col("workflow", "STRING", True, "MANUAL, a workflow name, BACKFILL, CLEANUP..."),
+        col("status", "STRING", True, "success | no_data | failed"),
+        col("game_date", "DATE"),
+        col("params", "JSON"),
+        col("gcs_path", "STRING"),
+        col("record_count", "INT64"),
+        col("duration_seconds", "FLOAT64"),
+        col("error_class", "STRING"),
+        col("error_message", "STRING"),
+        col(
+            "message_id",
+            "STRING",
+            description="Pub/Sub id of the phase-1 message, null if unpublished",
+        ),
+        col("started_at", "TIMESTAMP", True),
+        col("finished_at", "TIMESTAMP", True),
+    ),
+    partition_column="started_at",
+    description="One row per scraper run, written before its completion is published.",
+)
+
+PROCESSED_MESSAGES = Table(
+    "nba_orchestration",
+    "processed_messages",
+    (
+        col("subscription", "STRING", True, "push subscription (or 'direct')"),
+        col("message_id", "STRING", True),
+        col("phase", "STRING", True, "processors | analytics"),
+        col("scraper_name", "STRING", True),
+        col("execution_id", "STRING", True),
+        col("target_table", "STRING"),
+        col("gcs_path", "STRING"),
+        col("gcs_generation", "INT64", description="generation of the file that was loaded"),
+        col("game_date", "DATE"),
+        col("outcome", "STRING", True, "loaded | no_data"),
+        col("record_count", "INT64"),
+        col("rows_changed", "INT64"),
+        col("processed_at", "TIMESTAMP", True),
+    ),
+    natural_key=("subscription", "message_id"),
+    description="Messages whose effect is applied: redeliveries are acked without reloading.",
+)
+
+ORCHESTRATION_TABLES = (SCRAPER_EXECUTION_LOG, PROCESSED_MESSAGES)
+
+
+def already_processed(warehouse: Warehouse, subscription: str, message_id: str) -> bool:
+    """Whether this delivery's effect was already applied (a Pub/Sub redelivery)."""
+    rows = warehouse.query(
+        "SELECT 1 AS hit FROM {nba_orchestration.processed_messages} "
+        "WHERE subscription = @subscription AND message_id = @message_id LIMIT 1",
+        {"subscription": subscription, "message_id": message_id},
+    )
+    return bool(rows)
+
+
+def record_processed(warehouse: Warehouse, **fields: Any) -> None:
+    """Record an applied message (keyed by subscription and message id)."""
+    row = {name: fields.get(name) for name in PROCESSED_MESSAGES.column_names}
+    row["processed_at"] = utc_now()
+    warehouse.upsert(PROCESSED_MESSAGES, [row])
+
+
+def record_run(warehouse: Warehouse, **fields: Any) -> None:
+    """Append one scraper run to the execution log."""
+    row = {name: fields.get(name) for name in SCRAPER_EXECUTION_LOG.column_names}
+    row["finished_at"] = row["finished_at"] or utc_now()
+    warehouse.append(SCRAPER_EXECUTION_LOG, [row])

@@ -1,0 +1,100 @@
+"""Pub/Sub push handling shared by phases 2 and 3: dedupe, status codes, audit.
+
+Status codes are the delivery contract: 200 acks (applied, duplicate, nothing to do);
+400/422 where a retry cannot help and 500/503 where it can are both nacks, so the message
+is retried and, after the subscription's max attempts, lands intact in its DLQ. Never 202.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+from libs.common.audit import already_processed, record_processed
+from libs.common.gcs import StorageError
+from libs.common.messages import MessageError, PushEnvelope
+from libs.common.pubsub import PublishError
+from libs.common.sources.base import ParseError
+from libs.common.sources.registry import UnknownScraperError
+from libs.common.warehouse.base import Warehouse
+
+log = logging.getLogger(__name__)
+
+REJECTION_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (MessageError, 400),
+    (UnknownScraperError, 400),
+    (ParseError, 422),
+    (StorageError, 500),
+    (PublishError, 503),
+)
+"""Known failures and the code each gets; anything else is a 500 (retried)."""
+
+
+@dataclass
+class Applied:
+    """What applying a message did; recorded in processed_messages."""
+
+    outcome: str
+    scraper_name: str
+    execution_id: str
+    record_count: int = 0
+    rows_changed: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def handle_push(
+    envelope: PushEnvelope,
+    phase: str,
+    warehouse: Warehouse,
+    apply: Callable[[PushEnvelope], Applied],
+) -> JSONResponse:
+    """Apply a push delivery once; answer with the code that tells Pub/Sub what to do."""
+    subscription = envelope.subscription or "direct"
+    message_id = envelope.message.message_id
+    if already_processed(warehouse, subscription, message_id):
+        return JSONResponse({"status": "duplicate", "message_id": message_id})
+    try:
+        applied = apply(envelope)
+    except Exception as exc:
+        status = next((code for kind, code in REJECTION_STATUS if isinstance(exc, kind)), 500)
+        reason = f"{type(exc).__name__}: {exc}"
+        log.error(
+            "push message rejected",
+            exc_info=status == 500,
+            extra={
+                "fields": {
+                    "phase": phase,
+                    "message_id": message_id,
+                    "status_code": status,
+                    "reason": reason,
+                    "attributes": envelope.message.attributes,
+                }
+            },
+        )
+        return JSONResponse(
+            {"status": "rejected", "message_id": message_id, "reason": reason}, status
+        )
+    record_processed(
+        warehouse,
+        subscription=subscription,
+        message_id=message_id,
+        phase=phase,
+        outcome=applied.outcome,
+        scraper_name=applied.scraper_name,
+        execution_id=applied.execution_id,
+        record_count=applied.record_count,
+        rows_changed=applied.rows_changed,
+        **applied.details,
+    )
+    return JSONResponse(
+        {
+            "status": applied.outcome,
+            "message_id": message_id,
+            "record_count": applied.record_count,
+            "rows_changed": applied.rows_changed,
+        }
+    )

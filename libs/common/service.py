@@ -1,0 +1,123 @@
+"""What every service app shares: lifespan wiring, health routes and push-request helpers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from libs.common.deps import Clients, ClientsDep
+from libs.common.logs import configure_logging
+from libs.common.settings import CommonSettings
+from libs.common.warehouse.schema import Table
+
+log = logging.getLogger(__name__)
+
+
+def create_service_app(
+    title: str,
+    description: str,
+    settings: CommonSettings,
+    tables: Iterable[Table],
+    routers: Iterable[APIRouter],
+    clients: Clients | None = None,
+    on_startup: Callable[[FastAPI], None] | None = None,
+    on_shutdown: Callable[[FastAPI], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """A FastAPI app whose clients come from settings, unless the caller shares its own."""
+    owned = clients is None
+    tables = tuple(tables)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if owned:
+            configure_logging(settings.gcp_project, settings.log_level)
+            app.state.clients = Clients.from_settings(settings)
+        app.state.clients.warehouse.ensure_tables(tables)
+        if on_startup is not None:
+            on_startup(app)
+        yield
+        if on_shutdown is not None:
+            await on_shutdown(app)
+        if owned:
+            app.state.clients.publisher.close()
+            app.state.clients.warehouse.close()
+
+    app = FastAPI(
+        title=title, description=description, version=settings.service_version, lifespan=lifespan
+    )
+    app.state.settings = settings
+    if clients is not None:
+        app.state.clients = clients
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _check(name: str, probe: Callable[[], Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    detail: str | None = None
+    try:
+        probe()
+    except Exception as exc:
+        status, detail = "fail", f"{type(exc).__name__}: {exc}"
+    else:
+        status = "ok"
+    return {
+        "name": name,
+        "status": status,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+        "detail": detail,
+    }
+
+
+def dependency_checks(clients: Clients) -> list[dict[str, Any]]:
+    """Reach every dependency once: warehouse query, bucket lookup, topic lookup."""
+    from libs.common.messages import SCRAPER_COMPLETE_TOPIC
+
+    return [
+        _check("warehouse", lambda: clients.warehouse.query("SELECT 1 AS ok")),
+        _check("gcs", lambda: clients.store.exists(clients.store.gcs_path("_health"))),
+        _check("pubsub", lambda: clients.publisher.topic_exists(SCRAPER_COMPLETE_TOPIC)),
+    ]
+
+
+def health_router() -> APIRouter:
+    """`/health` (liveness), `/ready` (dependencies, 503 naming the failure), `/health/detailed`."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health", summary="Liveness: the process answers")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/ready", summary="Readiness: warehouse, GCS and Pub/Sub reachable")
+    def ready(clients: ClientsDep) -> JSONResponse:
+        checks = dependency_checks(clients)
+        failing = [c["name"] for c in checks if c["status"] != "ok"]
+        if failing:
+            return JSONResponse(
+                {"status": "unavailable", "failing": failing, "checks": checks}, 503
+            )
+        return JSONResponse({"status": "ready", "checks": checks})
+
+    @router.get("/health/detailed", summary="Per-dependency status, latency and version")
+    def detailed(request: Request, clients: ClientsDep) -> JSONResponse:
+        settings: CommonSettings = request.app.state.settings
+        checks = dependency_checks(clients)
+        ok = all(c["status"] == "ok" for c in checks)
+        body = {
+            "status": "ok" if ok else "degraded",
+            "version": settings.service_version,
+            "service": request.app.title,
+            "warehouse": settings.warehouse,
+            "checks": checks,
+        }
+        return JSONResponse(body, 200 if ok else 503)
+
+    return router

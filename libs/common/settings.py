@@ -1,0 +1,49 @@
+"""Settings shared by every service: read from the environment and a git-ignored `.env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    """What all three services and the CLI need; each service's settings extend it."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    gcp_project: str = Field("nba-local", description="Google Cloud project id (any id locally)")
+    gcs_bucket: str = Field("nba-scraped-data", description="bucket holding the raw scraped files")
+    warehouse: Literal["duckdb", "bigquery"] = Field(
+        "duckdb", description="duckdb: embedded file (local, tests); bigquery: production"
+    )
+    duckdb_path: Path = Field(Path(".local/warehouse.duckdb"), description="DuckDB file")
+    bigquery_location: str = Field("US", description="location of the BigQuery datasets")
+    publish_timeout_seconds: float = Field(30.0, description="wait for a Pub/Sub publish ack")
+    log_level: str = Field("INFO", description="root log level")
+    service_version: str = Field("0.1.0", description="reported by /health/detailed")
+
+
+class ScraperSettings(CommonSettings):
+    """Upstream base URLs and keys; defaults are the real upstreams."""
+
+    oddsapi_base_url: str = "https://api.the-odds-api.com"
+    balldontlie_base_url: str = "https://api.balldontlie.io"
+    espn_base_url: str = "https://site.api.espn.com"
+    nbacom_cdn_base_url: str = "https://cdn.nba.com"
+    nbacom_web_base_url: str = "https://www.nba.com"
+    bettingpros_base_url: str = "https://api.bettingpros.com"
+    odds_api_key: SecretStr = Field(
+        SecretStr(""), description="The Odds API key (secret odds-api-key)"
+    )
+    bdl_api_key: SecretStr = Field(
+        SecretStr(""), description="balldontlie key (secret bdl-api-key)"
+    )
+    http_timeout_seconds: float = Field(20.0, description="per-request upstream timeout")
+
+    def base_url(self, upstream: str) -> str:
+        """The configured base URL of an upstream family (see `Source.upstream`)."""
+        value: str = getattr(self, f"{upstream}_base_url")
+        return value.rstrip("/")

@@ -1,0 +1,48 @@
+"""The warehouse interface: BigQuery in production, DuckDB embedded; callers see only this."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from libs.common.warehouse.schema import Table
+
+Row = dict[str, Any]
+
+TABLE_REF = re.compile(r"\{(nba_[a-z_]+)\.([a-z0-9_]+)\}")
+"""SQL templates name tables as `{dataset.table}`; each warehouse renders its own reference."""
+
+
+class Warehouse(Protocol):
+    """Operations the pipeline needs; every write is atomic."""
+
+    def ensure_tables(self, tables: Iterable[Table]) -> None:
+        """Create datasets and tables that do not exist yet (never drops or alters data)."""
+
+    def upsert(self, table: Table, rows: Sequence[Row]) -> int:
+        """Replace the rows sharing a natural key with `rows`, in one transaction.
+
+        Returns how many rows were new or different, so a redelivered file reports 0.
+        """
+
+    def append(self, table: Table, rows: Sequence[Row]) -> None:
+        """Append log rows (execution log, decisions): no key, no replace."""
+
+    def rebuild(self, table: Table, where: Mapping[str, Any], select_sql: str) -> int:
+        """Atomically replace the rows matching `where` (column = value) with `select_sql`'s rows.
+
+        `select_sql` is a template with `{dataset.table}` references and `@name` parameters
+        taken from `where`. Returns the row count written.
+        """
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        """Run a read-only template query with `@name` parameters."""
+
+    def close(self) -> None:
+        """Flush and release the warehouse."""
+
+
+def render_tables(sql: str, ref: Any) -> str:
+    """Replace each `{dataset.table}` in `sql` with `ref(dataset, table)`."""
+    return TABLE_REF.sub(lambda m: str(ref(m.group(1), m.group(2))), sql)

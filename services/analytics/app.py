@@ -1,0 +1,75 @@
+"""Analytics service (phase 3): `POST /process` takes nba-phase2-complete push deliveries."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+
+from libs.common.audit import ORCHESTRATION_TABLES
+from libs.common.deps import Clients, ClientsDep
+from libs.common.messages import MessageError, Phase2Complete, PushEnvelope, decode_message
+from libs.common.push import Applied, handle_push
+from libs.common.service import create_service_app
+from libs.common.settings import CommonSettings
+from libs.common.sources.registry import get_source, raw_tables
+from services.analytics.builds import ANALYTICS_TABLES, builds_reading
+
+
+def build_for(clients: Clients, envelope: PushEnvelope) -> Applied:
+    """Rebuild, for the message's game date, every analytics table that reads the loaded table."""
+    message = decode_message(envelope, Phase2Complete)
+    source = get_source(message.scraper_name)
+    if message.source_table != source.table.fqn:
+        raise MessageError(
+            f"source_table '{message.source_table}' is not {source.name}'s table ({source.table.fqn})"
+        )
+    applied = Applied(
+        "ignored",
+        source.name,
+        message.execution_id,
+        details={"game_date": message.game_date, "target_table": message.source_table},
+    )
+    builds = builds_reading(message.source_table)
+    if not builds or message.game_date is None:
+        return applied
+    for build in builds:
+        applied.record_count += clients.warehouse.rebuild(
+            build.table, {"game_date": message.game_date}, build.select_sql
+        )
+    applied.outcome = "built"
+    applied.details["target_table"] = ",".join(build.table.fqn for build in builds)
+    return applied
+
+
+def process_router() -> APIRouter:
+    """`POST /process`."""
+    router = APIRouter(tags=["process"])
+
+    @router.post(
+        "/process",
+        summary="Rebuild the analytics a raw-table load affects",
+        responses={
+            200: {"description": "acked: built, duplicate, or no analytics read that table"},
+            400: {"description": "nack: bad envelope or unknown scraper_name/source_table"},
+            500: {"description": "nack: build failed (retried, then DLQ)"},
+        },
+    )
+    def process(envelope: PushEnvelope, clients: ClientsDep) -> JSONResponse:
+        return handle_push(
+            envelope, "analytics", clients.warehouse, lambda e: build_for(clients, e)
+        )
+
+    return router
+
+
+def create_app(settings: CommonSettings | None = None, clients: Clients | None = None) -> FastAPI:
+    """The analytics service app."""
+    settings = settings or CommonSettings()
+    return create_service_app(
+        "NBA analytics (phase 3)",
+        "Builds nba_analytics.* for a game date whenever a raw table it reads is loaded.",
+        settings,
+        (*ORCHESTRATION_TABLES, *raw_tables(), *ANALYTICS_TABLES),
+        [process_router()],
+        clients,
+    )

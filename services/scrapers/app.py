@@ -1,0 +1,121 @@
+"""Scrapers service (phase 1): `POST /process` runs one scraper by registry name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from libs.common.audit import ORCHESTRATION_TABLES
+from libs.common.deps import Clients
+from libs.common.service import create_service_app
+from libs.common.settings import ScraperSettings
+from libs.common.sources.registry import UnknownScraperError
+from services.scrapers.runner import ScrapeRunner
+
+
+class ScrapeRequest(BaseModel):
+    """A direct request to run one scraper (Cloud Scheduler, the CLI, tests)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "scraper_name": "bdl_games",
+                    "params": {"date": "2025-02-20"},
+                    "workflow": "MANUAL",
+                }
+            ]
+        },
+    )
+
+    scraper_name: str = Field(description="registry name, e.g. bdl_games; GET /scrapers lists them")
+    params: dict[str, Any] = Field(default_factory=dict, description="the scraper's parameters")
+    workflow: str = Field("MANUAL", description="workflow that asked for the run")
+
+
+class ScrapeResult(BaseModel):
+    """What the run did; the same facts the phase-1 message carries."""
+
+    execution_id: str
+    scraper_name: str
+    status: str
+    gcs_path: str | None
+    game_date: str | None
+    record_count: int
+    duration_seconds: float
+    error_message: str | None
+    message_id: str | None
+
+
+def process_router() -> APIRouter:
+    """`POST /process` and the scraper catalog."""
+    router = APIRouter(tags=["scrape"])
+
+    @router.post(
+        "/process",
+        response_model=ScrapeResult,
+        summary="Run one scraper",
+        responses={
+            400: {"description": "unknown scraper_name (lists the known ones)"},
+            422: {"description": "params invalid for that scraper"},
+            502: {"description": "the run failed; it is recorded with its error"},
+        },
+    )
+    async def process(body: ScrapeRequest, request: Request) -> JSONResponse:
+        runner: ScrapeRunner = request.app.state.runner
+        try:
+            outcome = await runner.run(body.scraper_name, body.params, body.workflow)
+        except UnknownScraperError as exc:
+            raise HTTPException(400, str(exc)) from None
+        except ValidationError as exc:
+            detail = [{"loc": ["params", *err["loc"]], "msg": err["msg"]} for err in exc.errors()]
+            raise HTTPException(422, detail) from None
+        message = outcome.message
+        result = ScrapeResult(
+            **message.model_dump(mode="json", include=set(ScrapeResult.model_fields)),
+            message_id=outcome.message_id,
+        )
+        return JSONResponse(result.model_dump(), 502 if message.status == "failed" else 200)
+
+    @router.get("/scrapers", summary="The scraper catalog")
+    def scrapers() -> list[dict[str, Any]]:
+        from libs.common.sources.registry import SOURCES
+
+        return [
+            {
+                "scraper_name": s.name,
+                "upstream": s.upstream,
+                "table": s.table.fqn,
+                "description": s.description,
+                "params": s.params_model.model_json_schema(),
+            }
+            for s in SOURCES.values()
+        ]
+
+    return router
+
+
+def create_app(settings: ScraperSettings | None = None, clients: Clients | None = None) -> FastAPI:
+    """The scrapers service app."""
+    settings = settings or ScraperSettings()
+
+    def start_runner(app: FastAPI) -> None:
+        app.state.runner = ScrapeRunner(settings, app.state.clients)
+
+    async def close_runner(app: FastAPI) -> None:
+        await app.state.runner.aclose()
+
+    return create_service_app(
+        "NBA scrapers (phase 1)",
+        "Fetches upstreams, writes immutable raw files to GCS, publishes nba-scraper-complete.",
+        settings,
+        ORCHESTRATION_TABLES,
+        [process_router()],
+        clients,
+        on_startup=start_runner,
+        on_shutdown=close_runner,
+    )

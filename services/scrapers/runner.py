@@ -1,0 +1,163 @@
+"""One scraper run: fetch, store the raw file once, log the run, publish its completion."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from libs.common.audit import record_run
+from libs.common.deps import Clients
+from libs.common.gcs import object_name
+from libs.common.messages import SCRAPER_COMPLETE_TOPIC, ScraperComplete, utc_now
+from libs.common.settings import ScraperSettings
+from libs.common.sources.base import ParseContext, Source
+from libs.common.sources.registry import get_source
+from services.scrapers.fetcher import HttpFetcher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOutcome:
+    """What a run did; becomes both the log row and the phase-1 message."""
+
+    message: ScraperComplete
+    message_id: str | None
+
+
+def validate_params(source: Source, params: dict[str, Any]) -> BaseModel:
+    """The scraper's params model (pydantic ValidationError names the bad field)."""
+    return source.params_model.model_validate(params)
+
+
+class ScrapeRunner:
+    """Runs scrapers with one pooled HTTP client for the process."""
+
+    def __init__(self, settings: ScraperSettings, clients: Clients) -> None:
+        self.settings = settings
+        self.clients = clients
+        self.http = httpx.AsyncClient(
+            timeout=settings.http_timeout_seconds,
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            follow_redirects=True,
+        )
+
+    async def run(self, scraper_name: str, params: dict[str, Any], workflow: str) -> RunOutcome:
+        """Run once. Upstream and parse failures are recorded as failed runs, not raised."""
+        source = get_source(scraper_name)
+        typed = validate_params(source, params)
+        execution_id = str(uuid.uuid4())
+        started = time.monotonic()
+        started_at = utc_now()
+        fetcher = HttpFetcher(self.http, self.settings, source.upstream)
+        game_date = source.game_date(typed)
+        message = ScraperComplete(
+            scraper_name=source.name,
+            execution_id=execution_id,
+            status="failed",
+            gcs_path=None,
+            game_date=game_date,
+            record_count=0,
+            duration_seconds=0,
+            workflow=workflow,
+            params=typed.model_dump(mode="json"),
+        )
+        error: Exception | None = None
+        try:
+            body = await source.fetch(fetcher, typed)
+        except Exception as exc:
+            error = exc
+        else:
+            error = await run_in_threadpool(
+                self._store_and_count, source, body, fetcher, message, started_at
+            )
+        message.duration_seconds = round(time.monotonic() - started, 3)
+        if error is not None:
+            message.status = "failed"
+            message.error_message = f"{type(error).__name__}: {error}"
+            log.warning(
+                "scraper run failed",
+                extra={
+                    "fields": {
+                        "scraper_name": source.name,
+                        "execution_id": execution_id,
+                        "error": message.error_message,
+                    }
+                },
+            )
+        return await run_in_threadpool(self._log_and_publish, message, started_at, error)
+
+    def _store_and_count(
+        self,
+        source: Source,
+        body: Any,
+        fetcher: HttpFetcher,
+        message: ScraperComplete,
+        fetched_at: dt.datetime,
+    ) -> Exception | None:
+        """Write the raw file, then parse it to count records; a parse error keeps the file."""
+        name = object_name(source.gcs_prefix, message.game_date, fetched_at, message.execution_id)
+        meta = {
+            "scraper_name": source.name,
+            "execution_id": message.execution_id,
+            "fetched_at": fetched_at.isoformat(),
+            "request": {"requests": fetcher.requests, "params": message.params},
+        }
+        store = self.clients.store
+        if source.body_format == "html":
+            html_name = name.removesuffix(".json") + ".html.gz"
+            store.write_gzip(html_name, body, "text/html")
+            meta["body_file"] = store.gcs_path(html_name)
+            store.write_json(name, {"meta": meta, "data": None})
+        else:
+            store.write_json(name, {"meta": meta, "data": body})
+        message.gcs_path = store.gcs_path(name)
+        context = ParseContext(
+            message.execution_id, message.gcs_path, message.game_date, fetched_at, message.params
+        )
+        try:
+            rows = source.parse(body, context)
+        except Exception as exc:
+            return exc
+        message.record_count = len(rows)
+        message.status = "success" if rows else "no_data"
+        return None
+
+    def _log_and_publish(
+        self, message: ScraperComplete, started_at: dt.datetime, error: Exception | None
+    ) -> RunOutcome:
+        """Log the run, then publish; a failed publish is logged as a failed run and raised."""
+        fields = {
+            **message.model_dump(exclude={"schema_version", "published_at"}),
+            "error_class": type(error).__name__ if error else None,
+            "started_at": started_at,
+        }
+        record_run(self.clients.warehouse, **fields)
+        try:
+            message_id = self.clients.publisher.publish(
+                SCRAPER_COMPLETE_TOPIC, message, message.attributes()
+            )
+        except Exception as exc:
+            record_run(
+                self.clients.warehouse,
+                **{
+                    **fields,
+                    "status": "failed",
+                    "error_class": type(exc).__name__,
+                    "error_message": str(exc),
+                },
+            )
+            raise
+        return RunOutcome(message, message_id)
+
+    async def aclose(self) -> None:
+        """Close the pooled HTTP client."""
+        await self.http.aclose()
