@@ -87,7 +87,7 @@ class TopologyApplier:
     """Creates or updates topics and subscriptions of one project to match a Topology."""
 
     def __init__(self, project: str, service_urls: dict[str, str]) -> None:
-        from google.cloud import pubsub_v1
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 
         self.project = project
         self.service_urls = service_urls

@@ -115,7 +115,7 @@ def _storage_client(project: str) -> Any:
     """A storage client; anonymous against fake-gcs-server when STORAGE_EMULATOR_HOST is set."""
     import os
 
-    from google.cloud import storage  # type: ignore[attr-defined]
+    from google.cloud import storage  # type: ignore[attr-defined, unused-ignore]
 
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         from google.auth.credentials import AnonymousCredentials

@@ -17,7 +17,7 @@ class Publisher:
     """Publishes message models to topics of one project."""
 
     def __init__(self, project: str, timeout_seconds: float = 30.0, client: Any = None) -> None:
-        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 
         self.project = project
         self.timeout_seconds = timeout_seconds

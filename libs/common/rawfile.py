@@ -5,16 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from libs.common.sources.base import ParseError
+OUR_META_KEYS = {"scraper_name", "execution_id", "fetched_at"}
 
 
-def split_envelope(document: Any, scraper_name: str) -> tuple[dict[str, Any] | None, Any]:
-    """(meta, body) of one of our files, or (None, document) for a bare upstream body."""
+def split_envelope(document: Any) -> tuple[dict[str, Any] | None, Any]:
+    """(meta, body) of one of our files, or (None, document) for a bare upstream body.
+
+    Upstream bodies can also be `{data, meta}` (balldontlie), so ours is recognised by the
+    run identity its meta carries.
+    """
     if isinstance(document, dict) and set(document) == {"meta", "data"}:
         meta = document["meta"]
-        if not isinstance(meta, dict):
-            raise ParseError(scraper_name, "meta", "expected an object")
-        return meta, document["data"]
+        if isinstance(meta, dict) and OUR_META_KEYS <= set(meta):
+            return meta, document["data"]
     return None, document
 
 

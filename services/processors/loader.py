@@ -27,7 +27,7 @@ def load_message(clients: Clients, envelope: PushEnvelope) -> Applied:
         applied.outcome = "skipped_failed_run" if message.status == "failed" else "no_data"
         return applied
     stored = clients.store.read_json(message.gcs_path)
-    meta, body = split_envelope(stored.document, source.name)
+    meta, body = split_envelope(stored.document)
     if meta and meta.get("body_file"):
         body = clients.store.read_gzip_text(str(meta["body_file"]))
     context = ParseContext(

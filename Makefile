@@ -1,0 +1,37 @@
+# Everything a user runs. `make run` and `make test` install what they need first.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+PYTEST_ARGS ?=
+
+.PHONY: help install check-emulators run test test-unit lint format bench dlq-list dlq-replay clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+install: ## uv (from PyPI) and the locked dependencies in .venv
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --locked --quiet
+
+check-emulators: ## fail loudly unless Java and the Pub/Sub emulator are installed
+	@scripts/check-emulators.sh
+
+run: install check-emulators ## start the local stack, run a demo day, keep services up (Ctrl-C stops)
+	@$(UV) run --locked nba-pipeline up
+
+test: install check-emulators ## the whole suite; the emulators are started and stopped by the tests
+	@$(UV) run --locked pytest $(PYTEST_ARGS)
+
+test-unit: install ## tests that need no emulator
+	@$(UV) run --locked pytest -m "not e2e" $(PYTEST_ARGS)
+
+lint: install ## ruff and mypy, as CI runs them
+	@$(UV) run --locked ruff check .
+	@$(UV) run --locked ruff format --check .
+	@$(UV) run --locked mypy
+
+format: install ## apply ruff's formatting and safe fixes
+	@$(UV) run --locked ruff format .
+	@$(UV) run --locked ruff check --fix .
+
+clean: ## remove the local warehouse, logs and caches
+	rm -rf .local .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,0 +1,107 @@
+"""BigQuery warehouse: the DDL, load jobs, MERGE and queries it issues, checked without network."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.cloud import bigquery
+
+from libs.common.sources.balldontlie import BDL_GAMES
+from libs.common.warehouse.bigquery import BigQueryWarehouse, merge_sql, schema_fields
+from services.analytics.builds import PLAYER_GAME_SUMMARY, PLAYER_GAME_SUMMARY_SQL
+
+
+@dataclass
+class Job:
+    rows: list[dict[str, Any]] = field(default_factory=lambda: [{"n": 3}])
+
+    def result(self) -> list[dict[str, Any]]:
+        return self.rows
+
+
+@dataclass
+class RecordingClient:
+    """Stands in for bigquery.Client and keeps every call."""
+
+    calls: list[tuple[str, Any, Any]] = field(default_factory=list)
+
+    def create_dataset(self, dataset: Any, exists_ok: bool) -> None:
+        self.calls.append(("create_dataset", dataset, exists_ok))
+
+    def create_table(self, table: Any, exists_ok: bool) -> None:
+        self.calls.append(("create_table", table, exists_ok))
+
+    def load_table_from_json(self, rows: Any, table_id: str, job_config: Any) -> Job:
+        self.calls.append(("load", (table_id, rows), job_config))
+        return Job()
+
+    def query(self, sql: str, job_config: Any = None) -> Job:
+        self.calls.append(("query", sql, job_config))
+        return Job()
+
+    def delete_table(self, table_id: str, not_found_ok: bool) -> None:
+        self.calls.append(("delete_table", table_id, not_found_ok))
+
+    def of(self, kind: str) -> list[tuple[str, Any, Any]]:
+        return [c for c in self.calls if c[0] == kind]
+
+
+def warehouse() -> tuple[BigQueryWarehouse, RecordingClient]:
+    client = RecordingClient()
+    return BigQueryWarehouse("proj", client=client), client
+
+
+def test_tables_are_created_partitioned_and_clustered_from_the_one_declaration() -> None:
+    w, client = warehouse()
+    w.ensure_tables([BDL_GAMES])
+    ((_, dataset, exists_ok),) = client.of("create_dataset")
+    assert dataset.dataset_id == "nba_raw" and exists_ok
+    ((_, table, _),) = client.of("create_table")
+    assert (table.project, table.dataset_id, table.table_id) == ("proj", "nba_raw", "bdl_games")
+    assert [f.name for f in table.schema] == list(BDL_GAMES.column_names)
+    assert table.schema[0] == bigquery.SchemaField(
+        "game_id", "INT64", mode="REQUIRED", description="balldontlie game id"
+    )
+    assert table.time_partitioning.field == "game_date"
+    assert table.clustering_fields == ["game_id"]
+
+
+def test_upsert_stages_a_load_then_merges_on_the_natural_key_and_drops_the_stage() -> None:
+    w, client = warehouse()
+    row = {name: None for name in BDL_GAMES.column_names} | {
+        "game_id": 1,
+        "game_date": dt.date(2025, 2, 20),
+        "loaded_at": dt.datetime(2025, 2, 21, tzinfo=dt.UTC),
+    }
+    assert w.upsert(BDL_GAMES, [row]) == 3
+    ((_, (staging, payload), config),) = client.of("load")
+    assert staging.startswith("proj.nba_raw.bdl_games__staging_")
+    assert config.write_disposition == "WRITE_TRUNCATE"
+    assert payload[0]["game_date"] == "2025-02-20"
+    merge = client.of("query")[-1][1]
+    assert merge == merge_sql("proj.nba_raw.bdl_games", staging, BDL_GAMES)
+    assert "ON T.`game_id` IS NOT DISTINCT FROM S.`game_id`" in merge
+    assert "WHEN NOT MATCHED THEN INSERT ROW" in merge
+    assert client.of("delete_table") == [("delete_table", staging, True)]
+
+
+def test_rebuild_is_one_transaction_with_typed_parameters() -> None:
+    w, client = warehouse()
+    w.rebuild(PLAYER_GAME_SUMMARY, {"game_date": dt.date(2025, 2, 20)}, PLAYER_GAME_SUMMARY_SQL)
+    ((_, script, config),) = client.of("query")
+    assert script.startswith("BEGIN TRANSACTION;")
+    assert (
+        "DELETE FROM `proj.nba_analytics.player_game_summary` WHERE `game_date` = @game_date;"
+        in script
+    )
+    assert "FROM `proj.nba_raw.bdl_player_boxscores` b" in script
+    assert "COMMIT TRANSACTION;" in script
+    (param,) = config.query_parameters
+    assert (param.name, param.type_, param.value) == ("game_date", "DATE", dt.date(2025, 2, 20))
+
+
+def test_schema_fields_mark_required_columns() -> None:
+    modes = {f.name: f.mode for f in schema_fields(BDL_GAMES)}
+    assert modes["game_id"] == "REQUIRED" and modes["season"] == "NULLABLE"
