@@ -51,6 +51,7 @@ class LocalOverrides(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     retry_policy: RetryPolicy | None = None
+    ack_deadline_seconds: int | None = None
 
 
 class Topology(BaseModel):
@@ -66,9 +67,10 @@ class Topology(BaseModel):
     def load(cls, path: Path = TOPOLOGY_FILE, local: bool = False) -> Topology:
         """Parse and validate the file; `local` applies local_overrides."""
         topology = cls.model_validate(yaml.safe_load(path.read_text()))
-        if local and topology.local_overrides.retry_policy:
-            for sub in topology.push_subscriptions:
-                sub.retry_policy = topology.local_overrides.retry_policy
+        overrides = topology.local_overrides
+        for sub in topology.push_subscriptions if local else []:
+            sub.retry_policy = overrides.retry_policy or sub.retry_policy
+            sub.ack_deadline_seconds = overrides.ack_deadline_seconds or sub.ack_deadline_seconds
         return topology
 
 

@@ -90,6 +90,8 @@ class RawFileStore:
             content: bytes = blob.download_as_bytes()
         except NotFound as exc:
             raise StorageError(f"{gcs_path} does not exist") from exc
+        except Exception as exc:  # the client reports some 404s as InvalidResponse
+            raise StorageError(f"{gcs_path} cannot be read: {exc}") from exc
         return content, int(blob.generation or 0)
 
     def read_json(self, gcs_path: str) -> StoredFile:

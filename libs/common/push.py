@@ -76,7 +76,9 @@ def handle_push(
             },
         )
         return JSONResponse(
-            {"status": "rejected", "message_id": message_id, "reason": reason}, status
+            {"status": "rejected", "message_id": message_id, "reason": reason},
+            status,
+            headers={"Connection": "close"},
         )
     record_processed(
         warehouse,

@@ -16,7 +16,7 @@ def split_envelope(document: Any) -> tuple[dict[str, Any] | None, Any]:
     """
     if isinstance(document, dict) and set(document) == {"meta", "data"}:
         meta = document["meta"]
-        if isinstance(meta, dict) and OUR_META_KEYS <= set(meta):
+        if isinstance(meta, dict) and set(meta) >= OUR_META_KEYS:
             return meta, document["data"]
     return None, document
 

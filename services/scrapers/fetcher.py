@@ -51,7 +51,7 @@ class HttpFetcher:
         self.requests.append({"url": url, "params": dict(params or {})})
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential_jitter(initial=0.5, max=8),
+            wait=wait_exponential_jitter(multiplier=0.5, max=8),
             retry=retry_if_exception(_retryable),
             reraise=True,
         )

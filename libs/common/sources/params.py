@@ -16,7 +16,9 @@ class NoParams(BaseModel):
 class DateParams(BaseModel):
     """A scraper run for one game date."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"date": "2025-02-20"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"date": "2025-02-20"}]}
+    )
     date: dt.date = Field(description="game date, YYYY-MM-DD (US Eastern calendar day)")
 
 
