@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -84,7 +85,7 @@ def parse(
         sys.stdout.write(json.dumps(row, default=str) + "\n")
 
 
-def _print_report(report: Any) -> None:
+def _print_report(report: DemoReport) -> None:
     table = RichTable(title=f"Demo day {DEMO_DATE}: rows per table")
     table.add_column("table")
     table.add_column("rows", justify="right")
@@ -96,22 +97,29 @@ def _print_report(report: Any) -> None:
     )
 
 
-def run_demo(stack: Any, game_date: dt.date = DEMO_DATE) -> Any:
-    """Scrape the demo scrapers for one date and wait until analytics has them."""
-    from nba_pipeline.pipeline import PipelineReport, rows_for_date, scrape, wait_for_pipeline
+@dataclass
+class DemoReport:
+    """Rows per table and end-to-end latency of the demo day."""
 
+    rows: dict[str, int | None]
+    latency_seconds: float
+
+
+def run_demo(scrapers_url: str, game_date: dt.date = DEMO_DATE) -> DemoReport:
+    """Scrape the demo scrapers for one date and wait until analytics has them."""
+    from nba_pipeline.pipeline import PipelineClient
+
+    client = PipelineClient(scrapers_url)
     started = time.monotonic()
-    runs = [
-        scrape(stack.url("scrapers"), name, {"date": game_date.isoformat()})
-        for name in DEMO_SCRAPERS
-    ]
-    for run in runs:
-        if run.status_code >= 400:
-            raise RuntimeError(f"{run.scraper_name} failed: {run.body}")
-    wait_for_pipeline(stack.clients.warehouse, runs)
-    report = PipelineReport(runs, rows_for_date(stack.clients.warehouse, DEMO_TABLES, game_date))
-    report.latency_seconds = time.monotonic() - started
-    return report
+    runs = [client.scrape(name, {"date": game_date.isoformat()}) for name in DEMO_SCRAPERS]
+    failed = [run for run in runs if run.status_code >= 400]
+    if failed:
+        raise RuntimeError(f"demo scrape failed: {failed[0].scraper_name}: {failed[0].body}")
+    client.wait(runs)
+    latency = time.monotonic() - started
+    counts = client.table_counts(game_date, game_date)
+    client.close()
+    return DemoReport({table: counts.get(table) for table in DEMO_TABLES}, latency)
 
 
 @app.command()
@@ -132,7 +140,7 @@ def up(
                 console.print(f"  {name:<11} {stack.url(name)}/docs")
             console.print(f"  {'replay':<11} {stack.url('replay')}  (upstream replay server)")
             if demo:
-                _print_report(run_demo(stack))
+                _print_report(run_demo(stack.url("scrapers")))
             console.print("Ctrl-C to stop.")
             while not stopping.wait(0.5):
                 pass
@@ -140,6 +148,59 @@ def up(
         raise _fail(f"local stack: {exc}", 1) from None
     except KeyboardInterrupt:
         console.print("stopping")
+
+
+def _parse_date(value: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"{option}: '{value}' is not a date; use YYYY-MM-DD") from None
+
+
+@app.command()
+def backfill(
+    date_from: Annotated[str, typer.Option("--from", help="first game date, YYYY-MM-DD")],
+    date_to: Annotated[str, typer.Option("--to", help="last game date, YYYY-MM-DD")],
+    scrapers: Annotated[
+        list[str] | None, typer.Option(help="scraper names (default: every date scraper)")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="re-run dates that already loaded")] = False,
+    url: Annotated[str, typer.Option(help="scrapers service")] = "http://127.0.0.1:8081",
+) -> None:
+    """Drive a date range through the running pipeline; re-running resumes where it stopped."""
+    from rich.progress import Progress
+
+    from nba_pipeline.backfill import backfill as run_backfill
+    from nba_pipeline.backfill import dates
+    from nba_pipeline.pipeline import PipelineClient
+
+    start, end = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
+    if end < start:
+        raise _fail("--to is before --from")
+    client = PipelineClient(url)
+    total = len(list(dates(start, end)))
+    with Progress(console=console) as progress:
+        task = progress.add_task("backfill", total=total)
+        try:
+            report = run_backfill(client, start, end, scrapers, force,
+                                  on_date=lambda day: progress.update(task, advance=1, description=str(day)))  # fmt: skip
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    rows = RichTable(title=f"Backfill {start} to {end}")
+    rows.add_column("table")
+    rows.add_column("rows", justify="right")
+    for table, count in report.rows.items():
+        rows.add_row(table, "-" if count is None else str(count))
+    Console().print(rows)
+    Console().print(
+        f"runs: {len(report.runs)}, skipped (already loaded): {report.skipped}, failed: {len(report.failures)}"
+    )
+    for run in report.failures:
+        Console().print(
+            f"  failed {run.scraper_name} {run.params}: {run.body.get('error_message')}"
+        )
+    if report.failures:
+        raise typer.Exit(1)
 
 
 @infra_app.command("apply")

@@ -1,15 +1,17 @@
-"""Drive scrapes through a running pipeline and wait until every phase has applied them."""
+"""Drive scrapes through a running pipeline over HTTP and wait until every phase applied them.
+
+Everything goes through the scrapers service, the process that owns the warehouse, so it
+works the same against the local stack and a Cloud Run deployment.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-
-from libs.common.warehouse.base import Warehouse
 
 
 class PipelineTimeout(RuntimeError):
@@ -35,73 +37,64 @@ class RunReport:
         return str(self.body.get("status", "error"))
 
 
-@dataclass
-class PipelineReport:
-    """Runs, rows per table and end-to-end latency of one batch of scrapes."""
+class PipelineClient:
+    """HTTP client of the scrapers service's run and admin endpoints."""
 
-    runs: list[RunReport]
-    rows: dict[str, int] = field(default_factory=dict)
-    latency_seconds: float = 0.0
+    def __init__(self, scrapers_url: str, timeout: float = 120) -> None:
+        self.http = httpx.Client(base_url=scrapers_url.rstrip("/"), timeout=timeout)
 
+    def scrape(
+        self, scraper_name: str, params: dict[str, Any], workflow: str = "MANUAL"
+    ) -> RunReport:
+        """Run one scraper; a failed run is reported, not raised."""
+        request = {"scraper_name": scraper_name, "params": params, "workflow": workflow}
+        response = self.http.post("/process", json=request)
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"status": "error", "error_message": response.text[:500]}
+        if not isinstance(body, dict) or "execution_id" not in body:
+            body = {"status": "error", "error_message": str(body)[:500]}
+        return RunReport(scraper_name, params, response.status_code, body)
 
-def scrape(scrapers_url: str, scraper_name: str, params: dict[str, Any], workflow: str = "MANUAL",
-           client: httpx.Client | None = None) -> RunReport:  # fmt: skip
-    """POST one scrape request to the scrapers service."""
-    request = {"scraper_name": scraper_name, "params": params, "workflow": workflow}
-    http = client or httpx.Client(timeout=120)
-    response = http.post(f"{scrapers_url}/process", json=request)
-    body = (
-        response.json()
-        if response.headers.get("content-type", "").startswith("application/json")
-        else {}
-    )
-    return RunReport(scraper_name, params, response.status_code, body)
+    def pending(self, execution_ids: list[str]) -> list[str]:
+        """The runs not yet applied by every phase."""
+        response = self.http.post("/admin/pipeline-progress", json={"execution_ids": execution_ids})
+        response.raise_for_status()
+        return list(response.json()["pending"])
 
+    def wait(self, runs: list[RunReport], timeout: float = 120) -> float:
+        """Block until every run that produced a message went through all phases."""
+        ids = [run.execution_id for run in runs if run.execution_id and run.status != "failed"]
+        started = time.monotonic()
+        while ids and (ids := self.pending(ids)):
+            if time.monotonic() - started > timeout:
+                raise PipelineTimeout(
+                    f"{len(ids)} runs not applied after {timeout:.0f}s: {ids[:5]}"
+                )
+            time.sleep(0.05)
+        return time.monotonic() - started
 
-def pending_executions(warehouse: Warehouse, runs: list[RunReport]) -> list[str]:
-    """Execution ids not yet applied by every phase they should reach.
-
-    A run is done when processors applied it and, if it loaded rows, analytics applied its
-    phase-2 message too.
-    """
-    ids = [run.execution_id for run in runs if run.execution_id and run.status != "failed"]
-    if not ids:
-        return []
-    params = {f"id{i}": execution_id for i, execution_id in enumerate(ids)}
-    rows = warehouse.query(
-        "SELECT execution_id, phase, outcome FROM {nba_orchestration.processed_messages} "
-        f"WHERE execution_id IN ({', '.join('@' + name for name in params)})",
-        params,
-    )
-    processed = {(r["execution_id"], r["phase"]): r["outcome"] for r in rows}
-    pending = []
-    for execution_id in ids:
-        outcome = processed.get((execution_id, "processors"))
-        if outcome is None or (
-            outcome == "loaded" and (execution_id, "analytics") not in processed
-        ):
-            pending.append(execution_id)
-    return pending
-
-
-def wait_for_pipeline(warehouse: Warehouse, runs: list[RunReport], timeout: float = 60) -> float:
-    """Block until every run went through all phases; returns the seconds waited."""
-    started = time.monotonic()
-    while pending := pending_executions(warehouse, runs):
-        if time.monotonic() - started > timeout:
-            raise PipelineTimeout(
-                f"{len(pending)} runs not applied after {timeout:.0f}s: {pending[:5]}"
-            )
-        time.sleep(0.05)
-    return time.monotonic() - started
-
-
-def rows_for_date(warehouse: Warehouse, tables: list[str], game_date: dt.date) -> dict[str, int]:
-    """Row count of each `dataset.table` for one game date."""
-    counts = {}
-    for table in tables:
-        result = warehouse.query(
-            f"SELECT count(*) AS n FROM {{{table}}} WHERE game_date = @d", {"d": game_date}
+    def table_counts(self, date_from: dt.date, date_to: dt.date) -> dict[str, int | None]:
+        """Rows per raw and analytics table over a date range."""
+        response = self.http.get(
+            "/admin/table-counts", params={"from": date_from.isoformat(), "to": date_to.isoformat()}
         )
-        counts[table] = int(result[0]["n"])
-    return counts
+        response.raise_for_status()
+        return dict(response.json())
+
+    def executions(self, **filters: Any) -> list[dict[str, Any]]:
+        """Every run matching the filters of `/admin/recent-executions` (all pages)."""
+        found: list[dict[str, Any]] = []
+        params = {k: v for k, v in filters.items() if v is not None} | {"limit": 1000, "offset": 0}
+        while True:
+            response = self.http.get("/admin/recent-executions", params=params)
+            response.raise_for_status()
+            page = response.json()
+            found += page["executions"]
+            if not page["has_more"]:
+                return found
+            params["offset"] += params["limit"]
+
+    def close(self) -> None:
+        self.http.close()

@@ -82,3 +82,26 @@ def record_run(warehouse: Warehouse, **fields: Any) -> None:
     row = {name: fields.get(name) for name in SCRAPER_EXECUTION_LOG.column_names}
     row["finished_at"] = row["finished_at"] or utc_now()
     warehouse.append(SCRAPER_EXECUTION_LOG, [row])
+
+
+def pending_executions(warehouse: Warehouse, execution_ids: list[str]) -> list[str]:
+    """Execution ids not yet applied by every phase they should reach.
+
+    A run is done once processors applied its message and, if that loaded rows, analytics
+    applied the phase-2 message too.
+    """
+    if not execution_ids:
+        return []
+    params = {f"id{i}": execution_id for i, execution_id in enumerate(execution_ids)}
+    rows = warehouse.query(
+        "SELECT execution_id, phase, outcome FROM {nba_orchestration.processed_messages} "
+        f"WHERE execution_id IN ({', '.join('@' + name for name in params)})",
+        params,
+    )
+    processed = {(row["execution_id"], row["phase"]): row["outcome"] for row in rows}
+    return [
+        execution_id
+        for execution_id in execution_ids
+        if (outcome := processed.get((execution_id, "processors"))) is None
+        or (outcome == "loaded" and (execution_id, "analytics") not in processed)
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
+from libs.common.analytics import ANALYTICS_TABLES, builds_reading
 from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.deps import Clients, ClientsDep
 from libs.common.messages import MessageError, Phase2Complete, PushEnvelope, decode_message
@@ -12,7 +13,6 @@ from libs.common.push import Applied, handle_push
 from libs.common.service import create_service_app
 from libs.common.settings import CommonSettings
 from libs.common.sources.registry import get_source, raw_tables
-from services.analytics.builds import ANALYTICS_TABLES, builds_reading
 
 
 def build_for(clients: Clients, envelope: PushEnvelope) -> Applied:

@@ -13,6 +13,7 @@ from libs.common.deps import Clients
 from libs.common.service import create_service_app
 from libs.common.settings import ScraperSettings
 from libs.common.sources.registry import UnknownScraperError
+from services.scrapers.admin import admin_router
 from services.scrapers.runner import ScrapeRunner
 
 
@@ -114,7 +115,7 @@ def create_app(settings: ScraperSettings | None = None, clients: Clients | None 
         "Fetches upstreams, writes immutable raw files to GCS, publishes nba-scraper-complete.",
         settings,
         ORCHESTRATION_TABLES,
-        [process_router()],
+        [process_router(), admin_router()],
         clients,
         on_startup=start_runner,
         on_shutdown=close_runner,

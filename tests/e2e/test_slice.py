@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from libs.common.messages import PHASE2_COMPLETE_TOPIC, SCRAPER_COMPLETE_TOPIC
-from nba_pipeline.pipeline import rows_for_date, scrape, wait_for_pipeline
+from nba_pipeline.pipeline import PipelineClient
 from nba_pipeline.stack import LocalStack
 from tests.utils.pubsub import TopicObserver, pull_dlq
 
@@ -25,6 +25,11 @@ SLICE_TABLES = [
     "nba_raw.bdl_player_boxscores",
     "nba_analytics.player_game_summary",
 ]
+
+
+def slice_counts(stack: LocalStack, game_date: dt.date) -> dict[str, int | None]:
+    counts = PipelineClient(stack.url("scrapers")).table_counts(game_date, game_date)
+    return {table: counts[table] for table in SLICE_TABLES}
 
 
 def table_state(stack: LocalStack, game_date: dt.date) -> dict[str, Any]:
@@ -49,9 +54,12 @@ def demo_day(stack: LocalStack) -> dict[str, Any]:
     """Scrape the slice for the demo date once, observing both topics."""
     phase1 = TopicObserver(stack.project, SCRAPER_COMPLETE_TOPIC)
     phase2 = TopicObserver(stack.project, PHASE2_COMPLETE_TOPIC)
-    runs = [scrape(stack.url("scrapers"), name, {"date": DEMO_DATE.isoformat()})
-            for name in ("bdl_games", "bdl_box_scores")]  # fmt: skip
-    wait_for_pipeline(stack.clients.warehouse, runs, timeout=60)
+    client = PipelineClient(stack.url("scrapers"))
+    runs = [
+        client.scrape(name, {"date": DEMO_DATE.isoformat()})
+        for name in ("bdl_games", "bdl_box_scores")
+    ]
+    client.wait(runs, timeout=60)
     ids = {run.execution_id for run in runs}
     phase1.drain(
         until=lambda seen: len([m for m in seen if m.attributes["execution_id"] in ids]) >= 2
@@ -86,7 +94,7 @@ def test_scrape_writes_file_publishes_once_and_fills_all_three_layers(
     assert sorted(m.attributes["source_table"] for m in phase2) == [
         "nba_raw.bdl_games", "nba_raw.bdl_player_boxscores"]  # fmt: skip
 
-    counts = rows_for_date(stack.clients.warehouse, SLICE_TABLES, DEMO_DATE)
+    counts = slice_counts(stack, DEMO_DATE)
     box_rows = runs[1].body["record_count"]
     assert counts == {"nba_raw.bdl_games": 9, "nba_raw.bdl_player_boxscores": box_rows,
                       "nba_analytics.player_game_summary": box_rows}  # fmt: skip
@@ -204,17 +212,16 @@ def test_bad_params_are_a_422_naming_the_field(stack: LocalStack) -> None:
 
 def test_no_data_run_writes_no_rows_and_is_acked(stack: LocalStack) -> None:
     observer = TopicObserver(stack.project, SCRAPER_COMPLETE_TOPIC)
-    run = scrape(stack.url("scrapers"), "bdl_box_scores", {"date": EMPTY_DATE.isoformat()})
+    client = PipelineClient(stack.url("scrapers"))
+    run = client.scrape("bdl_box_scores", {"date": EMPTY_DATE.isoformat()})
     assert run.status_code == 200 and run.status == "no_data" and run.body["record_count"] == 0
-    wait_for_pipeline(stack.clients.warehouse, [run], timeout=30)
+    client.wait([run], timeout=30)
     outcome = stack.clients.warehouse.query(
         "SELECT outcome FROM {nba_orchestration.processed_messages} WHERE execution_id = @e AND phase = 'processors'",
         {"e": run.execution_id},
     )
     assert [row["outcome"] for row in outcome] == ["no_data"]
-    assert rows_for_date(stack.clients.warehouse, SLICE_TABLES, EMPTY_DATE) == dict.fromkeys(
-        SLICE_TABLES, 0
-    )
+    assert slice_counts(stack, EMPTY_DATE) == dict.fromkeys(SLICE_TABLES, 0)
     observer.drain(
         until=lambda seen: any(m.attributes["execution_id"] == run.execution_id for m in seen)
     )

@@ -8,9 +8,9 @@ from typing import Any
 
 from google.cloud import bigquery
 
+from libs.common.analytics import PLAYER_GAME_SUMMARY, PLAYER_GAME_SUMMARY_SQL
 from libs.common.sources.balldontlie import BDL_GAMES
 from libs.common.warehouse.bigquery import BigQueryWarehouse, merge_sql, schema_fields
-from services.analytics.builds import PLAYER_GAME_SUMMARY, PLAYER_GAME_SUMMARY_SQL
 
 
 @dataclass

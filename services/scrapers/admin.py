@@ -1,0 +1,119 @@
+"""Read-only views of runs and loads, served by the process that owns the warehouse.
+
+Locally DuckDB admits one process per file, so the CLI (backfill, status) reads through
+these endpoints instead of opening the file; in production they read BigQuery the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from libs.common.analytics import ANALYTICS_TABLES
+from libs.common.audit import pending_executions
+from libs.common.deps import ClientsDep
+from libs.common.sources.registry import SOURCES
+
+EXECUTION_COLUMNS = (
+    "execution_id, scraper_name, workflow, status, game_date, params, gcs_path, record_count, "
+    "duration_seconds, error_class, error_message, started_at, finished_at"
+)
+
+
+class ProgressRequest(BaseModel):
+    """Runs whose progress through the phases the caller waits on."""
+
+    execution_ids: list[str] = Field(
+        max_length=5000, examples=[["9b2f6a8e-4d1c-4f6e-9a51-0c1d2e3f4a5b"]]
+    )
+
+
+def tables_with_game_date() -> list[str]:
+    """Raw and analytics tables that carry a game_date column."""
+    tables = {s.table.fqn: s.table for s in SOURCES.values()} | {t.fqn: t for t in ANALYTICS_TABLES}
+    return sorted(name for name, table in tables.items() if "game_date" in table.column_names)
+
+
+def admin_router() -> APIRouter:
+    """`/executions/{id}`, `/admin/recent-executions`, `/admin/pipeline-progress`, `/admin/table-counts`."""
+    router = APIRouter(tags=["admin"])
+
+    @router.get("/executions/{execution_id}", summary="One run: its log rows, latest first")
+    def execution(execution_id: str, clients: ClientsDep) -> dict[str, Any]:
+        rows = clients.warehouse.query(
+            f"SELECT {EXECUTION_COLUMNS} FROM {{nba_orchestration.scraper_execution_log}} "
+            "WHERE execution_id = @id ORDER BY finished_at DESC",
+            {"id": execution_id},
+        )
+        if not rows:
+            raise HTTPException(404, f"no run with execution_id '{execution_id}'")
+        return {"execution": rows[0], "history": rows}
+
+    @router.get("/admin/recent-executions", summary="Runs, newest first, filtered and paginated")
+    def recent_executions(
+        clients: ClientsDep,
+        scraper_name: str | None = None,
+        status: str | None = None,
+        workflow: str | None = None,
+        game_date: dt.date | None = None,
+        date_from: Annotated[dt.date | None, Query(alias="from")] = None,
+        date_to: Annotated[dt.date | None, Query(alias="to")] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        filters = {
+            "scraper_name": scraper_name,
+            "status": status,
+            "workflow": workflow,
+            "game_date": game_date,
+        }
+        where = [f"{name} = @{name}" for name, value in filters.items() if value is not None]
+        params: dict[str, Any] = {k: v for k, v in filters.items() if v is not None}
+        if date_from:
+            where.append("game_date >= @date_from")
+            params["date_from"] = date_from
+        if date_to:
+            where.append("game_date <= @date_to")
+            params["date_to"] = date_to
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = clients.warehouse.query(
+            f"SELECT {EXECUTION_COLUMNS} FROM {{nba_orchestration.scraper_execution_log}} {clause} "
+            f"ORDER BY finished_at DESC LIMIT {limit + 1} OFFSET {offset}",
+            params,
+        )
+        return {
+            "executions": rows[:limit],
+            "limit": limit,
+            "offset": offset,
+            "has_more": len(rows) > limit,
+        }
+
+    @router.post(
+        "/admin/pipeline-progress", summary="Which of these runs have not reached every phase yet"
+    )
+    def pipeline_progress(body: ProgressRequest, clients: ClientsDep) -> dict[str, list[str]]:
+        return {"pending": pending_executions(clients.warehouse, body.execution_ids)}
+
+    @router.get("/admin/table-counts", summary="Rows per raw and analytics table over a date range")
+    def table_counts(
+        clients: ClientsDep,
+        date_from: Annotated[dt.date, Query(alias="from")],
+        date_to: Annotated[dt.date, Query(alias="to")],
+    ) -> dict[str, int | None]:
+        counts: dict[str, int | None] = {}
+        for table in tables_with_game_date():
+            try:
+                rows = clients.warehouse.query(
+                    f"SELECT count(*) AS n FROM {{{table}}} WHERE game_date BETWEEN @a AND @b",
+                    {"a": date_from, "b": date_to},
+                )
+            except Exception:  # a table no service has created yet
+                counts[table] = None
+            else:
+                counts[table] = int(rows[0]["n"])
+        return counts
+
+    return router
