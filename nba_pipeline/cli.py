@@ -203,6 +203,14 @@ def backfill(
         raise typer.Exit(1)
 
 
+@app.command("docs-tables")
+def docs_tables() -> None:
+    """Print docs/tables.md, rendered from the table declarations."""
+    from nba_pipeline.tabledocs import render
+
+    sys.stdout.write(render())
+
+
 @infra_app.command("apply")
 def infra_apply(
     project: Annotated[
