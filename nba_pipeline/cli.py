@@ -126,11 +126,12 @@ def run_demo(scrapers_url: str, game_date: dt.date = DEMO_DATE) -> DemoReport:
 def up(
     demo: Annotated[bool, typer.Option(help="run the demo day once everything is up")] = True,
     workdir: Annotated[Path, typer.Option(help="warehouse file and logs")] = Path(".local"),
+    free_ports: Annotated[bool, typer.Option(help="ephemeral ports instead of 8081-8090")] = False,
 ) -> None:
     """Start the local stack (emulators, replay upstream, three services); Ctrl-C stops it."""
-    from nba_pipeline.stack import LocalStack, StackError
+    from nba_pipeline.stack import LocalStack, Ports, StackError
 
-    stack = LocalStack(workdir=workdir)
+    stack = LocalStack(ports=Ports.free() if free_ports else Ports(), workdir=workdir)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
@@ -239,3 +240,7 @@ def infra_apply(
     actions = applier.plan(topology) if dry_run else applier.apply(topology)
     for action in actions or ["nothing to change"]:
         typer.echo(("would " if dry_run and actions else "") + action)
+
+
+if __name__ == "__main__":
+    app()

@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 UPSTREAM_PREFIXES = ("oddsapi", "balldontlie", "espn", "nbacom_cdn", "nbacom_web", "bettingpros")
 
 
+SDK_FALLBACK_ROOTS = (Path("/usr/lib/google-cloud-sdk"), Path("/usr/share/google-cloud-sdk"))
+"""Where Debian's google-cloud-cli packages put the SDK."""
+
+
 class StackError(RuntimeError):
     """A part of the local stack that cannot start; the message says what to install or free."""
 
@@ -71,10 +75,12 @@ def pubsub_emulator_command(port: int) -> list[str]:
             "(Debian/Ubuntu: apt-get install openjdk-17-jre-headless)"
         )
     gcloud = shutil.which("gcloud")
-    candidates = [Path(os.environ["CLOUDSDK_ROOT"])] if "CLOUDSDK_ROOT" in os.environ else []
+    candidates: list[Path] = (
+        [Path(os.environ["CLOUDSDK_ROOT"])] if "CLOUDSDK_ROOT" in os.environ else []
+    )
     if gcloud:
         candidates.append(Path(gcloud).resolve().parents[1])
-    candidates += [Path("/usr/lib/google-cloud-sdk"), Path("/usr/share/google-cloud-sdk")]
+    candidates += SDK_FALLBACK_ROOTS
     for root in candidates:
         launcher = root / "platform" / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator"
         if launcher.exists():
