@@ -28,6 +28,7 @@ infra_app = typer.Typer(help="Pub/Sub topology and other infrastructure.", no_ar
 app.add_typer(infra_app, name="infra")
 console = Console(stderr=True)
 
+SCHEDULER_TICK_SECONDS = 1.0
 DEMO_DATE = dt.date(2025, 2, 20)
 DEMO_SCRAPERS = ("bdl_games", "bdl_box_scores")
 DEMO_TABLES = [
@@ -127,6 +128,7 @@ def up(
     demo: Annotated[bool, typer.Option(help="run the demo day once everything is up")] = True,
     workdir: Annotated[Path, typer.Option(help="warehouse file and logs")] = Path(".local"),
     free_ports: Annotated[bool, typer.Option(help="ephemeral ports instead of 8081-8090")] = False,
+    scheduler: Annotated[bool, typer.Option(help="run the Cloud Scheduler jobs locally")] = True,
 ) -> None:
     """Start the local stack (emulators, replay upstream, three services); Ctrl-C stops it."""
     from nba_pipeline.stack import LocalStack, Ports, StackError
@@ -142,9 +144,12 @@ def up(
             console.print(f"  {'replay':<11} {stack.url('replay')}  (upstream replay server)")
             if demo:
                 _print_report(run_demo(stack.url("scrapers")))
+            loop = stack.scheduler_loop() if scheduler else None
+            console.print(f"scheduler loop: {'on (infra/scheduler/jobs.yaml)' if loop else 'off'}")
             console.print("Ctrl-C to stop.")
-            while not stopping.wait(0.5):
-                pass
+            while not stopping.wait(SCHEDULER_TICK_SECONDS):
+                if loop is not None:
+                    loop.tick()
     except StackError as exc:
         raise _fail(f"local stack: {exc}", 1) from None
     except KeyboardInterrupt:

@@ -23,11 +23,13 @@ from typing import Any
 import httpx
 import uvicorn
 
+from libs.common.clock import Clock
 from libs.common.deps import Clients
 from libs.common.gcs import RawFileStore
 from libs.common.pubsub import Publisher
 from libs.common.settings import CommonSettings, ScraperSettings
 from libs.common.warehouse.duckdb import DuckDBWarehouse
+from nba_pipeline.scheduler import SchedulerConfig, SchedulerLoop
 from nba_pipeline.topology import Topology, TopologyApplier
 
 log = logging.getLogger(__name__)
@@ -142,6 +144,7 @@ class LocalStack:
     duckdb_path: Path | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     clients: Clients | None = None
+    clock: Clock = field(default_factory=Clock)
     _servers: list[uvicorn.Server] = field(default_factory=list)
     _thread: threading.Thread | None = None
 
@@ -236,7 +239,7 @@ class LocalStack:
 
         common = CommonSettings(**settings.model_dump(include=set(CommonSettings.model_fields)))
         apps = {
-            "scrapers": create_scrapers(settings, self.clients),
+            "scrapers": create_scrapers(settings, self.clients, self.clock),
             "processors": create_processors(common, self.clients),
             "analytics": create_analytics(common, self.clients),
             "replay": create_replay(),
@@ -259,6 +262,15 @@ class LocalStack:
         for name in apps:
             wait_until(http_ok(f"{self.url(name)}/health" if name != "replay" else f"{self.url(name)}/docs"),
                        f"{name} service", 30)  # fmt: skip
+
+    def scheduler_loop(self) -> SchedulerLoop:
+        """The Cloud Scheduler jobs of infra/scheduler, posting to this stack's scrapers service."""
+        base = self.url("scrapers")
+
+        def post(path: str) -> None:
+            httpx.post(f"{base}{path}", json={}, timeout=1800).raise_for_status()
+
+        return SchedulerLoop(SchedulerConfig.load(), post, self.clock)
 
     def stop(self) -> None:
         """Stop the services, close the warehouse cleanly, then end the emulators."""

@@ -57,7 +57,68 @@ PROCESSED_MESSAGES = Table(
     description="Messages whose effect is applied: redeliveries are acked without reloading.",
 )
 
-ORCHESTRATION_TABLES = (SCRAPER_EXECUTION_LOG, PROCESSED_MESSAGES)
+DAILY_EXPECTED_SCHEDULE = Table(
+    "nba_orchestration",
+    "daily_expected_schedule",
+    (
+        col("schedule_date", "DATE", True, "the day (America/New_York) the schedule is for"),
+        col("workflow", "STRING", True),
+        col("expected_at", "TIMESTAMP", True, "when an hourly evaluation should decide RUN"),
+        col("decision_type", "STRING", True),
+        col("target_date", "DATE", True, "game date the runs scrape"),
+        col("games", "INT64", True, "games on target_date"),
+        col("reason", "STRING"),
+        col("generated_at", "TIMESTAMP", True),
+    ),
+    natural_key=("schedule_date", "workflow", "expected_at"),
+    partition_column="schedule_date",
+    description="Which workflows should run when on a day, given its games; rewritten per date.",
+)
+
+WORKFLOW_DECISIONS = Table(
+    "nba_orchestration",
+    "workflow_decisions",
+    (
+        col("decision_id", "STRING", True),
+        col("decided_at", "TIMESTAMP", True),
+        col("schedule_date", "DATE", True),
+        col("workflow", "STRING", True),
+        col("decision", "STRING", True, "RUN | SKIP | ABORT"),
+        col("reason", "STRING", True),
+        col("target_date", "DATE"),
+        col("attempt", "INT64", description="1-based attempt number of a RUN that day"),
+        col("outcome", "STRING", description="RUN only: succeeded | failed"),
+        col("execution_ids", "JSON", description="runs a RUN made"),
+    ),
+    natural_key=("decision_id",),
+    partition_column="schedule_date",
+    description="Every hourly decision per workflow with its reason, and what a RUN did.",
+)
+
+CLEANUP_OPERATIONS = Table(
+    "nba_orchestration",
+    "cleanup_operations",
+    (
+        col("cleanup_id", "STRING", True),
+        col("run_at", "TIMESTAMP", True),
+        col("files_checked", "INT64", True, "runs with a file in the lookback window"),
+        col("missing_files_found", "INT64", True, "of those, runs no processor ever applied"),
+        col("files_republished", "INT64", True),
+        col("files_absent", "INT64", True, "unapplied runs whose file is gone (not republished)"),
+        col("republished_execution_ids", "JSON"),
+        col("errors", "JSON"),
+    ),
+    natural_key=("cleanup_id",),
+    description="What each cleanup pass checked and republished.",
+)
+
+ORCHESTRATION_TABLES = (
+    SCRAPER_EXECUTION_LOG,
+    PROCESSED_MESSAGES,
+    DAILY_EXPECTED_SCHEDULE,
+    WORKFLOW_DECISIONS,
+    CLEANUP_OPERATIONS,
+)
 
 
 def already_processed(warehouse: Warehouse, subscription: str, message_id: str) -> bool:

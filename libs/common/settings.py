@@ -42,6 +42,14 @@ class ScraperSettings(CommonSettings):
         SecretStr(""), description="balldontlie key (secret bdl-api-key)"
     )
     http_timeout_seconds: float = Field(20.0, description="per-request upstream timeout")
+    workflows_file: Path = Field(
+        Path(__file__).resolve().parents[2] / "config" / "workflows.yaml",
+        description="orchestration config",
+    )
+    cleanup_lookback_minutes: int = Field(60, description="cleanup examines runs this recent")
+    cleanup_grace_minutes: int = Field(
+        30, description="and at least this old (time to be processed)"
+    )
 
     def base_url(self, upstream: str) -> str:
         """The configured base URL of an upstream family (see `Source.upstream`)."""

@@ -9,11 +9,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from libs.common.audit import ORCHESTRATION_TABLES
+from libs.common.clock import Clock
 from libs.common.deps import Clients
 from libs.common.service import create_service_app
 from libs.common.settings import ScraperSettings
 from libs.common.sources.registry import UnknownScraperError
 from services.scrapers.admin import admin_router
+from services.scrapers.orchestration.config import load_workflows
+from services.scrapers.orchestration.engine import Orchestrator
+from services.scrapers.orchestration.router import orchestration_router
 from services.scrapers.runner import ScrapeRunner
 
 
@@ -100,12 +104,22 @@ def process_router() -> APIRouter:
     return router
 
 
-def create_app(settings: ScraperSettings | None = None, clients: Clients | None = None) -> FastAPI:
-    """The scrapers service app."""
+def create_app(
+    settings: ScraperSettings | None = None,
+    clients: Clients | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """The scrapers service app; `clock` is settable so tests drive orchestration without sleeping."""
     settings = settings or ScraperSettings()
+    clock = clock or Clock()
+    config = load_workflows(settings.workflows_file)
 
     def start_runner(app: FastAPI) -> None:
-        app.state.runner = ScrapeRunner(settings, app.state.clients)
+        app.state.clock = clock
+        app.state.runner = ScrapeRunner(settings, app.state.clients, clock)
+        app.state.orchestrator = Orchestrator(
+            config, app.state.runner, app.state.clients.warehouse, clock
+        )
 
     async def close_runner(app: FastAPI) -> None:
         await app.state.runner.aclose()
@@ -115,7 +129,7 @@ def create_app(settings: ScraperSettings | None = None, clients: Clients | None 
         "Fetches upstreams, writes immutable raw files to GCS, publishes nba-scraper-complete.",
         settings,
         ORCHESTRATION_TABLES,
-        [process_router(), admin_router()],
+        [process_router(), admin_router(), orchestration_router()],
         clients,
         on_startup=start_runner,
         on_shutdown=close_runner,

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -14,11 +14,12 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from libs.common.audit import record_run
+from libs.common.clock import Clock
 from libs.common.deps import Clients
 from libs.common.gcs import object_name
-from libs.common.messages import SCRAPER_COMPLETE_TOPIC, ScraperComplete, utc_now
+from libs.common.messages import SCRAPER_COMPLETE_TOPIC, ScraperComplete
 from libs.common.settings import ScraperSettings
-from libs.common.sources.base import ParseContext, Source
+from libs.common.sources.base import ParseContext, Row, Source
 from libs.common.sources.registry import get_source
 from services.scrapers.fetcher import HttpFetcher
 
@@ -31,6 +32,8 @@ class RunOutcome:
 
     message: ScraperComplete
     message_id: str | None
+    rows: list[Row] = field(default_factory=list, repr=False)
+    """Parsed rows, so orchestration can fan out (e.g. one props run per event found)."""
 
 
 def validate_params(source: Source, params: dict[str, Any]) -> BaseModel:
@@ -41,9 +44,12 @@ def validate_params(source: Source, params: dict[str, Any]) -> BaseModel:
 class ScrapeRunner:
     """Runs scrapers with one pooled HTTP client for the process."""
 
-    def __init__(self, settings: ScraperSettings, clients: Clients) -> None:
+    def __init__(
+        self, settings: ScraperSettings, clients: Clients, clock: Clock | None = None
+    ) -> None:
         self.settings = settings
         self.clients = clients
+        self.clock = clock or Clock()
         self.http = httpx.AsyncClient(
             timeout=settings.http_timeout_seconds,
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
@@ -56,7 +62,7 @@ class ScrapeRunner:
         typed = validate_params(source, params)
         execution_id = str(uuid.uuid4())
         started = time.monotonic()
-        started_at = utc_now()
+        started_at = self.clock.now()
         fetcher = HttpFetcher(self.http, self.settings, source.upstream)
         game_date = source.game_date(typed)
         message = ScraperComplete(
@@ -71,14 +77,14 @@ class ScrapeRunner:
             params=typed.model_dump(mode="json"),
         )
         error: Exception | None = None
+        rows: list[Row] = []
         try:
             body = await source.fetch(fetcher, typed)
+            rows = await run_in_threadpool(
+                self._store_and_parse, source, body, fetcher, message, started_at
+            )
         except Exception as exc:
             error = exc
-        else:
-            error = await run_in_threadpool(
-                self._store_and_count, source, body, fetcher, message, started_at
-            )
         message.duration_seconds = round(time.monotonic() - started, 3)
         if error is not None:
             message.status = "failed"
@@ -93,16 +99,17 @@ class ScrapeRunner:
                     }
                 },
             )
-        return await run_in_threadpool(self._log_and_publish, message, started_at, error)
+        message_id = await run_in_threadpool(self._log_and_publish, message, started_at, error)
+        return RunOutcome(message, message_id, rows)
 
-    def _store_and_count(
+    def _store_and_parse(
         self,
         source: Source,
         body: Any,
         fetcher: HttpFetcher,
         message: ScraperComplete,
         fetched_at: dt.datetime,
-    ) -> Exception | None:
+    ) -> list[Row]:
         """Write the raw file, then parse it to count records; a parse error keeps the file."""
         name = object_name(source.gcs_prefix, message.game_date, fetched_at, message.execution_id)
         meta = {
@@ -123,22 +130,20 @@ class ScrapeRunner:
         context = ParseContext(
             message.execution_id, message.gcs_path, message.game_date, fetched_at, message.params
         )
-        try:
-            rows = source.parse(body, context)
-        except Exception as exc:
-            return exc
+        rows = source.parse(body, context)
         message.record_count = len(rows)
         message.status = "success" if rows else "no_data"
-        return None
+        return rows
 
     def _log_and_publish(
         self, message: ScraperComplete, started_at: dt.datetime, error: Exception | None
-    ) -> RunOutcome:
+    ) -> str:
         """Log the run, then publish; a failed publish is logged as a failed run and raised."""
         fields = {
             **message.model_dump(exclude={"schema_version", "published_at"}),
             "error_class": type(error).__name__ if error else None,
             "started_at": started_at,
+            "finished_at": self.clock.now(),
         }
         record_run(self.clients.warehouse, **fields)
         try:
@@ -156,7 +161,7 @@ class ScrapeRunner:
                 },
             )
             raise
-        return RunOutcome(message, message_id)
+        return message_id
 
     async def aclose(self) -> None:
         """Close the pooled HTTP client."""

@@ -26,6 +26,9 @@ class Warehouse(Protocol):
         Returns how many rows were new or different, so a redelivered file reports 0.
         """
 
+    def replace(self, table: Table, where: Mapping[str, Any], rows: Sequence[Row]) -> None:
+        """Atomically replace the rows matching `where` (column = value) with `rows`."""
+
     def append(self, table: Table, rows: Sequence[Row]) -> None:
         """Append log rows (execution log, decisions): no key, no replace."""
 

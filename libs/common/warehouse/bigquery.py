@@ -127,6 +127,21 @@ class BigQueryWarehouse:
             self.client.delete_table(staging, not_found_ok=True)
         return int(changed[0]["n"]) if changed else 0
 
+    def replace(self, table: Table, where: Mapping[str, Any], rows: Sequence[Row]) -> None:
+        target = self._table_id(table)
+        staging = f"{target}__staging_{uuid.uuid4().hex[:12]}"
+        self._load(staging, table, rows, bigquery.WriteDisposition.WRITE_TRUNCATE)
+        condition = " AND ".join(f"`{k}` = @{k}" for k in where) or "TRUE"
+        script = (
+            f"BEGIN TRANSACTION;\nDELETE FROM `{target}` WHERE {condition};\n"
+            f"INSERT INTO `{target}` SELECT * FROM `{staging}`;\nCOMMIT TRANSACTION;"
+        )
+        config = bigquery.QueryJobConfig(query_parameters=query_parameters(where))
+        try:
+            self.client.query(script, job_config=config).result()
+        finally:
+            self.client.delete_table(staging, not_found_ok=True)
+
     def append(self, table: Table, rows: Sequence[Row]) -> None:
         if rows:
             self._load(self._table_id(table), table, rows, bigquery.WriteDisposition.WRITE_APPEND)

@@ -134,6 +134,21 @@ class DuckDBWarehouse:
         with self._write_lock:
             self._insert_into(self._cursor(), self._ref(table.dataset, table.name), table, rows)
 
+    def replace(self, table: Table, where: Mapping[str, Any], rows: Sequence[Row]) -> None:
+        target = self._ref(table.dataset, table.name)
+        condition = " AND ".join(f'"{k}" = ${k}' for k in where) or "TRUE"
+        with self._write_lock:
+            cur = self._cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                cur.execute(f"DELETE FROM {target} WHERE {condition}", dict(where))
+                if rows:
+                    self._insert_into(cur, target, table, rows)
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+
     def rebuild(self, table: Table, where: Mapping[str, Any], select_sql: str) -> int:
         target = self._ref(table.dataset, table.name)
         condition = " AND ".join(f'"{k}" = ${k}' for k in where) or "TRUE"

@@ -1,0 +1,1 @@
+"""Phase-1 control: the daily expected schedule, hourly workflow decisions, cleanup."""

@@ -1,0 +1,120 @@
+"""`config/workflows.yaml` as validated models; errors name the workflow and field."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from libs.common.sources.registry import SOURCES
+
+WORKFLOWS_FILE = Path(__file__).resolve().parents[3] / "config" / "workflows.yaml"
+
+DecisionType = Literal["self_aware", "game_aware", "game_aware_yesterday", "discovery"]
+
+
+class ScraperRules(BaseModel):
+    """How a scraper behaves inside workflows."""
+
+    model_config = ConfigDict(extra="forbid")
+    critical: bool = Field(False, description="a failure fails the workflow run")
+    depends_on: list[str] = Field(
+        default_factory=list, description="scrapers that must succeed first"
+    )
+    treat_no_data_as_success: bool = False
+    fan_out: Literal["teams", "events"] | None = Field(None, description="one run per team / event")
+
+
+class Window(BaseModel):
+    """When a workflow may run: fixed clock times, or relative to the day's tip-offs."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: dt.time | None = None
+    end: dt.time | None = None
+    hours_before_first_game: float | None = None
+    until: Literal["last_game", "first_game"] | None = None
+
+    @model_validator(mode="after")
+    def one_kind(self) -> Window:
+        fixed = self.start is not None and self.end is not None
+        relative = self.hours_before_first_game is not None and self.until is not None
+        if fixed == relative:
+            raise ValueError("give either start and end, or hours_before_first_game and until")
+        return self
+
+
+class Step(BaseModel):
+    """One stage of a plan: its scrapers run in parallel or one after another."""
+
+    model_config = ConfigDict(extra="forbid")
+    parallel: list[str] | None = None
+    sequential: list[str] | None = None
+
+    @model_validator(mode="after")
+    def exactly_one(self) -> Step:
+        if (self.parallel is None) == (self.sequential is None):
+            raise ValueError("a step has exactly one of parallel or sequential")
+        return self
+
+    @property
+    def scrapers(self) -> list[str]:
+        return self.parallel or self.sequential or []
+
+
+class Workflow(BaseModel):
+    """A named group of scrapers with its decision rule and staged plan."""
+
+    model_config = ConfigDict(extra="forbid")
+    priority: int = 5
+    decision: DecisionType
+    window: Window
+    frequency_hours: float | None = Field(
+        None, description="re-run every N hours inside the window"
+    )
+    max_attempts: int = Field(3, ge=1)
+    plan: list[Step] = Field(min_length=1)
+
+    @property
+    def scrapers(self) -> list[str]:
+        return [name for step in self.plan for name in step.scrapers]
+
+
+class WorkflowConfig(BaseModel):
+    """The whole file."""
+
+    model_config = ConfigDict(extra="forbid")
+    scrapers: dict[str, ScraperRules]
+    workflows: dict[str, Workflow]
+
+    @model_validator(mode="after")
+    def names_are_registered(self) -> WorkflowConfig:
+        problems = []
+        for name, rules in self.scrapers.items():
+            if name not in SOURCES:
+                problems.append(f"scrapers.{name}: not a registered scraper")
+            problems += [f"scrapers.{name}.depends_on: unknown scraper '{dep}'"
+                         for dep in rules.depends_on if dep not in self.scrapers]  # fmt: skip
+        for wf_name, workflow in self.workflows.items():
+            problems += [f"workflows.{wf_name}.plan: scraper '{s}' is not declared under scrapers"
+                         for s in workflow.scrapers if s not in self.scrapers]  # fmt: skip
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class WorkflowConfigError(ValueError):
+    """workflows.yaml does not validate; the message names each workflow/field and the fix."""
+
+
+def load_workflows(path: Path = WORKFLOWS_FILE) -> WorkflowConfig:
+    """Read and validate the workflow file."""
+    try:
+        return WorkflowConfig.model_validate(yaml.safe_load(path.read_text()))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise WorkflowConfigError(f"{path}: {problems}") from None

@@ -1,0 +1,226 @@
+"""Orchestration against the warehouse: write the daily schedule, evaluate and run workflows."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from libs.common.audit import DAILY_EXPECTED_SCHEDULE, WORKFLOW_DECISIONS
+from libs.common.clock import EASTERN, Clock
+from libs.common.sources.registry import get_source
+from libs.common.teams import TEAMS, Team
+from libs.common.warehouse.base import Warehouse
+from services.scrapers.orchestration.config import ScraperRules, Workflow, WorkflowConfig
+from services.scrapers.orchestration.decisions import (
+    DayGames,
+    Decision,
+    History,
+    decide,
+    expected_times,
+    target_date,
+)
+from services.scrapers.runner import RunOutcome, ScrapeRunner
+
+log = logging.getLogger(__name__)
+
+TEAM_ID_BY_UPSTREAM = {"espn": "espn_id", "nbacom_web": "nba_id", "balldontlie": "bdl_id"}
+
+
+class DecisionRecord(BaseModel):
+    """One workflow's decision as `/evaluate-workflows` reports it."""
+
+    workflow: str
+    decision: str
+    reason: str
+    target_date: dt.date
+    attempt: int = 0
+    outcome: str | None = None
+    execution_ids: list[str] = []
+
+
+def games_on(warehouse: Warehouse, day: dt.date) -> DayGames:
+    """The day's tip-offs from the loaded NBA.com season schedule."""
+    rows = warehouse.query(
+        "SELECT start_time_utc FROM {nba_raw.nbac_schedule} WHERE game_date = @d", {"d": day}
+    )
+    return DayGames(
+        day, tuple(row["start_time_utc"] for row in rows if row["start_time_utc"] is not None)
+    )
+
+
+def write_daily_schedule(
+    warehouse: Warehouse, config: WorkflowConfig, day: dt.date, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """Replace `day`'s expected schedule: which workflow should decide RUN at which hour."""
+    rows = []
+    for name, workflow in sorted(config.workflows.items(), key=lambda item: item[1].priority):
+        target = target_date(workflow, day)
+        games = games_on(warehouse, target)
+        window_games = games_on(warehouse, day) if workflow.decision == "game_aware" else games
+        if workflow.decision in ("game_aware", "game_aware_yesterday") and games.count == 0:
+            continue
+        for at in expected_times(workflow, day, window_games):
+            rows.append({"schedule_date": day, "workflow": name, "expected_at": at, "decision_type": workflow.decision,
+                         "target_date": target, "games": games.count, "reason": f"{workflow.decision}, "
+                         f"{games.count} games on {target}", "generated_at": now})  # fmt: skip
+    warehouse.replace(DAILY_EXPECTED_SCHEDULE, {"schedule_date": day}, rows)
+    return rows
+
+
+def history_of(warehouse: Warehouse, workflow: str, day: dt.date) -> History:
+    """Today's RUN decisions of a workflow and the latest status of every scraper today."""
+    runs = warehouse.query(
+        "SELECT decided_at, outcome FROM {nba_orchestration.workflow_decisions} "
+        "WHERE schedule_date = @d AND workflow = @w AND decision = 'RUN' ORDER BY decided_at",
+        {"d": day, "w": workflow},
+    )
+    start = dt.datetime.combine(day, dt.time(0), EASTERN)
+    statuses = warehouse.query(
+        "SELECT scraper_name, status, finished_at FROM {nba_orchestration.scraper_execution_log} "
+        "WHERE started_at >= @start AND started_at < @end ORDER BY finished_at",
+        {"start": start, "end": start + dt.timedelta(days=1)},
+    )
+    return History(
+        runs=[(row["decided_at"], row["outcome"]) for row in runs],
+        scraper_status={
+            row["scraper_name"]: (row["finished_at"], row["status"]) for row in statuses
+        },
+    )
+
+
+def team_params(source_upstream: str, fields: set[str], team: Team) -> dict[str, Any]:
+    """A roster scraper's team parameters, in that upstream's own ids."""
+    params: dict[str, Any] = {"team_id": str(getattr(team, TEAM_ID_BY_UPSTREAM[source_upstream]))}
+    return params | ({"slug": team.slug} if "slug" in fields else {})
+
+
+def run_ok(outcome: RunOutcome, rules: ScraperRules) -> bool:
+    """Whether a run counts as a success for its workflow."""
+    status = outcome.message.status
+    return status == "success" or (status == "no_data" and rules.treat_no_data_as_success)
+
+
+@dataclass
+class PlanResult:
+    """Runs a plan made, per scraper."""
+
+    outcomes: dict[str, list[RunOutcome]]
+    skipped: dict[str, str]
+    succeeded: bool
+
+    @property
+    def execution_ids(self) -> list[str]:
+        return [o.message.execution_id for runs in self.outcomes.values() for o in runs]
+
+
+class Orchestrator:
+    """Evaluates workflows and executes RUN plans through the scrape runner (`/process`'s path)."""
+
+    def __init__(
+        self, config: WorkflowConfig, runner: ScrapeRunner, warehouse: Warehouse, clock: Clock
+    ) -> None:
+        self.config = config
+        self.runner = runner
+        self.warehouse = warehouse
+        self.clock = clock
+        self._lock = asyncio.Lock()
+
+    def params_for(
+        self, name: str, target: dt.date, outcomes: dict[str, list[RunOutcome]]
+    ) -> list[dict[str, Any]]:
+        """Every parameter set one plan entry runs with (one per team/event when it fans out)."""
+        source = get_source(name)
+        rules = self.config.scrapers[name]
+        fields = set(source.params_model.model_fields)
+        base: dict[str, Any] = {"date": target.isoformat()} if "date" in fields else {}
+        if rules.fan_out == "teams":
+            return [base | team_params(source.upstream, fields, team) for team in TEAMS]
+        if rules.fan_out == "events":
+            events = sorted({str(row["event_id"]) for dep in rules.depends_on for outcome in outcomes.get(dep, [])
+                             for row in outcome.rows if row.get("event_id")})  # fmt: skip
+            return [base | {"event_id": event} for event in events]
+        return [base]
+
+    async def _run_entry(
+        self, workflow: str, name: str, target: dt.date, result: PlanResult
+    ) -> None:
+        rules = self.config.scrapers[name]
+        failed = [dep for dep in rules.depends_on if dep in result.outcomes
+                  and not all(run_ok(o, self.config.scrapers[dep]) for o in result.outcomes[dep])]  # fmt: skip
+        if failed:
+            result.skipped[name] = f"dependency {failed[0]} failed"
+            return
+        runs = await asyncio.gather(
+            *(
+                self.runner.run(name, params, workflow)
+                for params in self.params_for(name, target, result.outcomes)
+            ),
+            return_exceptions=True,
+        )
+        result.outcomes[name] = [run for run in runs if isinstance(run, RunOutcome)]
+        errors = [run for run in runs if isinstance(run, BaseException)]
+        if errors:
+            result.skipped[name] = f"{len(errors)} runs raised: {errors[0]}"
+
+    async def execute(self, name: str, workflow: Workflow, target: dt.date) -> PlanResult:
+        """Run a workflow's staged plan; a step starts when the previous one finished."""
+        result = PlanResult({}, {}, True)
+        for step in workflow.plan:
+            if step.parallel is not None:
+                await asyncio.gather(
+                    *(self._run_entry(name, s, target, result) for s in step.parallel)
+                )
+            for scraper in step.sequential or []:
+                await self._run_entry(name, scraper, target, result)
+        for scraper in workflow.scrapers:
+            rules = self.config.scrapers[scraper]
+            ok = scraper not in result.skipped and all(
+                run_ok(o, rules) for o in result.outcomes.get(scraper, [])
+            )
+            if rules.critical and not ok:
+                result.succeeded = False
+        return result
+
+    async def evaluate(self) -> list[DecisionRecord]:
+        """Decide every workflow (by priority) and run the RUN plans; safe to call twice an hour."""
+        async with self._lock:
+            now = self.clock.now()
+            today = now.astimezone(EASTERN).date()
+            records = []
+            for name, workflow in sorted(
+                self.config.workflows.items(), key=lambda item: item[1].priority
+            ):
+                records.append(await self._evaluate_one(name, workflow, now, today))
+            return records
+
+    async def _evaluate_one(
+        self, name: str, workflow: Workflow, now: dt.datetime, today: dt.date
+    ) -> DecisionRecord:
+        target = target_date(workflow, today)
+        games_day = today if workflow.decision == "game_aware" else target
+        games = await run_in_threadpool(games_on, self.warehouse, games_day)
+        history = await run_in_threadpool(history_of, self.warehouse, name, today)
+        decision: Decision = decide(name, workflow, self.config, now, games, history)
+        record = DecisionRecord(workflow=name, decision=decision.verdict, reason=decision.reason,
+                                target_date=decision.target_date, attempt=decision.attempt)  # fmt: skip
+        if decision.verdict == "RUN":
+            result = await self.execute(name, workflow, decision.target_date)
+            record.outcome = "succeeded" if result.succeeded else "failed"
+            record.execution_ids = result.execution_ids
+            if result.skipped:
+                record.reason += "; " + "; ".join(f"{k}: {v}" for k, v in result.skipped.items())
+        row = record.model_dump() | {"decision_id": str(uuid.uuid4()), "decided_at": now, "schedule_date": today,
+                                     "execution_ids": record.execution_ids}  # fmt: skip
+        await run_in_threadpool(self.warehouse.upsert, WORKFLOW_DECISIONS, [row])
+        log.info(
+            "workflow decision",
+            extra={"fields": {k: v for k, v in row.items() if k != "execution_ids"}},
+        )
+        return record

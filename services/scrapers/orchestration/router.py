@@ -1,0 +1,70 @@
+"""Orchestration endpoints, called by Cloud Scheduler (or the local scheduler loop)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from libs.common.clock import Clock
+from libs.common.deps import ClientsDep
+from services.scrapers.orchestration.cleanup import run_cleanup
+from services.scrapers.orchestration.engine import (
+    DecisionRecord,
+    Orchestrator,
+    write_daily_schedule,
+)
+
+
+class ScheduleRequest(BaseModel):
+    """Which day to write the expected schedule for."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{}, {"date": "2025-01-15"}]}
+    )
+    date: dt.date | None = Field(None, description="America/New_York day; default: today")
+
+
+def orchestration_router() -> APIRouter:
+    """`/generate-daily-schedule`, `/evaluate-workflows`, `/run-cleanup`."""
+    router = APIRouter(tags=["orchestration"])
+
+    @router.post("/generate-daily-schedule", summary="Write today's expected schedule (05:00 ET)")
+    async def generate_daily_schedule(
+        request: Request, clients: ClientsDep, body: ScheduleRequest | None = None
+    ) -> dict[str, Any]:
+        orchestrator: Orchestrator = request.app.state.orchestrator
+        clock: Clock = request.app.state.clock
+        day = (body.date if body else None) or clock.eastern().date()
+        rows = await run_in_threadpool(
+            write_daily_schedule, clients.warehouse, orchestrator.config, day, clock.now()
+        )
+        return {"schedule_date": day, "expected": rows}
+
+    @router.post(
+        "/evaluate-workflows",
+        summary="Decide RUN / SKIP / ABORT for every workflow and run (hourly)",
+    )
+    async def evaluate_workflows(request: Request) -> list[DecisionRecord]:
+        orchestrator: Orchestrator = request.app.state.orchestrator
+        return await orchestrator.evaluate()
+
+    @router.post(
+        "/run-cleanup",
+        summary="Republish runs whose completion never produced a raw load (every 15 min)",
+    )
+    async def cleanup(request: Request, clients: ClientsDep) -> dict[str, Any]:
+        settings = request.app.state.settings
+        clock: Clock = request.app.state.clock
+        report = await run_in_threadpool(
+            run_cleanup, clients, clock.now(),
+            dt.timedelta(minutes=settings.cleanup_lookback_minutes),
+            dt.timedelta(minutes=settings.cleanup_grace_minutes),
+        )  # fmt: skip
+        return dataclasses.asdict(report)
+
+    return router
