@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from libs.common.sources import balldontlie
+from libs.common.sources import balldontlie, bettingpros, oddsapi
 from libs.common.sources.base import Source
 from libs.common.warehouse.schema import Table
 
-SOURCES: dict[str, Source] = {
-    source.name: source for family in (balldontlie,) for source in family.SOURCES
-}
+FAMILIES = (
+    oddsapi,
+    balldontlie,
+    bettingpros,
+)
+"""One line per upstream family module; each module's SOURCES declares its scrapers."""
+
+SOURCES: dict[str, Source] = {source.name: source for family in FAMILIES for source in family.SOURCES}
 
 
 class UnknownScraperError(KeyError):

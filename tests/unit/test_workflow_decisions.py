@@ -1,0 +1,132 @@
+"""Workflow decisions as a person reading config/workflows.yaml would predict them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from libs.common.clock import EASTERN
+from services.scrapers.orchestration.config import WorkflowConfigError, load_workflows
+from services.scrapers.orchestration.decisions import DayGames, History, decide, expected_times
+
+DAY = dt.date(2025, 1, 15)
+
+
+def et(hour: int, minute: int = 0, day: dt.date = DAY) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), EASTERN)
+
+
+GAMES = DayGames(DAY, (et(19), et(19, 30), et(22)))
+NO_GAMES = DayGames(DAY)
+config = load_workflows()
+
+
+def decision(
+    workflow: str, now: dt.datetime, games: DayGames = GAMES, history: History | None = None
+):  # type: ignore[no-untyped-def]
+    return decide(workflow, config.workflows[workflow], config, now, games, history or History())
+
+
+def test_morning_operations_runs_once_in_its_window_games_or_not() -> None:
+    assert decision("morning_operations", et(5)).verdict == "SKIP"
+    run = decision("morning_operations", et(6), NO_GAMES)
+    assert (run.verdict, run.attempt) == ("RUN", 1)
+    done = History(runs=[(et(6), "succeeded")])
+    assert (
+        decision("morning_operations", et(7), history=done).reason
+        == "already succeeded at 06:00 ET"
+    )
+    assert decision("morning_operations", et(11)).reason.startswith(
+        "outside window (06:00-10:00 ET)"
+    )
+
+
+def test_a_failed_attempt_is_retried_next_hour_until_max_attempts() -> None:
+    failed_twice = History(runs=[(et(6), "failed"), (et(7), "failed")])
+    run = decision("morning_operations", et(8), history=failed_twice)
+    assert (run.verdict, run.attempt) == ("RUN", 3)
+    failed_thrice = History(runs=[(et(6), "failed"), (et(7), "failed"), (et(8), "failed")])
+    assert decision("morning_operations", et(9), history=failed_thrice).verdict == "ABORT"
+    assert (
+        decision("morning_operations", et(9), history=failed_thrice).reason
+        == "max attempts reached (3/3)"
+    )
+
+
+def test_second_call_in_the_same_hour_never_double_runs() -> None:
+    ran = History(runs=[(et(6, 1), "failed")])
+    assert (
+        decision("morning_operations", et(6, 40), history=ran).reason
+        == "already ran this hour (06:00)"
+    )
+
+
+def test_betting_lines_follow_the_tipoffs_every_two_hours() -> None:
+    assert decision("betting_lines", et(12), NO_GAMES).reason == f"no games on {DAY}"
+    assert decision("betting_lines", et(12)).reason == "outside window (13:00-22:00 ET)"
+    assert decision("betting_lines", et(13)).verdict == "RUN"
+    ran = History(runs=[(et(13), "succeeded")])
+    assert (
+        decision("betting_lines", et(14), history=ran).reason
+        == "ran at 13:00 ET; next due 15:00 ET"
+    )
+    assert decision("betting_lines", et(15), history=ran).verdict == "RUN"
+    assert decision("betting_lines", et(23), history=ran).verdict == "SKIP"
+
+
+def test_post_game_collection_needs_games_yesterday_and_scrapes_yesterday() -> None:
+    yesterday = DayGames(DAY - dt.timedelta(days=1), (et(19, day=DAY - dt.timedelta(days=1)),))
+    run = decision("post_game_collection", et(6), yesterday)
+    assert (run.verdict, run.target_date) == ("RUN", DAY - dt.timedelta(days=1))
+    empty = DayGames(DAY - dt.timedelta(days=1))
+    assert (
+        decision("post_game_collection", et(6), empty).reason
+        == f"no games on {DAY - dt.timedelta(days=1)}"
+    )
+
+
+def test_dependency_outside_the_plan_that_failed_aborts() -> None:
+    history = History(scraper_status={"oddsa_events_his": (et(11), "failed")})
+    odd = config.model_copy(deep=True)
+    odd.workflows["discovery"].plan[0].sequential = ["oddsa_player_props_his"]
+    aborted = decide("discovery", odd.workflows["discovery"], odd, et(12), GAMES, history)
+    assert (aborted.verdict, aborted.reason) == (
+        "ABORT",
+        "dependency oddsa_events_his failed at 11:00 ET",
+    )
+
+
+def test_expected_schedule_of_a_game_day() -> None:
+    hours = {
+        name: [t.hour for t in expected_times(wf, DAY, GAMES)]
+        for name, wf in config.workflows.items()
+    }
+    assert hours == {
+        "morning_operations": [6],
+        "betting_lines": [13, 15, 17, 19, 21],
+        "post_game_collection": [6],
+        "discovery": [12],
+    }
+    assert expected_times(config.workflows["betting_lines"], DAY, NO_GAMES) == []
+
+
+def test_invalid_config_names_the_workflow_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "workflows.yaml"
+    bad.write_text(
+        "scrapers: {bdl_games: {}}\n"
+        "workflows:\n  nightly:\n    decision: sometimes\n    window: {start: '06:00', end: '07:00'}\n"
+        "    plan: [{parallel: [bdl_games]}]\n"
+    )
+    with pytest.raises(WorkflowConfigError, match=r"workflows\.nightly\.decision"):
+        load_workflows(bad)
+    bad.write_text(
+        "scrapers: {bdl_games: {}}\n"
+        "workflows:\n  nightly:\n    decision: self_aware\n    window: {start: '06:00', end: '07:00'}\n"
+        "    plan: [{parallel: [bdl_box_scores]}]\n"
+    )
+    with pytest.raises(
+        WorkflowConfigError, match="workflows.nightly.plan: scraper 'bdl_box_scores'"
+    ):
+        load_workflows(bad)
