@@ -1,0 +1,385 @@
+"""The Odds API v4: NBA events and player-points props, current and historical snapshots.
+
+Historical endpoints wrap the body as `{timestamp, previous_timestamp, next_timestamp, data}`;
+current ones return it bare. Both parsers of each pair accept both shapes, so a body can be
+re-parsed whichever endpoint produced it. The props row contract and the over/under pairing
+live here too and are shared with BettingPros, so both props tables have one shape.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any, NamedTuple, Self
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from libs.common.sources.base import Fetcher, ParseContext, ParseError, Row, Source
+from libs.common.sources.params import DateParams
+from libs.common.sources.parsing import lineage, need, need_list, parse_timestamp
+from libs.common.warehouse.schema import LINEAGE_COLUMNS, Column, Table, col
+
+EASTERN = ZoneInfo("America/New_York")
+"""NBA game dates are US Eastern calendar days; upstream times are UTC."""
+
+SPORT = "basketball_nba"
+MARKET = "player_points"
+Parser = Callable[[Any, ParseContext], list[Row]]
+
+
+def eastern_date(moment: dt.datetime) -> dt.date:
+    """The US Eastern calendar day of a UTC tip-off (a 02:00Z start is the previous day)."""
+    return moment.astimezone(EASTERN).date()
+
+
+def iso_utc(moment: dt.datetime) -> str:
+    """`2024-01-25T03:55:40Z`, the timestamp form the Odds API accepts."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- the props row contract, shared by both props tables ---------------------------------
+
+PROPS_COLUMNS: tuple[Column, ...] = (
+    col("event_id", "STRING", True, "the upstream's event id"),
+    col("game_date", "DATE", True, "US Eastern game date"),
+    col("commence_time", "TIMESTAMP", description="scheduled tip-off (UTC), when the body has it"),
+    col("home_team", "STRING"),
+    col("away_team", "STRING"),
+    col("bookmaker", "STRING", True, "e.g. draftkings, fanduel, consensus"),
+    col("market", "STRING", True, "always player_points"),
+    col("player_name", "STRING", True, "player name as the upstream spells it"),
+    col("line", "FLOAT64", True, "points line the over/under prices refer to"),
+    col("over_price", "FLOAT64", description="as given; NULL when the book has no over"),
+    col("under_price", "FLOAT64", description="as given; NULL when the book has no under"),
+    col("odds_format", "STRING", True, "american (integers) or decimal (floats)"),
+    col("snapshot_at", "TIMESTAMP", True, "when the prices were observed"),
+    *LINEAGE_COLUMNS,
+)
+PROPS_KEY = ("event_id", "bookmaker", "player_name", "line", "source_file")
+"""Every snapshot file keeps its own rows, so line movement across the day stays queryable."""
+PROPS_COLUMN_NAMES = tuple(c.name for c in PROPS_COLUMNS)
+SIDES = ("over", "under")
+
+
+def props_table(name: str, description: str) -> Table:
+    """A `nba_raw` player-points props table with the shared row contract."""
+    return Table(
+        "nba_raw",
+        name,
+        PROPS_COLUMNS,
+        natural_key=PROPS_KEY,
+        partition_column="game_date",
+        description=description,
+    )
+
+
+class Quote(NamedTuple):
+    """One side of one line at one book, before pairing; `path` is where it sat in the body."""
+
+    bookmaker: str
+    player: str
+    line: Any
+    side: str
+    price: Any
+    path: str
+
+
+def _number(value: Any, scraper: str, path: str) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ParseError(scraper, path, f"expected a number, got {value!r}")
+    return value
+
+
+def pair_sides(
+    quotes: Iterable[Quote], scraper: str
+) -> dict[tuple[str, str, float], dict[str, int | float]]:
+    """Over and under prices keyed by (bookmaker, player, line), in first-seen order.
+
+    A repeated side for the same key is ambiguous (which price?), so it fails rather than
+    silently keeping one; a missing side simply stays absent.
+    """
+    paired: dict[tuple[str, str, float], dict[str, int | float]] = {}
+    for quote in quotes:
+        if quote.side not in SIDES:
+            raise ParseError(
+                scraper, quote.path, f"expected an over or under side, got {quote.side!r}"
+            )
+        key = (quote.bookmaker, quote.player, float(_number(quote.line, scraper, quote.path)))
+        sides = paired.setdefault(key, {})
+        if quote.side in sides:
+            raise ParseError(scraper, quote.path, f"second {quote.side} price for {key}")
+        sides[quote.side] = _number(quote.price, scraper, quote.path)
+    return paired
+
+
+def props_rows(
+    paired: Mapping[tuple[str, str, float], Mapping[str, int | float]],
+    event: Row,
+    ctx: ParseContext,
+) -> list[Row]:
+    """Rows in column order; `event` holds the per-body columns (event, market, format, snapshot)."""
+    rows = []
+    for (bookmaker, player, line), sides in paired.items():
+        row = {
+            **event,
+            "bookmaker": bookmaker,
+            "player_name": player,
+            "line": line,
+            "over_price": sides.get("over"),
+            "under_price": sides.get("under"),
+            **lineage(ctx),
+        }
+        rows.append({name: row[name] for name in PROPS_COLUMN_NAMES})
+    return rows
+
+
+# --- tables --------------------------------------------------------------------------------
+
+ODDS_API_EVENTS = Table(
+    "nba_raw",
+    "odds_api_events",
+    (
+        col("event_id", "STRING", True, "Odds API event id (32 hex characters)"),
+        col("game_date", "DATE", True, "US Eastern date of commence_time"),
+        col("commence_time", "TIMESTAMP", True, "scheduled tip-off (UTC)"),
+        col("home_team", "STRING", True, "full team name, e.g. Golden State Warriors"),
+        col("away_team", "STRING", True),
+        col("sport_key", "STRING"),
+        col("snapshot_at", "TIMESTAMP", True, "historical snapshot time, or fetch time"),
+        *LINEAGE_COLUMNS,
+    ),
+    natural_key=("event_id", "source_file"),
+    partition_column="game_date",
+    description="Every snapshot of the NBA event list (snapshot source).",
+)
+
+ODDS_API_PLAYER_POINTS_PROPS = props_table(
+    "odds_api_player_points_props",
+    "One row per (snapshot, bookmaker, player, line) with its over and under prices.",
+)
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+def _at(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _unwrap(body: Any, scraper: str, ctx: ParseContext) -> tuple[Any, dt.datetime, str]:
+    """(payload, snapshot time, path prefix): historical wrapper or a bare current body.
+
+    A bare event always has `id`; anything else carrying `data` or `timestamp` is a wrapper,
+    so a wrapper missing one of them fails naming that field.
+    """
+    if isinstance(body, dict) and "id" not in body and ("data" in body or "timestamp" in body):
+        stamp = parse_timestamp(need(body, "timestamp", scraper), scraper, "timestamp")
+        return need(body, "data", scraper), stamp, "data"
+    return body, ctx.fetched_at, ""
+
+
+def _event(event: Any, scraper: str, where: str, game_date: dt.date | None) -> Row:
+    """The event columns; game_date is the given one or the tip-off's Eastern date."""
+    start = parse_timestamp(
+        need(event, "commence_time", scraper, where), scraper, _at(where, "commence_time")
+    )
+    return {
+        "event_id": need(event, "id", scraper, where),
+        "game_date": game_date or eastern_date(start),
+        "commence_time": start,
+        "home_team": need(event, "home_team", scraper, where),
+        "away_team": need(event, "away_team", scraper, where),
+    }
+
+
+def events_parser(scraper: str) -> Parser:
+    """Events list to one row per event, each dated by its own tip-off.
+
+    A snapshot list can span two Eastern days, so a row's date comes from its event,
+    not from the run's params.
+    """
+
+    def parse(body: Any, ctx: ParseContext) -> list[Row]:
+        events, snapshot, where = _unwrap(body, scraper, ctx)
+        if not isinstance(events, list):
+            raise ParseError(
+                scraper, where or "<body>", f"expected a list, got {type(events).__name__}"
+            )
+        rows = []
+        for i, event in enumerate(events):
+            fields = _event(event, scraper, f"{where}[{i}]", None)
+            rows.append(
+                {
+                    **fields,
+                    "sport_key": event.get("sport_key"),
+                    "snapshot_at": snapshot,
+                    **lineage(ctx),
+                }
+            )
+        return rows
+
+    return parse
+
+
+def _quotes(event: Any, scraper: str, where: str) -> Iterable[Quote]:
+    """Every player-points outcome of every bookmaker; other markets are not this table's."""
+    for i, book in enumerate(need_list(event, "bookmakers", scraper, where)):
+        at_book = f"{_at(where, 'bookmakers')}[{i}]"
+        bookmaker = need(book, "key", scraper, at_book)
+        for j, market in enumerate(need_list(book, "markets", scraper, at_book)):
+            at_market = f"{at_book}.markets[{j}]"
+            if need(market, "key", scraper, at_market) != MARKET:
+                continue
+            for k, outcome in enumerate(need_list(market, "outcomes", scraper, at_market)):
+                path = f"{at_market}.outcomes[{k}]"
+                yield Quote(
+                    bookmaker,
+                    need(outcome, "description", scraper, path),
+                    need(outcome, "point", scraper, path),
+                    str(need(outcome, "name", scraper, path)).lower(),
+                    need(outcome, "price", scraper, path),
+                    path,
+                )
+
+
+def props_parser(scraper: str) -> Parser:
+    """Event odds to one row per (bookmaker, player, line), Over and Under paired.
+
+    `odds_format` follows the price types: all integers is american, any float is decimal
+    (the historical endpoint is requested without oddsFormat, so it answers in decimal).
+    """
+
+    def parse(body: Any, ctx: ParseContext) -> list[Row]:
+        if body == []:
+            return []
+        event, snapshot, where = _unwrap(body, scraper, ctx)
+        fields = _event(event, scraper, where, ctx.game_date)
+        paired = pair_sides(_quotes(event, scraper, where), scraper)
+        decimal = any(isinstance(p, float) for sides in paired.values() for p in sides.values())
+        per_body = {
+            **fields,
+            "market": MARKET,
+            "odds_format": "decimal" if decimal else "american",
+            "snapshot_at": snapshot,
+        }
+        return props_rows(paired, per_body, ctx)
+
+    return parse
+
+
+# --- params and requests -------------------------------------------------------------------
+
+EventId = Annotated[
+    str,
+    Field(pattern=r"^[0-9a-f]{32}$", description="Odds API event id, from oddsa_events"),
+]
+
+
+class OddsEventsHisParams(BaseModel):
+    """A historical snapshot of the events of one game date."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"date": "2024-01-24", "snapshot": "2024-01-24T21:00:00Z"}]
+        },
+    )
+    date: dt.date = Field(description="game date, YYYY-MM-DD (US Eastern calendar day)")
+    snapshot: dt.datetime | None = Field(
+        default=None,
+        description="snapshot time (naive is UTC); default 16:00 US Eastern on `date`",
+    )
+
+    @model_validator(mode="after")
+    def _fill_snapshot(self) -> Self:
+        """Resolve the default here, so the stored params name the snapshot actually asked for."""
+        if self.snapshot is None:
+            self.snapshot = dt.datetime.combine(self.date, dt.time(16), EASTERN)
+        elif self.snapshot.tzinfo is None:
+            self.snapshot = self.snapshot.replace(tzinfo=dt.UTC)
+        self.snapshot = self.snapshot.astimezone(dt.UTC)
+        return self
+
+
+class OddsPropsParams(BaseModel):
+    """Current player-points odds of one event."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"event_id": "242c77a8d5890e18bab91773ad32fcb5", "date": "2025-03-09"}]
+        },
+    )
+    event_id: EventId
+    date: dt.date = Field(description="game date, YYYY-MM-DD (US Eastern calendar day)")
+
+
+class OddsPropsHisParams(OddsEventsHisParams):
+    """Player-points odds of one event as they stood at a snapshot time."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "242c77a8d5890e18bab91773ad32fcb5",
+                    "date": "2025-03-09",
+                    "snapshot": "2025-03-09T23:50:00Z",
+                }
+            ]
+        },
+    )
+    event_id: EventId
+
+
+def _day_window(day: dt.date) -> dict[str, str]:
+    """commenceTime filters covering one US Eastern day, so a run lists only its date's games."""
+    start = dt.datetime.combine(day, dt.time(0), EASTERN)
+    end = dt.datetime.combine(day, dt.time(23, 59, 59), EASTERN)
+    return {"commenceTimeFrom": iso_utc(start), "commenceTimeTo": iso_utc(end)}
+
+
+def _snapshot(params: OddsEventsHisParams) -> str:
+    assert params.snapshot is not None  # filled by the model validator
+    return iso_utc(params.snapshot)
+
+
+async def _fetch_events(fetcher: Fetcher, params: BaseModel) -> Any:
+    assert isinstance(params, DateParams)
+    return await fetcher.get_json(f"/v4/sports/{SPORT}/events", _day_window(params.date))
+
+
+async def _fetch_events_his(fetcher: Fetcher, params: BaseModel) -> Any:
+    assert isinstance(params, OddsEventsHisParams)
+    query = {"date": _snapshot(params), **_day_window(params.date)}
+    return await fetcher.get_json(f"/v4/historical/sports/{SPORT}/events", query)
+
+
+async def _fetch_props(fetcher: Fetcher, params: BaseModel) -> Any:
+    assert isinstance(params, OddsPropsParams)
+    query = {"markets": MARKET, "regions": "us", "oddsFormat": "american"}
+    return await fetcher.get_json(f"/v4/sports/{SPORT}/events/{params.event_id}/odds", query)
+
+
+async def _fetch_props_his(fetcher: Fetcher, params: BaseModel) -> Any:
+    assert isinstance(params, OddsPropsHisParams)
+    query = {"date": _snapshot(params), "markets": MARKET, "regions": "us"}
+    path = f"/v4/historical/sports/{SPORT}/events/{params.event_id}/odds"
+    return await fetcher.get_json(path, query)
+
+
+SOURCES = (
+    Source("oddsa_events", "oddsapi", "odds-api/events", ODDS_API_EVENTS, DateParams,
+           _fetch_events, events_parser("oddsa_events"), "NBA events tipping off on a date."),
+    Source("oddsa_events_his", "oddsapi", "odds-api/events-history", ODDS_API_EVENTS,
+           OddsEventsHisParams, _fetch_events_his, events_parser("oddsa_events_his"),
+           "NBA events on a date, as listed at a historical snapshot."),
+    Source("oddsa_player_props", "oddsapi", "odds-api/player-props", ODDS_API_PLAYER_POINTS_PROPS,
+           OddsPropsParams, _fetch_props, props_parser("oddsa_player_props"),
+           "Current player-points over/under prices of one event, american odds."),
+    Source("oddsa_player_props_his", "oddsapi", "odds-api/player-props-history",
+           ODDS_API_PLAYER_POINTS_PROPS, OddsPropsHisParams, _fetch_props_his,
+           props_parser("oddsa_player_props_his"),
+           "Player-points over/under prices of one event at a historical snapshot."),
+)  # fmt: skip

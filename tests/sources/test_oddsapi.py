@@ -1,0 +1,389 @@
+"""The Odds API sources: recordings parse to the props/events contracts; bad bodies fail clearly."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from libs.common.sources.base import ParseContext, ParseError, Source
+from libs.common.sources.oddsapi import (
+    ODDS_API_EVENTS,
+    ODDS_API_PLAYER_POINTS_PROPS,
+    SOURCES,
+    OddsEventsHisParams,
+    OddsPropsHisParams,
+    OddsPropsParams,
+)
+from libs.common.sources.params import DateParams
+from tests.conftest import RECORDINGS
+
+ODDS = RECORDINGS / "oddsapi"
+EVENTS_FILE = ODDS / "historical_events_v4_raw_1.json"
+PROPS_FILE = ODDS / "historical_event_odds_v4_player_points_raw_4fd911e4.json"
+GAME_LINES_FILE = ODDS / "historical_event_odds_v4_game_lines_raw.json"
+FETCHED = dt.datetime(2025, 3, 9, 23, 52, 1, tzinfo=dt.UTC)
+BY_NAME = {source.name: source for source in SOURCES}
+EVENT_SOURCES = [BY_NAME["oddsa_events"], BY_NAME["oddsa_events_his"]]
+PROPS_SOURCES = [BY_NAME["oddsa_player_props"], BY_NAME["oddsa_player_props_his"]]
+
+
+def load(path: Any) -> Any:
+    return json.loads(path.read_text())
+
+
+def ctx(game_date: dt.date | None = None) -> ParseContext:
+    return ParseContext("run-1", "gs://nba-scraped-data/odds-api/x.json", game_date, FETCHED, {})
+
+
+def utc(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def bare_and_wrapped(path: Any) -> list[tuple[Any, dt.datetime]]:
+    """The recording as the historical endpoint sent it, and its payload as a current body."""
+    wrapped = load(path)
+    return [(wrapped, utc(wrapped["timestamp"])), (wrapped["data"], FETCHED)]
+
+
+class FakeFetcher:
+    """Answers get_json from `answer(path, params)` and records every call."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def get_json(self, path: str, params: Any = None) -> Any:
+        self.calls.append((path, dict(params or {})))
+        return self.answer(path, dict(params or {}))
+
+
+def fetch(source: Source, params: Any, answer: Any = None) -> FakeFetcher:
+    fetcher = FakeFetcher(lambda path, query: answer)
+    asyncio.run(source.fetch(fetcher, source.params_model.model_validate(params)))
+    return fetcher
+
+
+def test_four_sources_two_tables() -> None:
+    assert list(BY_NAME) == [
+        "oddsa_events",
+        "oddsa_events_his",
+        "oddsa_player_props",
+        "oddsa_player_props_his",
+    ]
+    assert {s.table.fqn for s in EVENT_SOURCES} == {"nba_raw.odds_api_events"}
+    assert {s.table.fqn for s in PROPS_SOURCES} == {"nba_raw.odds_api_player_points_props"}
+    assert ODDS_API_EVENTS.natural_key == ("event_id", "source_file")
+    assert ODDS_API_PLAYER_POINTS_PROPS.natural_key == (
+        "event_id", "bookmaker", "player_name", "line", "source_file",
+    )  # fmt: skip
+    assert ODDS_API_PLAYER_POINTS_PROPS.column_names == (
+        "event_id", "game_date", "commence_time", "home_team", "away_team", "bookmaker",
+        "market", "player_name", "line", "over_price", "under_price", "odds_format",
+        "snapshot_at", "execution_id", "source_file", "loaded_at",
+    )  # fmt: skip
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", EVENT_SOURCES, ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    ("body", "snapshot"), bare_and_wrapped(EVENTS_FILE), ids=["wrapped", "bare"]
+)
+def test_events_recording(source: Source, body: Any, snapshot: dt.datetime) -> None:
+    expected = load(EVENTS_FILE)["data"]
+    rows = source.parse(body, ctx(dt.date(2024, 1, 24)))
+    assert len(rows) == len(expected) == 10
+    for row, event in zip(rows, expected, strict=True):
+        assert tuple(row) == ODDS_API_EVENTS.column_names
+        assert row["event_id"] == event["id"]
+        assert row["commence_time"] == utc(event["commence_time"])
+        # January is EST, UTC-5: the Eastern date independently of the parser's zone logic.
+        assert row["game_date"] == (utc(event["commence_time"]) - dt.timedelta(hours=5)).date()
+        assert (row["home_team"], row["away_team"]) == (event["home_team"], event["away_team"])
+        assert row["sport_key"] == "basketball_nba"
+        assert row["snapshot_at"] == snapshot
+        assert row["execution_id"] == "run-1" and row["source_file"].startswith("gs://")
+    first, last = rows[0], rows[-1]
+    assert first["event_id"] == "f137689983933840bf2f2a91278eb03b"
+    assert first["game_date"] == dt.date(2024, 1, 24)  # 01:40Z is the evening before, Eastern
+    assert last["game_date"] == dt.date(2024, 1, 25)  # one snapshot spans two game dates
+    assert type(first["game_date"]) is dt.date and isinstance(first["commence_time"], dt.datetime)
+
+
+@pytest.mark.parametrize("source", EVENT_SOURCES, ids=lambda s: s.name)
+def test_events_no_data(source: Source) -> None:
+    assert source.parse([], ctx()) == []
+    assert source.parse({"timestamp": "2024-01-25T03:55:40Z", "data": []}, ctx()) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"timestamp": "2024-01-25T03:55:40Z", "previous_timestamp": None}, "data"),
+        ({"data": []}, "timestamp"),
+        ({"timestamp": "2024-01-25T03:55:40Z", "data": {"id": "x"}}, "data"),
+        ({"timestamp": "yesterday", "data": []}, "timestamp"),
+        ([{"id": "abc", "home_team": "A", "away_team": "B"}], "[0].commence_time"),
+        (
+            [{"id": "abc", "commence_time": "soon", "home_team": "A", "away_team": "B"}],
+            "[0].commence_time",
+        ),
+        ("<html>502</html>", "<body>"),
+    ],
+)
+def test_events_malformed(body: Any, field: str) -> None:
+    with pytest.raises(ParseError) as caught:
+        BY_NAME["oddsa_events_his"].parse(body, ctx())
+    assert caught.value.scraper_name == "oddsa_events_his" and caught.value.field == field
+    assert f"oddsa_events_his: field '{field}'" in str(caught.value)
+
+
+# --- player props ----------------------------------------------------------------------------
+
+
+def player_points_outcomes(event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (book["key"], outcome)
+        for book in event["bookmakers"]
+        for market in book["markets"]
+        if market["key"] == "player_points"
+        for outcome in market["outcomes"]
+    ]
+
+
+@pytest.mark.parametrize("source", PROPS_SOURCES, ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    ("body", "snapshot"), bare_and_wrapped(PROPS_FILE), ids=["wrapped", "bare"]
+)
+def test_player_points_recording(source: Source, body: Any, snapshot: dt.datetime) -> None:
+    event = load(PROPS_FILE)["data"]
+    outcomes = player_points_outcomes(event)
+    overs = [(book, o) for book, o in outcomes if o["name"] == "Over"]
+    rows = source.parse(body, ctx())
+    assert len(rows) == len(overs) == 28
+    for row in rows:
+        assert tuple(row) == ODDS_API_PLAYER_POINTS_PROPS.column_names
+        assert row["event_id"] == "242c77a8d5890e18bab91773ad32fcb5"
+        assert row["game_date"] == dt.date(2025, 3, 9)  # 23:11Z is 19:11 EDT
+        assert row["commence_time"] == dt.datetime(2025, 3, 9, 23, 11, tzinfo=dt.UTC)
+        assert (row["home_team"], row["away_team"]) == ("New Orleans Pelicans", "Memphis Grizzlies")
+        assert row["market"] == "player_points" and row["odds_format"] == "decimal"
+        assert row["snapshot_at"] == snapshot
+        assert type(row["over_price"]) is float and type(row["under_price"]) is float
+        assert type(row["line"]) is float
+    prices = {(b, o["description"], o["point"], o["name"]): o["price"] for b, o in outcomes}
+    for row in rows:
+        key = (row["bookmaker"], row["player_name"], row["line"])
+        assert row["over_price"] == prices[(*key, "Over")]
+        assert row["under_price"] == prices[(*key, "Under")]
+    wells = [r for r in rows if r["player_name"] == "Jaylen Wells" and r["bookmaker"] == "fanduel"]
+    assert [(r["line"], r["over_price"], r["under_price"]) for r in wells] == [(11.5, 1.8, 1.94)]
+    assert {r["bookmaker"] for r in rows} == {"fanduel", "draftkings"}
+
+
+def test_player_points_game_date_comes_from_params_when_given() -> None:
+    rows = BY_NAME["oddsa_player_props_his"].parse(load(PROPS_FILE), ctx(dt.date(2025, 3, 9)))
+    assert {r["game_date"] for r in rows} == {dt.date(2025, 3, 9)}
+    rows = BY_NAME["oddsa_player_props_his"].parse(load(PROPS_FILE), ctx(dt.date(2025, 3, 10)))
+    assert {r["game_date"] for r in rows} == {dt.date(2025, 3, 10)}
+
+
+def test_game_lines_recording_has_no_player_points_rows() -> None:
+    body = load(GAME_LINES_FILE)
+    assert player_points_outcomes(body["data"]) == []  # spreads and totals only
+    assert BY_NAME["oddsa_player_props_his"].parse(body, ctx()) == []
+
+
+def american_event() -> dict[str, Any]:
+    """A current (bare, oddsFormat=american) event body; Cole Anthony has no Under quoted."""
+    return {
+        "id": "f54c4a22568ce9dc33fb410d1b0e75e9",
+        "sport_key": "basketball_nba",
+        "commence_time": "2024-02-23T00:00:00Z",
+        "home_team": "Cleveland Cavaliers",
+        "away_team": "Orlando Magic",
+        "bookmakers": [
+            {
+                "key": "draftkings",
+                "title": "DraftKings",
+                "markets": [
+                    {
+                        "key": "player_points",
+                        "outcomes": [
+                            {
+                                "name": "Over",
+                                "description": "Caris LeVert",
+                                "price": -130,
+                                "point": 11.5,
+                            },
+                            {
+                                "name": "Under",
+                                "description": "Caris LeVert",
+                                "price": 100,
+                                "point": 11.5,
+                            },
+                            {
+                                "name": "Over",
+                                "description": "Cole Anthony",
+                                "price": -120,
+                                "point": 8.5,
+                            },
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize("source", PROPS_SOURCES, ids=lambda s: s.name)
+def test_american_prices_and_a_missing_side(source: Source) -> None:
+    rows = source.parse(american_event(), ctx())
+    assert [(r["player_name"], r["line"], r["over_price"], r["under_price"]) for r in rows] == [
+        ("Caris LeVert", 11.5, -130, 100),
+        ("Cole Anthony", 8.5, -120, None),
+    ]
+    assert all(type(r["over_price"]) is int for r in rows)
+    assert {r["odds_format"] for r in rows} == {"american"}
+    assert rows[0]["game_date"] == dt.date(2024, 2, 22)  # midnight UTC is 19:00 EST the day before
+    assert rows[0]["snapshot_at"] == FETCHED
+
+
+@pytest.mark.parametrize("source", PROPS_SOURCES, ids=lambda s: s.name)
+def test_props_no_data(source: Source) -> None:
+    assert source.parse([], ctx()) == []
+    assert source.parse({**american_event(), "bookmakers": []}, ctx()) == []
+    wrapped = {"timestamp": "2025-03-09T23:50:38Z", "data": {**american_event(), "bookmakers": []}}
+    assert source.parse(wrapped, ctx()) == []
+
+
+def broken(change: Any) -> Any:
+    body = load(PROPS_FILE)
+    change(body)
+    return body
+
+
+OUTCOME = "data.bookmakers[0].markets[0].outcomes[0]"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (broken(lambda b: b.pop("data")), "data"),
+        (broken(lambda b: b["data"].update(bookmakers={"key": "fanduel"})), "data.bookmakers"),
+        (broken(lambda b: b["data"].pop("bookmakers")), "data.bookmakers"),
+        (broken(lambda b: b["data"].pop("id")), "data.id"),
+        (broken(lambda b: b["data"]["bookmakers"][1].pop("markets")), "data.bookmakers[1].markets"),
+        (broken(lambda b: b["data"]["bookmakers"][0]["markets"][0]["outcomes"][0].pop("price")), f"{OUTCOME}.price"),
+        (broken(lambda b: b["data"]["bookmakers"][0]["markets"][0]["outcomes"][0].update(price="1.8")), OUTCOME),
+        (broken(lambda b: b["data"]["bookmakers"][0]["markets"][0]["outcomes"][0].update(name="Yes")), OUTCOME),
+        (broken(lambda b: b["data"]["bookmakers"][0]["markets"][0]["outcomes"][0].pop("description")), f"{OUTCOME}.description"),
+        (broken(lambda b: b["data"]["bookmakers"][0]["markets"][0]["outcomes"].append({"name": "Over", "description": "Ja Morant", "price": 1.9, "point": 26.5})), "data.bookmakers[0].markets[0].outcomes[28]"),
+        ([{"id": "x"}], "<body>"),
+        ("truncated {", "<body>"),
+    ],
+)  # fmt: skip
+def test_props_malformed(body: Any, field: str) -> None:
+    with pytest.raises(ParseError) as caught:
+        BY_NAME["oddsa_player_props_his"].parse(body, ctx())
+    assert caught.value.scraper_name == "oddsa_player_props_his" and caught.value.field == field
+    assert str(caught.value).startswith(f"oddsa_player_props_his: field '{field}'")
+
+
+def test_parsing_does_not_touch_the_body() -> None:
+    body = load(PROPS_FILE)
+    before = copy.deepcopy(body)
+    BY_NAME["oddsa_player_props_his"].parse(body, ctx())
+    assert body == before
+
+
+# --- params and requests ---------------------------------------------------------------------
+
+
+def test_events_request_is_one_eastern_day() -> None:
+    fetcher = fetch(BY_NAME["oddsa_events"], {"date": "2024-01-24"}, answer=[])
+    assert fetcher.calls == [
+        (
+            "/v4/sports/basketball_nba/events",
+            {"commenceTimeFrom": "2024-01-24T05:00:00Z", "commenceTimeTo": "2024-01-25T04:59:59Z"},
+        )
+    ]
+    assert BY_NAME["oddsa_events"].params_model is DateParams
+
+
+def test_historical_events_request_defaults_to_16_eastern() -> None:
+    fetcher = fetch(BY_NAME["oddsa_events_his"], {"date": "2024-01-24"}, answer={})
+    assert fetcher.calls == [
+        (
+            "/v4/historical/sports/basketball_nba/events",
+            {
+                "date": "2024-01-24T21:00:00Z",
+                "commenceTimeFrom": "2024-01-24T05:00:00Z",
+                "commenceTimeTo": "2024-01-25T04:59:59Z",
+            },
+        )
+    ]
+
+
+def test_snapshot_param_default_and_explicit() -> None:
+    summer = OddsEventsHisParams.model_validate({"date": "2025-03-09"})  # EDT from 2025-03-09
+    assert summer.snapshot == dt.datetime(2025, 3, 9, 20, tzinfo=dt.UTC)
+    assert summer.model_dump(mode="json")["snapshot"] == "2025-03-09T20:00:00Z"
+    naive = OddsEventsHisParams.model_validate(
+        {"date": "2025-03-09", "snapshot": "2025-03-09T23:50:00"}
+    )
+    assert naive.snapshot == dt.datetime(2025, 3, 9, 23, 50, tzinfo=dt.UTC)
+    offset = OddsEventsHisParams.model_validate(
+        {"date": "2025-03-09", "snapshot": "2025-03-09T19:50:00-04:00"}
+    )
+    assert offset.snapshot == dt.datetime(2025, 3, 9, 23, 50, tzinfo=dt.UTC)
+
+
+def test_props_requests() -> None:
+    event_id = "242c77a8d5890e18bab91773ad32fcb5"
+    current = fetch(BY_NAME["oddsa_player_props"], {"event_id": event_id, "date": "2025-03-09"})
+    assert current.calls == [
+        (
+            f"/v4/sports/basketball_nba/events/{event_id}/odds",
+            {"markets": "player_points", "regions": "us", "oddsFormat": "american"},
+        )
+    ]
+    historical = fetch(
+        BY_NAME["oddsa_player_props_his"],
+        {"event_id": event_id, "date": "2025-03-09", "snapshot": "2025-03-09T23:50:00Z"},
+    )
+    assert historical.calls == [
+        (
+            f"/v4/historical/sports/basketball_nba/events/{event_id}/odds",
+            {"date": "2025-03-09T23:50:00Z", "markets": "player_points", "regions": "us"},
+        )
+    ]
+    assert not any("apiKey" in query for _, query in current.calls + historical.calls)
+
+
+@pytest.mark.parametrize(
+    ("model", "params"),
+    [
+        (OddsPropsParams, {"event_id": "../../sports", "date": "2025-03-09"}),
+        (OddsPropsParams, {"event_id": "242c77a8d5890e18bab91773ad32fcb5"}),
+        (OddsPropsParams, {"event_id": "242c77a8d5890e18bab91773ad32fcb5", "date": "2025-03-09", "apiKey": "k"}),
+        (OddsPropsHisParams, {"event_id": "242c77a8d5890e18bab91773ad32fcb5", "date": "2025-03-09", "snapshot": "noon"}),
+        (OddsEventsHisParams, {"date": "2025-03-09", "regions": "us"}),
+    ],
+)  # fmt: skip
+def test_params_are_validated(model: Any, params: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        model.model_validate(params)
+
+
+def test_params_examples_validate() -> None:
+    for model in (OddsEventsHisParams, OddsPropsParams, OddsPropsHisParams):
+        for example in model.model_json_schema()["examples"]:
+            model.model_validate(example)
