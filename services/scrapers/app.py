@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.clock import Clock
 from libs.common.deps import Clients
+from libs.common.pubsub import PublishError
 from libs.common.service import create_service_app
 from libs.common.settings import ScraperSettings
 from libs.common.sources.registry import UnknownScraperError
@@ -67,6 +68,7 @@ def process_router() -> APIRouter:
         responses={
             400: {"description": "unknown scraper_name (lists the known ones)"},
             422: {"description": "params invalid for that scraper"},
+            503: {"description": "the completion could not be published; the run is logged as failed"},
             502: {"description": "the run failed; it is recorded with its error"},
         },
     )
@@ -79,6 +81,8 @@ def process_router() -> APIRouter:
         except ValidationError as exc:
             detail = [{"loc": ["params", *err["loc"]], "msg": err["msg"]} for err in exc.errors()]
             raise HTTPException(422, detail) from None
+        except PublishError as exc:
+            raise HTTPException(503, f"run recorded as failed: {exc}; retry the request") from None
         message = outcome.message
         result = ScrapeResult(
             **message.model_dump(mode="json", include=set(ScrapeResult.model_fields)),
