@@ -112,12 +112,42 @@ CLEANUP_OPERATIONS = Table(
     description="What each cleanup pass checked and republished.",
 )
 
+SCRAPER_FAILURES = Table(
+    "nba_orchestration",
+    "scraper_failures",
+    (
+        col("failure_id", "STRING", True, "execution_id of the first failed run of this scrape"),
+        col("scraper_name", "STRING", True),
+        col("params", "JSON"),
+        col("params_key", "STRING", True, "canonical params: one open gap per scrape"),
+        col("game_date", "DATE"),
+        col("workflow", "STRING"),
+        col("error_class", "STRING"),
+        col("error_message", "STRING"),
+        col("attempts", "INT64", True, "failed runs of this scrape so far"),
+        col("first_failed_at", "TIMESTAMP", True),
+        col("last_failed_at", "TIMESTAMP"),
+        col("last_execution_id", "STRING"),
+        col("backfilled", "BOOL", True, "a later run of the same scrape succeeded"),
+        col("backfilled_at", "TIMESTAMP"),
+        col("backfill_execution_id", "STRING"),
+        col(
+            "alerted_at",
+            "TIMESTAMP",
+            description="when the stale-gap alert went out (once per gap)",
+        ),
+    ),
+    natural_key=("failure_id",),
+    description="Failed scrapes (gaps) until a re-run of the same scraper and params succeeds.",
+)
+
 ORCHESTRATION_TABLES = (
     SCRAPER_EXECUTION_LOG,
     PROCESSED_MESSAGES,
     DAILY_EXPECTED_SCHEDULE,
     WORKFLOW_DECISIONS,
     CLEANUP_OPERATIONS,
+    SCRAPER_FAILURES,
 )
 
 

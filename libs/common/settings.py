@@ -50,6 +50,18 @@ class ScraperSettings(CommonSettings):
     cleanup_grace_minutes: int = Field(
         30, description="and at least this old (time to be processed)"
     )
+    backfill_budget: int = Field(20, description="failed scrapes /backfill-gaps re-runs per call")
+    gap_alert_after_days: float = Field(3, description="alert once for gaps open longer than this")
+    slack_webhook_url: SecretStr = Field(
+        SecretStr(""), description="Slack incoming webhook for alerts"
+    )
+    smtp_host: str = Field("", description="SMTP server for alert email (empty: no email)")
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    alert_email_from: str = "nba-pipeline@localhost"
+    alert_email_to: list[str] = Field(default_factory=list, description="alert recipients")
 
     def base_url(self, upstream: str) -> str:
         """The configured base URL of an upstream family (see `Source.upstream`)."""

@@ -18,7 +18,7 @@ from libs.common.sources.registry import UnknownScraperError
 from services.scrapers.admin import admin_router
 from services.scrapers.orchestration.config import load_workflows
 from services.scrapers.orchestration.engine import Orchestrator
-from services.scrapers.orchestration.router import orchestration_router
+from services.scrapers.orchestration.router import gaps_router, orchestration_router
 from services.scrapers.runner import ScrapeRunner
 
 
@@ -68,7 +68,9 @@ def process_router() -> APIRouter:
         responses={
             400: {"description": "unknown scraper_name (lists the known ones)"},
             422: {"description": "params invalid for that scraper"},
-            503: {"description": "the completion could not be published; the run is logged as failed"},
+            503: {
+                "description": "the completion could not be published; the run is logged as failed"
+            },
             502: {"description": "the run failed; it is recorded with its error"},
         },
     )
@@ -133,7 +135,7 @@ def create_app(
         "Fetches upstreams, writes immutable raw files to GCS, publishes nba-scraper-complete.",
         settings,
         ORCHESTRATION_TABLES,
-        [process_router(), admin_router(), orchestration_router()],
+        [process_router(), admin_router(), orchestration_router(), gaps_router()],
         clients,
         on_startup=start_runner,
         on_shutdown=close_runner,

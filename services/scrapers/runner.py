@@ -21,6 +21,7 @@ from libs.common.messages import SCRAPER_COMPLETE_TOPIC, ScraperComplete
 from libs.common.settings import ScraperSettings
 from libs.common.sources.base import ParseContext, Row, Source
 from libs.common.sources.registry import get_source
+from services.scrapers.failures import track_run
 from services.scrapers.fetcher import HttpFetcher
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ class ScrapeRunner:
             "finished_at": self.clock.now(),
         }
         record_run(self.clients.warehouse, **fields)
+        track_run(self.clients.warehouse, message, fields["error_class"], fields["finished_at"])
         try:
             message_id = self.clients.publisher.publish(
                 SCRAPER_COMPLETE_TOPIC, message, message.attributes()
@@ -160,6 +162,8 @@ class ScrapeRunner:
                     "error_message": str(exc),
                 },
             )
+            message.status, message.error_message = "failed", f"publish failed: {exc}"
+            track_run(self.clients.warehouse, message, type(exc).__name__, self.clock.now())
             raise
         return message_id
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from libs.common.audit import SCRAPER_FAILURES
 from libs.common.clock import Clock
 from libs.common.deps import ClientsDep
+from services.scrapers.alerts import gap_text, send_alert
+from services.scrapers.failures import open_gaps, stale_unalerted_gaps
 from services.scrapers.orchestration.cleanup import run_cleanup
 from services.scrapers.orchestration.engine import (
     DecisionRecord,
@@ -66,5 +70,62 @@ def orchestration_router() -> APIRouter:
             dt.timedelta(minutes=settings.cleanup_grace_minutes),
         )  # fmt: skip
         return dataclasses.asdict(report)
+
+    return router
+
+
+class BackfillGapsRequest(BaseModel):
+    """How many failed scrapes to re-run now (default: the configured budget)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{}, {"budget": 5}]})
+    budget: int | None = Field(None, ge=1, le=1000)
+
+
+def gaps_router() -> APIRouter:
+    """`/backfill-gaps` (every 4 h)."""
+    router = APIRouter(tags=["orchestration"])
+
+    @router.post(
+        "/backfill-gaps", summary="Re-run failed scrapes oldest first; alert on stale gaps"
+    )
+    async def backfill_gaps(
+        request: Request, clients: ClientsDep, body: BackfillGapsRequest | None = None
+    ) -> dict[str, Any]:
+        settings = request.app.state.settings
+        clock: Clock = request.app.state.clock
+        runner = request.app.state.runner
+        budget = (body.budget if body else None) or settings.backfill_budget
+        gaps = await run_in_threadpool(open_gaps, clients.warehouse, budget)
+        backfilled: list[str] = []
+        still_failing: list[str] = []
+        for gap in gaps:
+            params = (
+                gap["params"]
+                if isinstance(gap["params"], dict)
+                else json.loads(gap["params"] or "{}")
+            )
+            try:
+                outcome = await runner.run(gap["scraper_name"], params, "BACKFILL_GAPS")
+                ok = outcome.message.status != "failed"
+            except Exception:
+                ok = False
+            (backfilled if ok else still_failing).append(gap["failure_id"])
+        cutoff = clock.now() - dt.timedelta(days=settings.gap_alert_after_days)
+        alerts = []
+        for gap in await run_in_threadpool(stale_unalerted_gaps, clients.warehouse, cutoff):
+            channels = await run_in_threadpool(
+                send_alert, settings, f"NBA pipeline gap: {gap['scraper_name']}", gap_text(gap)
+            )
+            if channels:
+                await run_in_threadpool(
+                    clients.warehouse.upsert, SCRAPER_FAILURES, [gap | {"alerted_at": clock.now()}]
+                )
+                alerts.append({"failure_id": gap["failure_id"], "channels": channels})
+        return {
+            "attempted": len(gaps),
+            "backfilled": backfilled,
+            "still_failing": still_failing,
+            "alerts": alerts,
+        }
 
     return router
