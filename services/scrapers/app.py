@@ -16,6 +16,7 @@ from libs.common.service import create_service_app
 from libs.common.settings import ScraperSettings
 from libs.common.sources.registry import UnknownScraperError
 from services.scrapers.admin import admin_router
+from services.scrapers.dashboard import dashboard_router
 from services.scrapers.orchestration.config import load_workflows
 from services.scrapers.orchestration.engine import Orchestrator
 from services.scrapers.orchestration.router import gaps_router, orchestration_router
@@ -135,7 +136,13 @@ def create_app(
         "Fetches upstreams, writes immutable raw files to GCS, publishes nba-scraper-complete.",
         settings,
         ORCHESTRATION_TABLES,
-        [process_router(), admin_router(), orchestration_router(), gaps_router()],
+        [
+            process_router(),
+            admin_router(),
+            orchestration_router(),
+            gaps_router(),
+            dashboard_router(),
+        ],
         clients,
         on_startup=start_runner,
         on_shutdown=close_runner,
