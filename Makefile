@@ -3,7 +3,8 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install check-emulators run test test-unit lint format bench dlq-list dlq-replay clean
+.PHONY: help install check-emulators run test test-unit lint format bench dlq-list dlq-replay clean \
+	deploy-scrapers deploy-processors deploy-analytics deploy-all infra-apply
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -32,6 +33,24 @@ lint: install ## ruff and mypy, as CI runs them
 format: install ## apply ruff's formatting and safe fixes
 	@$(UV) run --locked ruff format .
 	@$(UV) run --locked ruff check --fix .
+
+GCP_REGION ?= us-central1
+RUN_URL = https://nba-$(1)-$(GCP_PROJECT_NUMBER).$(GCP_REGION).run.app
+
+deploy-scrapers: install ## build and deploy scrapers to Cloud Run (DRY_RUN=1 prints the commands)
+	@$(UV) run --locked python -m nba_pipeline.deploy scrapers
+deploy-processors: install ## build and deploy processors to Cloud Run (DRY_RUN=1 prints the commands)
+	@$(UV) run --locked python -m nba_pipeline.deploy processors
+deploy-analytics: install ## build and deploy analytics to Cloud Run (DRY_RUN=1 prints the commands)
+	@$(UV) run --locked python -m nba_pipeline.deploy analytics
+deploy-all: install ## build and deploy the three services (DRY_RUN=1 prints the commands)
+	@$(UV) run --locked python -m nba_pipeline.deploy all
+infra-apply: install ## Pub/Sub topology in GCP_PROJECT, then the Pub/Sub service agent's IAM
+	@test -n "$(GCP_PROJECT)" -a -n "$(GCP_PROJECT_NUMBER)" -a -n "$(PUSH_SERVICE_ACCOUNT)" || { echo "set GCP_PROJECT, GCP_PROJECT_NUMBER, PUSH_SERVICE_ACCOUNT (docs/deploy.md)"; exit 2; }
+	@$(UV) run --locked nba-pipeline infra apply --project $(GCP_PROJECT) \
+		--processors-url $(call RUN_URL,processors) --analytics-url $(call RUN_URL,analytics) \
+		--push-service-account $(PUSH_SERVICE_ACCOUNT)
+	@$(UV) run --locked python -m nba_pipeline.deploy iam
 
 clean: ## remove the local warehouse, logs and caches
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache test-artifacts

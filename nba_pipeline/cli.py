@@ -232,6 +232,12 @@ def infra_apply(
         bool, typer.Option("--dry-run", help="print what would change, change nothing")
     ] = False,
     local: Annotated[bool, typer.Option(help="use local_overrides (fast retries)")] = False,
+    push_service_account: Annotated[
+        str,
+        typer.Option(
+            help="service account whose OIDC token Pub/Sub attaches to pushes (production)"
+        ),
+    ] = "",
 ) -> None:
     """Create or update the Pub/Sub topology of infra/pubsub/topology.yaml, idempotently."""
     from nba_pipeline.topology import Topology, TopologyApplier
@@ -239,7 +245,9 @@ def infra_apply(
     if project is None and not os.environ.get("PUBSUB_EMULATOR_HOST"):
         raise _fail("give --project, or set PUBSUB_EMULATOR_HOST to apply to the emulator")
     applier = TopologyApplier(
-        project or "nba-local", {"processors": processors_url, "analytics": analytics_url}
+        project or "nba-local",
+        {"processors": processors_url, "analytics": analytics_url},
+        push_service_account,
     )
     topology = Topology.load(local=local)
     actions = applier.plan(topology) if dry_run else applier.apply(topology)

@@ -88,11 +88,14 @@ def _dur(value: Any) -> int:
 class TopologyApplier:
     """Creates or updates topics and subscriptions of one project to match a Topology."""
 
-    def __init__(self, project: str, service_urls: dict[str, str]) -> None:
+    def __init__(
+        self, project: str, service_urls: dict[str, str], push_service_account: str = ""
+    ) -> None:
         from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 
         self.project = project
         self.service_urls = service_urls
+        self.push_service_account = push_service_account
         self.publisher = pubsub_v1.PublisherClient()
         self.subscriber = pubsub_v1.SubscriberClient()
 
@@ -114,7 +117,7 @@ class TopologyApplier:
         return {
             "name": self.sub_path(sub.name),
             "topic": self.topic_path(sub.topic),
-            "push_config": {"push_endpoint": self.endpoint(sub)},
+            "push_config": self._push_config(sub),
             "ack_deadline_seconds": sub.ack_deadline_seconds,
             "dead_letter_policy": {
                 "dead_letter_topic": self.topic_path(sub.dead_letter_topic),
@@ -125,6 +128,17 @@ class TopologyApplier:
                 "maximum_backoff": _seconds(sub.retry_policy.maximum_backoff_seconds),
             },
         }
+
+    def _push_config(self, sub: PushSubscription) -> dict[str, Any]:
+        """Push endpoint, and in production an OIDC token for the service to verify."""
+        config: dict[str, Any] = {"push_endpoint": self.endpoint(sub)}
+        if self.push_service_account:
+            audience = self.service_urls[sub.service].rstrip("/")
+            config["oidc_token"] = {
+                "service_account_email": self.push_service_account,
+                "audience": audience,
+            }
+        return config
 
     def _desired_pull(self, sub: PullSubscription) -> dict[str, Any]:
         return {
@@ -137,7 +151,13 @@ class TopologyApplier:
     def _push_differences(self, current: Any, sub: PushSubscription) -> list[str]:
         """Fields of an existing push subscription that differ from the declaration."""
         wanted = {
-            "push_config": current.push_config.push_endpoint == self.endpoint(sub),
+            "push_config": current.push_config.push_endpoint == self.endpoint(sub)
+            and current.push_config.oidc_token.service_account_email == self.push_service_account
+            and (
+                not self.push_service_account
+                or current.push_config.oidc_token.audience
+                == self.service_urls[sub.service].rstrip("/")
+            ),
             "ack_deadline_seconds": current.ack_deadline_seconds == sub.ack_deadline_seconds,
             "dead_letter_policy": (
                 current.dead_letter_policy.dead_letter_topic

@@ -12,9 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from libs.common.audit import already_processed, record_processed
+from libs.common.auth import require_push_identity
+from libs.common.deps import Clients, ClientsDep
 from libs.common.gcs import StorageError
 from libs.common.messages import MessageError, PushEnvelope
 from libs.common.pubsub import PublishError
@@ -100,3 +103,34 @@ def handle_push(
             "rows_changed": applied.rows_changed,
         }
     )
+
+
+def push_responses(acked: str) -> dict[int | str, dict[str, Any]]:
+    """The status codes a push endpoint answers, as the /docs page lists them."""
+    return {
+        200: {"description": f"acked: {acked}, or a duplicate delivery already applied"},
+        400: {"description": "nack: bad envelope, data not base64 JSON, unknown scraper_name"},
+        401: {"description": "nack: missing or invalid OIDC token (when push auth is on)"},
+        403: {"description": "nack: token of another identity"},
+        422: {"description": "nack: envelope fields missing, or the raw file does not parse"},
+        500: {"description": "nack: file unreadable or the load/build failed (retried, then DLQ)"},
+        503: {"description": "nack: publishing the next phase's message failed (retried)"},
+    }
+
+
+def push_router(
+    phase: str, summary: str, acked: str, apply: Callable[[Clients, PushEnvelope], Applied]
+) -> APIRouter:
+    """The one `POST /process` of a push-driven service."""
+    router = APIRouter(tags=["process"])
+
+    @router.post(
+        "/process",
+        summary=summary,
+        responses=push_responses(acked),
+        dependencies=[Depends(require_push_identity)],
+    )
+    def process(envelope: PushEnvelope, clients: ClientsDep) -> JSONResponse:
+        return handle_push(envelope, phase, clients.warehouse, lambda e: apply(clients, e))
+
+    return router

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from libs.common.auth import auth_mode
 from libs.common.deps import Clients, ClientsDep
 from libs.common.logs import configure_logging
 from libs.common.settings import CommonSettings
@@ -117,6 +118,7 @@ def health_router() -> APIRouter:
             "service": request.app.title,
             "warehouse": settings.warehouse,
             "checks": checks,
+            "auth": auth_mode(settings),
         }
         return JSONResponse(body, 200 if ok else 503)
 

@@ -6,10 +6,13 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from libs.common.auth import AuthSettings
+from libs.common.secrets import SecretsSettings
 
 
-class CommonSettings(BaseSettings):
+class CommonSettings(AuthSettings, SecretsSettings):
     """What all three services and the CLI need; each service's settings extend it."""
 
     model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")

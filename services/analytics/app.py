@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from libs.common.analytics import ANALYTICS_TABLES, builds_reading
 from libs.common.audit import ORCHESTRATION_TABLES
-from libs.common.deps import Clients, ClientsDep
+from libs.common.deps import Clients
 from libs.common.messages import MessageError, Phase2Complete, PushEnvelope, decode_message
-from libs.common.push import Applied, handle_push
+from libs.common.push import Applied, push_router
 from libs.common.service import create_service_app
 from libs.common.settings import CommonSettings
 from libs.common.sources.registry import get_source, raw_tables
@@ -41,27 +40,6 @@ def build_for(clients: Clients, envelope: PushEnvelope) -> Applied:
     return applied
 
 
-def process_router() -> APIRouter:
-    """`POST /process`."""
-    router = APIRouter(tags=["process"])
-
-    @router.post(
-        "/process",
-        summary="Rebuild the analytics a raw-table load affects",
-        responses={
-            200: {"description": "acked: built, duplicate, or no analytics read that table"},
-            400: {"description": "nack: bad envelope or unknown scraper_name/source_table"},
-            500: {"description": "nack: build failed (retried, then DLQ)"},
-        },
-    )
-    def process(envelope: PushEnvelope, clients: ClientsDep) -> JSONResponse:
-        return handle_push(
-            envelope, "analytics", clients.warehouse, lambda e: build_for(clients, e)
-        )
-
-    return router
-
-
 def create_app(settings: CommonSettings | None = None, clients: Clients | None = None) -> FastAPI:
     """The analytics service app."""
     settings = settings or CommonSettings()
@@ -70,6 +48,13 @@ def create_app(settings: CommonSettings | None = None, clients: Clients | None =
         "Builds nba_analytics.* for a game date whenever a raw table it reads is loaded.",
         settings,
         (*ORCHESTRATION_TABLES, *raw_tables(), *ANALYTICS_TABLES),
-        [process_router()],
+        [
+            push_router(
+                "analytics",
+                "Rebuild the analytics a raw-table load affects",
+                "built, or no analytics table reads that raw table",
+                build_for,
+            )
+        ],
         clients,
     )

@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from libs.common.analytics import ANALYTICS_TABLES
 from libs.common.audit import pending_executions
+from libs.common.auth import require_admin_identity
 from libs.common.deps import ClientsDep
 from libs.common.sources.registry import SOURCES
 
@@ -39,7 +40,7 @@ def tables_with_game_date() -> list[str]:
 
 def admin_router() -> APIRouter:
     """`/executions/{id}`, `/admin/recent-executions`, `/admin/pipeline-progress`, `/admin/table-counts`."""
-    router = APIRouter(tags=["admin"])
+    router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_identity)])
 
     @router.get("/executions/{execution_id}", summary="One run: its log rows, latest first")
     def execution(execution_id: str, clients: ClientsDep) -> dict[str, Any]:

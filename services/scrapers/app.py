@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from libs.common.audit import ORCHESTRATION_TABLES
+from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.deps import Clients
 from libs.common.pubsub import PublishError
+from libs.common.secrets import secrets_from_settings, with_secrets
 from libs.common.service import create_service_app
 from libs.common.settings import ScraperSettings
 from libs.common.sources.registry import UnknownScraperError
@@ -60,7 +62,7 @@ class ScrapeResult(BaseModel):
 
 def process_router() -> APIRouter:
     """`POST /process` and the scraper catalog."""
-    router = APIRouter(tags=["scrape"])
+    router = APIRouter(tags=["scrape"], dependencies=[Depends(require_admin_identity)])
 
     @router.post(
         "/process",
@@ -118,6 +120,7 @@ def create_app(
 ) -> FastAPI:
     """The scrapers service app; `clock` is settable so tests drive orchestration without sleeping."""
     settings = settings or ScraperSettings()
+    settings = with_secrets(settings, secrets_from_settings(settings))
     clock = clock or Clock()
     config = load_workflows(settings.workflows_file)
 

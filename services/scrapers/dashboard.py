@@ -8,9 +8,10 @@ import threading
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.deps import ClientsDep
 from libs.common.sources.registry import SOURCES
@@ -116,7 +117,7 @@ class DashboardCache:
 
 def dashboard_router() -> APIRouter:
     """`GET /dashboard`."""
-    router = APIRouter(tags=["dashboard"])
+    router = APIRouter(tags=["dashboard"], dependencies=[Depends(require_admin_identity)])
     cache = DashboardCache()
 
     @router.get(

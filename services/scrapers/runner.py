@@ -18,6 +18,7 @@ from libs.common.clock import Clock
 from libs.common.deps import Clients
 from libs.common.gcs import object_name
 from libs.common.messages import SCRAPER_COMPLETE_TOPIC, ScraperComplete
+from libs.common.secrets import redact
 from libs.common.settings import ScraperSettings
 from libs.common.sources.base import ParseContext, Row, Source
 from libs.common.sources.registry import get_source
@@ -89,7 +90,8 @@ class ScrapeRunner:
         message.duration_seconds = round(time.monotonic() - started, 3)
         if error is not None:
             message.status = "failed"
-            message.error_message = f"{type(error).__name__}: {error}"
+            secrets = [self.settings.odds_api_key, self.settings.bdl_api_key]
+            message.error_message = redact(f"{type(error).__name__}: {error}", secrets)
             log.warning(
                 "scraper run failed",
                 extra={

@@ -13,7 +13,9 @@ FAMILIES = (
 )
 """One line per upstream family module; each module's SOURCES declares its scrapers."""
 
-SOURCES: dict[str, Source] = {source.name: source for family in FAMILIES for source in family.SOURCES}
+SOURCES: dict[str, Source] = {
+    source.name: source for family in FAMILIES for source in family.SOURCES
+}
 
 
 class UnknownScraperError(KeyError):

@@ -7,11 +7,12 @@ import datetime as dt
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from libs.common.audit import SCRAPER_FAILURES
+from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.deps import ClientsDep
 from services.scrapers.alerts import gap_text, send_alert
@@ -35,7 +36,7 @@ class ScheduleRequest(BaseModel):
 
 def orchestration_router() -> APIRouter:
     """`/generate-daily-schedule`, `/evaluate-workflows`, `/run-cleanup`."""
-    router = APIRouter(tags=["orchestration"])
+    router = APIRouter(tags=["orchestration"], dependencies=[Depends(require_admin_identity)])
 
     @router.post("/generate-daily-schedule", summary="Write today's expected schedule (05:00 ET)")
     async def generate_daily_schedule(
@@ -83,7 +84,7 @@ class BackfillGapsRequest(BaseModel):
 
 def gaps_router() -> APIRouter:
     """`/backfill-gaps` (every 4 h)."""
-    router = APIRouter(tags=["orchestration"])
+    router = APIRouter(tags=["orchestration"], dependencies=[Depends(require_admin_identity)])
 
     @router.post(
         "/backfill-gaps", summary="Re-run failed scrapes oldest first; alert on stale gaps"
