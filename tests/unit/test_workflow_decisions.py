@@ -127,6 +127,6 @@ def test_invalid_config_names_the_workflow_and_field(tmp_path: Path) -> None:
         "    plan: [{parallel: [bdl_box_scores]}]\n"
     )
     with pytest.raises(
-        WorkflowConfigError, match="workflows.nightly.plan: scraper 'bdl_box_scores'"
+        WorkflowConfigError, match=r"workflows\.nightly\.plan: scraper .bdl_box_scores."
     ):
         load_workflows(bad)
