@@ -141,6 +141,21 @@ SCRAPER_FAILURES = Table(
     description="Failed scrapes (gaps) until a re-run of the same scraper and params succeeds.",
 )
 
+CIRCUIT_BREAKER_STATE = Table(
+    "nba_orchestration",
+    "circuit_breaker_state",
+    (
+        col("provider", "STRING", True, "proxy provider name, or 'direct'"),
+        col("host", "STRING", True, "upstream host"),
+        col("state", "STRING", True, "closed | open | half-open"),
+        col("failure_count", "INT64", True, "consecutive failures seen by the instance that wrote"),
+        col("opened_at", "TIMESTAMP"),
+        col("updated_at", "TIMESTAMP", True),
+    ),
+    natural_key=("provider", "host"),
+    description="Circuit breaker per (proxy provider, upstream host), shared by every instance.",
+)
+
 ORCHESTRATION_TABLES = (
     SCRAPER_EXECUTION_LOG,
     PROCESSED_MESSAGES,
@@ -148,6 +163,7 @@ ORCHESTRATION_TABLES = (
     WORKFLOW_DECISIONS,
     CLEANUP_OPERATIONS,
     SCRAPER_FAILURES,
+    CIRCUIT_BREAKER_STATE,
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from libs.common.auth import AuthSettings
@@ -29,6 +29,14 @@ class CommonSettings(AuthSettings, SecretsSettings):
     service_version: str = Field("0.1.0", description="reported by /health/detailed")
 
 
+class ProxyProvider(BaseModel):
+    """An outbound proxy; providers are tried in priority order (lowest first)."""
+
+    name: str = Field(description="short name, used in circuit-breaker keys and logs")
+    url: SecretStr | None = Field(description="proxy URL, may hold credentials (never logged)")
+    priority: int = 0
+
+
 class ScraperSettings(CommonSettings):
     """Upstream base URLs and keys; defaults are the real upstreams."""
 
@@ -45,6 +53,12 @@ class ScraperSettings(CommonSettings):
         SecretStr(""), description="balldontlie key (secret bdl-api-key)"
     )
     http_timeout_seconds: float = Field(20.0, description="per-request upstream timeout")
+    http_attempts: int = Field(3, ge=1, description="tries per request on timeouts, 429 and 5xx")
+    proxies: list[ProxyProvider] = Field(
+        default_factory=list, description='JSON list of {"name", "url", "priority"}; empty: direct'
+    )
+    breaker_fail_max: int = Field(3, description="consecutive failures that open a circuit")
+    breaker_reset_seconds: float = Field(300, description="cooldown before a HALF_OPEN trial")
     workflows_file: Path = Field(
         Path(__file__).resolve().parents[2] / "config" / "workflows.yaml",
         description="orchestration config",

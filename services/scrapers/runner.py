@@ -22,8 +22,9 @@ from libs.common.secrets import redact
 from libs.common.settings import ScraperSettings
 from libs.common.sources.base import ParseContext, Row, Source
 from libs.common.sources.registry import get_source
+from services.scrapers.breakers import BreakerRegistry
 from services.scrapers.failures import track_run
-from services.scrapers.fetcher import HttpFetcher
+from services.scrapers.fetcher import DIRECT, HttpFetcher
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,19 @@ class ScrapeRunner:
         self.settings = settings
         self.clients = clients
         self.clock = clock or Clock()
-        self.http = httpx.AsyncClient(
-            timeout=settings.http_timeout_seconds,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
-            follow_redirects=True,
+        self.breakers = BreakerRegistry(
+            clients.warehouse, settings.breaker_fail_max, settings.breaker_reset_seconds
         )
+        providers = settings.proxies or [DIRECT]
+        self.http = {
+            provider.name: httpx.AsyncClient(
+                timeout=settings.http_timeout_seconds,
+                limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+                follow_redirects=True,
+                proxy=provider.url.get_secret_value() if provider.url else None,
+            )
+            for provider in providers
+        }
 
     async def run(self, scraper_name: str, params: dict[str, Any], workflow: str) -> RunOutcome:
         """Run once. Upstream and parse failures are recorded as failed runs, not raised."""
@@ -65,7 +74,7 @@ class ScrapeRunner:
         execution_id = str(uuid.uuid4())
         started = time.monotonic()
         started_at = self.clock.now()
-        fetcher = HttpFetcher(self.http, self.settings, source.upstream)
+        fetcher = HttpFetcher(self.http, self.settings, source.upstream, self.breakers)
         game_date = source.game_date(typed)
         message = ScraperComplete(
             scraper_name=source.name,
@@ -171,4 +180,5 @@ class ScrapeRunner:
 
     async def aclose(self) -> None:
         """Close the pooled HTTP client."""
-        await self.http.aclose()
+        for client in self.http.values():
+            await client.aclose()

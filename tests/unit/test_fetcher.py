@@ -1,0 +1,133 @@
+"""The upstream HTTP client: retries, Retry-After, circuit breakers, proxy rotation, no leaked keys."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import pytest
+import respx
+
+from libs.common.audit import CIRCUIT_BREAKER_STATE
+from libs.common.settings import ScraperSettings
+from libs.common.warehouse.duckdb import DuckDBWarehouse
+from services.scrapers.breakers import BreakerRegistry
+from services.scrapers.fetcher import CircuitOpenError, HttpFetcher, UpstreamError, wait_retry_after
+
+BASE = "https://api.balldontlie.io"
+KEY = "super-secret-key"
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Iterator[DuckDBWarehouse]:
+    w = DuckDBWarehouse(tmp_path / "w.duckdb")
+    w.ensure_tables([CIRCUIT_BREAKER_STATE])
+    yield w
+    w.close()
+
+
+def fetcher(warehouse: DuckDBWarehouse, **overrides: object) -> HttpFetcher:
+    settings = ScraperSettings.model_validate(
+        {"odds_api_key": KEY, "bdl_api_key": KEY, **overrides}
+    )
+    providers = [p.name for p in settings.proxies] or ["direct"]
+    clients = {name: httpx.AsyncClient(headers={"X-Provider": name}) for name in providers}
+    return HttpFetcher(clients, settings, "balldontlie", BreakerRegistry(warehouse, 3, 300))
+
+
+def get(f: HttpFetcher) -> object:
+    return asyncio.run(f.get_json("/v1/games", {"dates[]": "2025-02-20"}))
+
+
+@respx.mock
+def test_429_then_success_is_retried(warehouse: DuckDBWarehouse) -> None:
+    route = respx.get(f"{BASE}/v1/games").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "0"}),
+            httpx.Response(200, json={"data": []}),
+        ]
+    )
+    assert get(fetcher(warehouse)) == {"data": []}
+    assert route.call_count == 2
+    assert route.calls[0].request.headers["Authorization"] == KEY
+
+
+def test_retry_after_is_honoured_and_capped() -> None:
+    def state(headers: dict[str, str]) -> SimpleNamespace:
+        error = httpx.HTTPStatusError(
+            "x", request=httpx.Request("GET", BASE), response=httpx.Response(429, headers=headers)
+        )
+        return SimpleNamespace(outcome=SimpleNamespace(exception=lambda: error), attempt_number=1)
+
+    assert wait_retry_after(state({"Retry-After": "7"})) == 7  # type: ignore[arg-type]
+    assert wait_retry_after(state({"Retry-After": "9999"})) == 60  # type: ignore[arg-type]
+    assert 0 <= wait_retry_after(state({})) <= 8  # type: ignore[arg-type]
+
+
+@respx.mock
+def test_404_is_not_retried_and_the_error_carries_no_key(warehouse: DuckDBWarehouse) -> None:
+    route = respx.get(url__startswith="https://api.the-odds-api.com").mock(
+        return_value=httpx.Response(404)
+    )
+    settings = ScraperSettings.model_validate({"odds_api_key": KEY})
+    odds = HttpFetcher(
+        {"direct": httpx.AsyncClient()}, settings, "oddsapi", BreakerRegistry(warehouse)
+    )
+    with pytest.raises(UpstreamError) as error:
+        asyncio.run(odds.get_json("/v4/sports/basketball_nba/events"))
+    assert route.call_count == 1
+    assert route.calls[0].request.url.params["apiKey"] == KEY
+    assert KEY not in str(error.value) and "404" in str(error.value)
+
+
+@respx.mock
+def test_breaker_opens_after_three_failures_then_recovers_through_half_open(
+    warehouse: DuckDBWarehouse,
+) -> None:
+    route = respx.get(f"{BASE}/v1/games").mock(return_value=httpx.Response(500))
+    f = fetcher(warehouse, http_attempts=1)
+    for _ in range(3):
+        with pytest.raises(UpstreamError):
+            get(f)
+    assert route.call_count == 3
+    with pytest.raises(CircuitOpenError):
+        get(f)
+    assert route.call_count == 3, "an open circuit fails fast without calling the upstream"
+    state = warehouse.query("SELECT state FROM {nba_orchestration.circuit_breaker_state}")
+    assert state == [{"state": "open"}], "persisted for every instance"
+
+    breaker = f.breakers.get("direct", "api.balldontlie.io")
+    breaker._state_storage.opened_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6)
+    route.mock(return_value=httpx.Response(200, json={"data": []}))
+    assert get(f) == {"data": []}, "the HALF_OPEN trial call goes through"
+    assert warehouse.query("SELECT state FROM {nba_orchestration.circuit_breaker_state}") == [
+        {"state": "closed"}
+    ]
+
+
+@respx.mock
+def test_rotation_skips_a_provider_whose_circuit_is_open(warehouse: DuckDBWarehouse) -> None:
+    proxies = [
+        {"name": "primary", "url": None, "priority": 1},
+        {"name": "backup", "url": None, "priority": 2},
+    ]
+    route = respx.get(f"{BASE}/v1/games")
+    route.side_effect = lambda request: httpx.Response(500 if request.headers["X-Provider"] == "primary" else 200,
+                                                       json={"data": [request.headers["X-Provider"]]})  # fmt: skip
+    f = fetcher(warehouse, proxies=proxies, http_attempts=1)
+    for _ in range(3):
+        with pytest.raises(UpstreamError):
+            get(f)
+    assert get(f) == {"data": ["backup"]}
+    assert f.breakers.is_open("primary", "api.balldontlie.io")
+
+
+def test_proxy_credentials_never_print() -> None:
+    settings = ScraperSettings.model_validate(
+        {"proxies": [{"name": "p", "url": "http://user:hunter2@proxy.example:8080", "priority": 1}]}
+    )
+    assert "hunter2" not in repr(settings) and "hunter2" not in settings.model_dump_json()
