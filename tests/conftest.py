@@ -6,6 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from nba_pipeline.stack import LocalStack, Ports
 
@@ -13,7 +17,19 @@ RECORDINGS = Path(__file__).resolve().parents[1] / "nba_pipeline" / "replay" / "
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def spans() -> InMemorySpanExporter:
+    """Every span the in-process services finish, kept in memory (installed before they start)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return exporter
+
+
+@pytest.fixture(scope="session")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, spans: InMemorySpanExporter
+) -> Iterator[LocalStack]:
     """Emulators, replay upstream and the three services on free ports.
 
     A part that cannot start raises: an end-to-end test is never skipped for a missing emulator.

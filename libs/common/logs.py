@@ -7,6 +7,8 @@ import logging
 import sys
 from typing import Any
 
+from libs.common.tracing import TraceLogFilter
+
 TRACE_KEY = "logging.googleapis.com/trace"
 
 
@@ -37,6 +39,7 @@ def configure_logging(project: str, level: str = "INFO") -> None:
     """Route the root logger to stdout as Cloud Logging JSON (idempotent)."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(CloudLoggingFormatter(project))
+    handler.addFilter(TraceLogFilter())
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)

@@ -15,6 +15,7 @@ from libs.common.auth import auth_mode
 from libs.common.deps import Clients, ClientsDep
 from libs.common.logs import configure_logging
 from libs.common.settings import CommonSettings
+from libs.common.tracing import configure_tracing
 from libs.common.warehouse.schema import Table
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_tracing(settings.trace_exporter)
         if owned:
             configure_logging(settings.gcp_project, settings.log_level)
             app.state.clients = Clients.from_settings(settings)

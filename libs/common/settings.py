@@ -26,6 +26,9 @@ class CommonSettings(AuthSettings, SecretsSettings):
     bigquery_location: str = Field("US", description="location of the BigQuery datasets")
     publish_timeout_seconds: float = Field(30.0, description="wait for a Pub/Sub publish ack")
     log_level: str = Field("INFO", description="root log level")
+    trace_exporter: Literal["none", "console", "otlp", "cloud-trace"] = Field(
+        "none", description="where OpenTelemetry spans go"
+    )
     service_version: str = Field("0.1.0", description="reported by /health/detailed")
 
 

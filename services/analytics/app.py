@@ -12,10 +12,18 @@ from libs.common.push import Applied, push_router
 from libs.common.service import create_service_app
 from libs.common.settings import CommonSettings
 from libs.common.sources.registry import get_source, raw_tables
+from libs.common.tracing import span_from
 
 
 def build_for(clients: Clients, envelope: PushEnvelope) -> Applied:
     """Rebuild, for the message's game date, every analytics table that reads the loaded table."""
+    attributes = envelope.message.attributes
+    with span_from(attributes, "build", source_table=attributes.get("source_table", ""),
+                   execution_id=attributes.get("execution_id", "")):  # fmt: skip
+        return _build(clients, envelope)
+
+
+def _build(clients: Clients, envelope: PushEnvelope) -> Applied:
     message = decode_message(envelope, Phase2Complete)
     source = get_source(message.scraper_name)
     if message.source_table != source.table.fqn:

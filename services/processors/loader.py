@@ -14,10 +14,18 @@ from libs.common.push import Applied
 from libs.common.rawfile import fetched_at, split_envelope
 from libs.common.sources.base import ParseContext
 from libs.common.sources.registry import get_source
+from libs.common.tracing import span_from, traceparent
 
 
 def load_message(clients: Clients, envelope: PushEnvelope) -> Applied:
     """Apply one nba-scraper-complete message: parse its file, upsert rows, publish phase 2."""
+    attributes = envelope.message.attributes
+    with span_from(attributes, "load", scraper_name=attributes.get("scraper_name", ""),
+                   execution_id=attributes.get("execution_id", "")):  # fmt: skip
+        return _load(clients, envelope)
+
+
+def _load(clients: Clients, envelope: PushEnvelope) -> Applied:
     message = decode_message(envelope, ScraperComplete)
     source = get_source(message.scraper_name)
     applied = Applied(
@@ -53,7 +61,6 @@ def load_message(clients: Clients, envelope: PushEnvelope) -> Applied:
         execution_id=message.execution_id,
         gcs_path=message.gcs_path,
     )
-    traceparent = envelope.message.attributes.get("traceparent")
-    clients.publisher.publish(PHASE2_COMPLETE_TOPIC, loaded, loaded.attributes(traceparent))
+    clients.publisher.publish(PHASE2_COMPLETE_TOPIC, loaded, loaded.attributes(traceparent()))
     applied.outcome = "loaded"
     return applied

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from opentelemetry.trace import get_current_span
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +23,7 @@ from libs.common.secrets import redact
 from libs.common.settings import ScraperSettings
 from libs.common.sources.base import ParseContext, Row, Source
 from libs.common.sources.registry import get_source
+from libs.common.tracing import span_from, traceparent
 from services.scrapers.breakers import BreakerRegistry
 from services.scrapers.failures import track_run
 from services.scrapers.fetcher import DIRECT, HttpFetcher
@@ -71,7 +73,12 @@ class ScrapeRunner:
         """Run once. Upstream and parse failures are recorded as failed runs, not raised."""
         source = get_source(scraper_name)
         typed = validate_params(source, params)
+        with span_from({}, f"scrape {source.name}", scraper_name=source.name, workflow=workflow):
+            return await self._run(source, typed, workflow)
+
+    async def _run(self, source: Source, typed: BaseModel, workflow: str) -> RunOutcome:
         execution_id = str(uuid.uuid4())
+        get_current_span().set_attribute("execution_id", execution_id)
         started = time.monotonic()
         started_at = self.clock.now()
         fetcher = HttpFetcher(self.http, self.settings, source.upstream, self.breakers)
@@ -111,7 +118,9 @@ class ScrapeRunner:
                     }
                 },
             )
-        message_id = await run_in_threadpool(self._log_and_publish, message, started_at, error)
+        message_id = await run_in_threadpool(
+            self._log_and_publish, message, started_at, error, traceparent()
+        )
         return RunOutcome(message, message_id, rows)
 
     def _store_and_parse(
@@ -148,7 +157,11 @@ class ScrapeRunner:
         return rows
 
     def _log_and_publish(
-        self, message: ScraperComplete, started_at: dt.datetime, error: Exception | None
+        self,
+        message: ScraperComplete,
+        started_at: dt.datetime,
+        error: Exception | None,
+        trace: str | None,
     ) -> str:
         """Log the run, then publish; a failed publish is logged as a failed run and raised."""
         fields = {
@@ -161,7 +174,7 @@ class ScrapeRunner:
         track_run(self.clients.warehouse, message, fields["error_class"], fields["finished_at"])
         try:
             message_id = self.clients.publisher.publish(
-                SCRAPER_COMPLETE_TOPIC, message, message.attributes()
+                SCRAPER_COMPLETE_TOPIC, message, message.attributes(trace)
             )
         except Exception as exc:
             record_run(
