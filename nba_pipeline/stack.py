@@ -34,6 +34,9 @@ from nba_pipeline.topology import Topology, TopologyApplier
 
 log = logging.getLogger(__name__)
 
+LOCAL_API_KEY = "local-replay-key-0f3a9c"
+"""What the local stack sends as API keys; the replay server accepts any non-empty key."""
+
 UPSTREAM_PREFIXES = ("oddsapi", "balldontlie", "espn", "nbacom_cdn", "nbacom_web", "bettingpros")
 
 
@@ -200,8 +203,8 @@ class LocalStack:
                 "gcs_bucket": self.bucket,
                 "warehouse": "duckdb",
                 "duckdb_path": self.duckdb_path or self.workdir / "warehouse.duckdb",
-                "odds_api_key": "local-replay-key",
-                "bdl_api_key": "local-replay-key",
+                "odds_api_key": LOCAL_API_KEY,
+                "bdl_api_key": LOCAL_API_KEY,
                 **urls,
             }
         )

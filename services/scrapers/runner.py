@@ -29,6 +29,7 @@ from services.scrapers.failures import track_run
 from services.scrapers.fetcher import DIRECT, HttpFetcher
 
 log = logging.getLogger(__name__)
+logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs each URL at INFO, apiKey included
 
 
 @dataclass
