@@ -39,7 +39,7 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError | pybreaker.CircuitBreakerError)
 
 
-_backoff = wait_exponential_jitter(initial=0.5, max=8)
+_backoff = wait_exponential_jitter(multiplier=0.5, max=8)
 
 
 def wait_retry_after(state: RetryCallState) -> float:

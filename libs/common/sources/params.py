@@ -28,3 +28,14 @@ class TeamParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     team_id: str = Field(min_length=1, description="the upstream's own team id")
     date: dt.date | None = Field(default=None, description="game date the snapshot belongs to")
+
+
+class OptionalDateParams(BaseModel):
+    """A whole-season scraper that may be narrowed to one game date."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{}, {"date": "2025-02-20"}]}
+    )
+    date: dt.date | None = Field(
+        default=None, description="keep only this game date (US Eastern); default: all dates"
+    )

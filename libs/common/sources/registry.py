@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from libs.common.sources import balldontlie, bettingpros, oddsapi
+from libs.common.sources import balldontlie, bettingpros, espn, nbacom, oddsapi
 from libs.common.sources.base import Source
 from libs.common.warehouse.schema import Table
 
@@ -10,6 +10,8 @@ FAMILIES = (
     oddsapi,
     balldontlie,
     bettingpros,
+    espn,
+    nbacom,
 )
 """One line per upstream family module; each module's SOURCES declares its scrapers."""
 

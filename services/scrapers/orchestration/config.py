@@ -26,6 +26,9 @@ class ScraperRules(BaseModel):
     )
     treat_no_data_as_success: bool = False
     fan_out: Literal["teams", "events"] | None = Field(None, description="one run per team / event")
+    whole_season: bool = Field(
+        False, description="run without a date (e.g. the full season schedule)"
+    )
 
 
 class Window(BaseModel):

@@ -139,7 +139,8 @@ class Orchestrator:
         source = get_source(name)
         rules = self.config.scrapers[name]
         fields = set(source.params_model.model_fields)
-        base: dict[str, Any] = {"date": target.isoformat()} if "date" in fields else {}
+        dated = "date" in fields and not rules.whole_season
+        base: dict[str, Any] = {"date": target.isoformat()} if dated else {}
         if rules.fan_out == "teams":
             return [base | team_params(source.upstream, fields, team) for team in TEAMS]
         if rules.fan_out == "events":

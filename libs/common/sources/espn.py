@@ -1,0 +1,213 @@
+"""ESPN site API v2: the NBA scoreboard for a date and one team's roster.
+
+ESPN sends its ids and scores as strings ("401585183", "124"); ids stay text, scores become
+integers. Team ids are ESPN's own (BOS is "2"), not NBA.com's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import BaseModel
+
+from libs.common.sources.base import Fetcher, ParseContext, ParseError, Row, Source
+from libs.common.sources.oddsapi import eastern_date
+from libs.common.sources.params import DateParams, TeamParams
+from libs.common.sources.parsing import lineage, need, need_list, parse_timestamp
+from libs.common.warehouse.schema import LINEAGE_COLUMNS, Column, Table, col
+
+BASE = "/apis/site/v2/sports/basketball/nba"
+SIDES = ("home", "away")
+
+
+def int_or_none(value: Any, scraper: str, path: str) -> int | None:
+    """An integer given as a number or as digits; None or "" is NULL, anything else fails."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ParseError(scraper, path, f"expected an integer, got {value!r}")
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise ParseError(scraper, path, f"expected an integer, got {value!r}") from exc
+
+
+def _side_columns(side: str) -> tuple[Column, ...]:
+    return (
+        col(f"{side}_team_id", "STRING", True, "ESPN team id"),
+        col(f"{side}_team_abbr", "STRING", True, "ESPN abbreviation, e.g. NY, GS, UTAH"),
+        col(f"{side}_team_name", "STRING", description="display name, e.g. New York Knicks"),
+        col(f"{side}_team_score", "INT64", description="as ESPN gives it; 0 before tip-off"),
+    )
+
+
+ESPN_SCOREBOARD = Table(
+    "nba_raw",
+    "espn_scoreboard",
+    (
+        col("game_id", "STRING", True, "ESPN event id"),
+        col("game_date", "DATE", True, "the run's date, else the US Eastern day of start_time"),
+        col("start_time", "TIMESTAMP", True, "scheduled tip-off (UTC)"),
+        col("status", "STRING", description="status type name, e.g. STATUS_FINAL"),
+        col("completed", "BOOL"),
+        col("season_year", "INT64", description="year the season ends in (2023-24 is 2024)"),
+        col("season_type", "INT64", description="1 preseason, 2 regular season, 3 postseason"),
+        *(column for side in SIDES for column in _side_columns(side)),
+        col("venue_name", "STRING"),
+        col("venue_city", "STRING"),
+        *LINEAGE_COLUMNS,
+    ),
+    natural_key=("game_id",),
+    partition_column="game_date",
+    description="One current row per game (state source).",
+)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """An optional nested object, as {} when absent or not an object."""
+    return value if isinstance(value, dict) else {}
+
+
+def _competitors(competition: Any, name: str, where: str) -> dict[str, Row]:
+    """Home and away competitor columns of one competition."""
+    competitors = need_list(competition, "competitors", name, where)
+    by_side = {c.get("homeAway"): (i, c) for i, c in enumerate(competitors) if isinstance(c, dict)}
+    columns: dict[str, Row] = {}
+    for side in SIDES:
+        if side not in by_side:
+            raise ParseError(name, f"{where}.competitors", f"no {side} competitor")
+        i, competitor = by_side[side]
+        at = f"{where}.competitors[{i}]"
+        team = need(competitor, "team", name, at)
+        columns[side] = {
+            f"{side}_team_id": need(team, "id", name, f"{at}.team"),
+            f"{side}_team_abbr": need(team, "abbreviation", name, f"{at}.team"),
+            f"{side}_team_name": team.get("displayName"),
+            f"{side}_team_score": int_or_none(competitor.get("score"), name, f"{at}.score"),
+        }
+    return columns
+
+
+def parse_scoreboard(body: Any, ctx: ParseContext) -> list[Row]:
+    """`{events: [event with competitions[0]]}` to one row per event."""
+    name = "espn_scoreboard"
+    rows = []
+    for i, event in enumerate(need_list(body, "events", name)):
+        where = f"events[{i}]"
+        start = parse_timestamp(need(event, "date", name, where), name, f"{where}.date")
+        competitions = need_list(event, "competitions", name, where)
+        if not competitions:
+            raise ParseError(name, f"{where}.competitions", "empty")
+        competition = competitions[0]
+        sides = _competitors(competition, name, f"{where}.competitions[0]")
+        status = _object(_object(event.get("status")).get("type"))
+        season = _object(event.get("season"))
+        venue = _object(_object(competition).get("venue"))
+        rows.append(
+            {
+                "game_id": need(event, "id", name, where),
+                "game_date": ctx.game_date or eastern_date(start),
+                "start_time": start,
+                "status": status.get("name"),
+                "completed": status.get("completed"),
+                "season_year": int_or_none(season.get("year"), name, f"{where}.season.year"),
+                "season_type": int_or_none(season.get("type"), name, f"{where}.season.type"),
+                **sides["home"],
+                **sides["away"],
+                "venue_name": venue.get("fullName"),
+                "venue_city": _object(venue.get("address")).get("city"),
+                **lineage(ctx),
+            }
+        )
+    return rows
+
+
+ESPN_TEAM_ROSTERS = Table(
+    "nba_raw",
+    "espn_team_rosters",
+    (
+        col("roster_date", "DATE", True, "the run's date, else the US Eastern day it was fetched"),
+        col("team_id", "STRING", True, "ESPN team id"),
+        col("team_abbr", "STRING", True),
+        col("athlete_id", "STRING", True, "ESPN athlete id"),
+        col("full_name", "STRING", True),
+        col("jersey", "STRING", description="text: '0' and '00' differ"),
+        col("position", "STRING", description="abbreviation, e.g. PG, SF, C"),
+        col("height", "FLOAT64", description="inches"),
+        col("weight", "FLOAT64", description="pounds"),
+        col("age", "INT64"),
+        col("experience_years", "INT64", description="0 for rookies"),
+        col("status", "STRING", description="e.g. Active"),
+        col("injury_status", "STRING", description="first listed injury's status, e.g. Out"),
+        col("injury_comment", "STRING", description="first listed injury's short comment"),
+        *LINEAGE_COLUMNS,
+    ),
+    natural_key=("team_id", "athlete_id", "source_file"),
+    partition_column="roster_date",
+    description="Every fetched roster of a team (snapshot source).",
+)
+
+
+def roster_date(ctx: ParseContext) -> dt.date:
+    """A roster snapshot's day: the run's date when it names one, else the day it was fetched."""
+    return ctx.game_date or eastern_date(ctx.fetched_at)
+
+
+def parse_roster(body: Any, ctx: ParseContext) -> list[Row]:
+    """`{team: {id, abbreviation, athletes: [athlete]}}` to one row per athlete."""
+    name = "espn_roster"
+    team = need(body, "team", name)
+    team_columns = {
+        "roster_date": roster_date(ctx),
+        "team_id": need(team, "id", name, "team"),
+        "team_abbr": need(team, "abbreviation", name, "team"),
+    }
+    rows = []
+    for i, athlete in enumerate(need_list(team, "athletes", name, "team")):
+        where = f"team.athletes[{i}]"
+        athlete_id = need(athlete, "id", name, where)
+        injuries = athlete.get("injuries")
+        injury = _object(injuries[0]) if isinstance(injuries, list) and injuries else {}
+        rows.append(
+            {
+                **team_columns,
+                "athlete_id": athlete_id,
+                "full_name": need(athlete, "fullName", name, where),
+                "jersey": athlete.get("jersey"),
+                "position": _object(athlete.get("position")).get("abbreviation"),
+                "height": athlete.get("height"),
+                "weight": athlete.get("weight"),
+                "age": int_or_none(athlete.get("age"), name, f"{where}.age"),
+                "experience_years": int_or_none(
+                    _object(athlete.get("experience")).get("years"),
+                    name,
+                    f"{where}.experience.years",
+                ),
+                "status": _object(athlete.get("status")).get("name"),
+                "injury_status": injury.get("status"),
+                "injury_comment": injury.get("shortComment"),
+                **lineage(ctx),
+            }
+        )
+    return rows
+
+
+async def _fetch_scoreboard(fetcher: Fetcher, params: BaseModel) -> Any:
+    assert isinstance(params, DateParams)
+    return await fetcher.get_json(f"{BASE}/scoreboard", {"dates": params.date.strftime("%Y%m%d")})
+
+
+async def _fetch_roster(fetcher: Fetcher, params: BaseModel) -> Any:
+    assert isinstance(params, TeamParams)
+    path = f"{BASE}/teams/{quote(params.team_id, safe='')}"
+    return await fetcher.get_json(path, {"enable": "roster"})
+
+
+SOURCES = (
+    Source("espn_scoreboard", "espn", "espn/scoreboard", ESPN_SCOREBOARD, DateParams,
+           _fetch_scoreboard, parse_scoreboard, "ESPN scoreboard: every game on a date."),
+    Source("espn_roster", "espn", "espn/rosters", ESPN_TEAM_ROSTERS, TeamParams,
+           _fetch_roster, parse_roster, "ESPN roster of one team, with injury status."),
+)  # fmt: skip
