@@ -1,0 +1,139 @@
+"""The generated season: deterministic per seed, shaped like an NBA regular season, pinned
+where a recording fixes it, and internally consistent (box scores sum to scores, lines near
+what players score)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import statistics
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from nba_pipeline.replay.league import EASTERN
+from nba_pipeline.replay.season import SEASON_END, SEASON_START, Season
+from tests.replay.conftest import PINNED
+
+GAMES_RECORDING = (
+    Path(__file__).resolve().parents[2]
+    / "nba_pipeline/replay/recordings/balldontlie/bdl_games_v1_raw_2025-02-20.json"
+)
+SAMPLE_DATES = (SEASON_START, dt.date(2024, 12, 25), PINNED, SEASON_END)
+
+
+def fingerprint(season: Season) -> list[Any]:
+    """Schedule, rosters, and the lazily built box scores and lines of a few dates."""
+    out: list[Any] = [
+        (
+            g.bdl_id,
+            g.odds_id,
+            g.start,
+            g.home.club.abbr,
+            g.away.club.abbr,
+            g.home.score,
+            g.away.score,
+        )
+        for g in season.games
+    ]
+    out += [(p.bdl_id, p.full_name, p.level, p.club.abbr) for p in season.players]
+    for day in SAMPLE_DATES:
+        for g in season.games_on(day):
+            out += [season.box_score(g), season.quotes(g), season.linescore(g)]
+    return out
+
+
+def test_same_seed_same_season_other_seed_differs() -> None:
+    assert fingerprint(Season(2025)) == fingerprint(Season(2025))
+    assert fingerprint(Season(2025)) != fingerprint(Season(7))
+
+
+def test_lazy_parts_do_not_depend_on_the_order_they_are_asked(season: Season) -> None:
+    late = season.games_on(SEASON_END)[0]
+    fresh = Season(season.seed)
+    assert fresh.quotes(late) == season.quotes(late)
+    assert fresh.box_score(late) == season.box_score(late)
+
+
+def test_season_shape(season: Season) -> None:
+    assert len(season.clubs) == 30
+    per_team = Counter(side.club.abbr for g in season.games for side in g.sides)
+    assert set(per_team.values()) == {82} and len(per_team) == 30
+    assert len(season.games) == 1230
+    homes = Counter(g.home.club.abbr for g in season.games)
+    assert all(38 <= n <= 44 for n in homes.values()), homes
+    for day in season.game_dates():
+        games = season.games_on(day)
+        assert SEASON_START <= day <= SEASON_END
+        assert 1 <= len(games) <= 15
+        teams = [side.club.abbr for g in games for side in g.sides]
+        assert len(teams) == len(set(teams)), f"a team plays twice on {day}"
+        for g in games:
+            eastern = g.start.astimezone(EASTERN)
+            assert eastern.date() == day
+            assert dt.time(19) <= eastern.time() <= dt.time(22, 30)
+    assert statistics.mean(len(season.games_on(d)) for d in season.game_dates()) > 6
+
+
+def test_rosters_and_ids(season: Season) -> None:
+    assert all(len(season.roster(club)) == 15 for club in season.clubs)
+    assert len(season.players) == 450
+    for ids in ("bdl_id", "nba_id", "espn_id", "bp_id", "full_name"):
+        assert len({getattr(p, ids) for p in season.players}) == 450, ids
+    for ids in ("bdl_id", "odds_id", "nba_id", "espn_id", "bp_id"):
+        assert len({getattr(g, ids) for g in season.games}) == 1230, ids
+    assert all(len(g.odds_id) == 32 and int(g.odds_id, 16) >= 0 for g in season.games)
+
+
+def test_pinned_date_matches_the_games_recording(season: Season) -> None:
+    recorded = json.loads(GAMES_RECORDING.read_text())["data"]
+    expected = sorted(
+        (g["id"], g["home_team"]["abbreviation"], g["visitor_team"]["abbreviation"],
+         g["home_team_score"], g["visitor_team_score"], g["datetime"].replace(".000Z", "+00:00"))
+        for g in recorded
+    )  # fmt: skip
+    games = season.games_on(PINNED)
+    assert (
+        sorted(
+            (
+                g.bdl_id,
+                g.home.club.abbr,
+                g.away.club.abbr,
+                g.home.score,
+                g.away.score,
+                g.start.isoformat(),
+            )
+            for g in games
+        )
+        == expected
+    )
+    assert sum(len(season.box_score(g)[0]) for g in games) > 0
+
+
+def test_box_scores_add_up_and_lines_sit_near_scoring(season: Season) -> None:
+    misses = []
+    for day in SAMPLE_DATES:
+        for g in season.games_on(day):
+            for side, lines in zip(g.sides, season.box_score(g), strict=True):
+                assert [line.player for line in lines] == list(side.entries)
+                assert sum(line.pts for line in lines) == side.score
+                assert sum(line.minutes for line in lines) == 240 + 25 * (g.periods - 4)
+                for line in lines:
+                    assert line.pts == 2 * line.fgm + line.fg3m + line.ftm
+                    assert line.fgm <= line.fga and line.fg3m <= line.fg3a <= line.fga
+                    assert line.ftm <= line.fta
+            points = {line.player: line.pts for lines in season.box_score(g) for line in lines}
+            misses += [abs(points[q.player] - q.line) for q in season.quotes(g)]
+    assert misses and statistics.mean(misses) < 6
+
+
+def test_expected_rows_are_the_sum_of_the_dates(season: Season) -> None:
+    start, end = dt.date(2024, 10, 22), dt.date(2024, 10, 28)
+    days = [start + dt.timedelta(n) for n in range((end - start).days + 1)]
+    rows = season.expected_rows(start, end)
+    assert rows["nba_raw.bdl_games"] == sum(len(season.games_on(d)) for d in days)
+    assert rows["nba_raw.bdl_player_boxscores"] == sum(season.box_score_rows(d) for d in days)
+    games = [g for d in days for g in season.games_on(d)]
+    assert rows["nba_raw.odds_api_player_points_props"] == sum(map(season.odds_props_rows, games))
+    assert rows["nba_raw.bettingpros_player_points_props"] == sum(map(season.bp_props_rows, games))
+    assert season.expected_rows(SEASON_START, SEASON_END)["nba_raw.bdl_games"] == 1230
