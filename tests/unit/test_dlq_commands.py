@@ -1,0 +1,237 @@
+"""DLQ replay logic without Pub/Sub: attributes, filters, topology mapping, rate limit, ack rules."""
+
+from __future__ import annotations
+
+import itertools
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from libs.common.pubsub import Publisher
+from nba_pipeline.dlq import (
+    DeadLetterQueues,
+    DlqError,
+    DlqMessage,
+    DlqTopology,
+    MessageFilter,
+    RateLimiter,
+    clean_attributes,
+    dlq_app,
+    parse_attribute_filters,
+    replay_attributes,
+)
+from nba_pipeline.topology import Topology
+
+DLQ_SUB = "nba-scraper-complete-dlq-sub"
+SOURCE = "projects/p/subscriptions/nba-processors-sub"
+
+
+def dead(message_id: str = "m1", **attributes: str) -> DlqMessage:
+    attrs = {"CloudPubSubDeadLetterSourceSubscription": SOURCE,
+             "CloudPubSubDeadLetterSourceDeliveryCount": "5", **attributes}  # fmt: skip
+    return DlqMessage(DLQ_SUB, message_id, b'{"a": 1}', attrs)
+
+
+class FakeSubscriber:
+    """One in-memory pull subscription: a pulled message is hidden until acked or nacked."""
+
+    def __init__(self, messages: list[DlqMessage], topics: dict[str, str] | None = None) -> None:
+        self.messages = {m.message_id: m for m in messages}
+        self.leases: dict[str, str] = {}  # ack id -> message id
+        self.acked: list[str] = []
+        self.topics = topics or {}
+        self._ids = itertools.count()
+
+    def pull(self, request: dict[str, Any], timeout: float) -> Any:
+        leased = set(self.leases.values())
+        free = [m for m in self.messages.values() if m.message_id not in leased]
+        received = []
+        for m in free[: request["max_messages"]]:
+            ack_id = f"ack-{next(self._ids)}"
+            self.leases[ack_id] = m.message_id
+            message = SimpleNamespace(message_id=m.message_id, data=m.data,
+                                      attributes=m.attributes, publish_time=None)  # fmt: skip
+            received.append(SimpleNamespace(ack_id=ack_id, message=message))
+        return SimpleNamespace(received_messages=received)
+
+    def acknowledge(self, request: dict[str, Any]) -> None:
+        for ack_id in request["ack_ids"]:
+            message_id = self.leases.pop(ack_id)
+            self.acked.append(message_id)
+            del self.messages[message_id]
+
+    def modify_ack_deadline(self, request: dict[str, Any]) -> None:
+        assert request["ack_deadline_seconds"] == 0
+        for ack_id in request["ack_ids"]:
+            del self.leases[ack_id]
+
+    def get_subscription(self, request: dict[str, Any]) -> Any:
+        return SimpleNamespace(topic=f"projects/p/topics/{self.topics[request['subscription']]}")
+
+    def close(self) -> None:
+        pass
+
+
+class FakePublisherClient:
+    """Records publishes; a message whose data is b"fail" is refused."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes, dict[str, str]]] = []
+
+    def publish(self, topic: str, data: bytes, **attributes: str) -> Any:
+        if data == b"fail":
+            return SimpleNamespace(result=lambda timeout: (_ for _ in ()).throw(OSError("down")))
+        self.published.append((topic, data, attributes))
+        return SimpleNamespace(result=lambda timeout: f"new-{len(self.published)}")
+
+
+@pytest.fixture
+def topology() -> DlqTopology:
+    return DlqTopology.from_topology(Topology.load())
+
+
+def queues_with(
+    topology: DlqTopology, messages: list[DlqMessage]
+) -> tuple[DeadLetterQueues, FakeSubscriber, FakePublisherClient]:
+    subscriber, client = FakeSubscriber(messages), FakePublisherClient()
+    publisher = Publisher("p", client=client)
+    return DeadLetterQueues("p", topology, subscriber, publisher), subscriber, client
+
+
+def test_clean_attributes_drops_only_what_dead_lettering_added() -> None:
+    attrs = dead(scraper_name="bdl_games", execution_id="e").attributes | {
+        "CloudPubSubDeadLetterSourceTopicPublishTime": "t",
+        "CloudPubSubDeadLetterSourceSubscriptionProject": "p",
+    }
+    assert clean_attributes(attrs) == {"scraper_name": "bdl_games", "execution_id": "e"}
+
+
+@pytest.mark.parametrize(
+    ("existing", "expected_count", "expected_original"),
+    [
+        ({}, "1", "m1"),
+        ({"replay_count": "2", "original_message_id": "m0"}, "3", "m0"),
+        ({"replay_count": "garbled"}, "1", "m1"),
+    ],
+    ids=["first-replay", "again-keeps-first-id", "garbled-count"],
+)
+def test_replay_attributes_increment_the_count_and_keep_the_first_id(
+    existing: dict[str, str], expected_count: str, expected_original: str
+) -> None:
+    attrs = replay_attributes(dead(scraper_name="bdl_games", **existing))
+    assert attrs == {"scraper_name": "bdl_games", "replay_count": expected_count,
+                     "original_message_id": expected_original}  # fmt: skip
+
+
+def test_topology_maps_aliases_and_source_subscriptions(topology: DlqTopology) -> None:
+    assert topology.dlq_subscriptions == {
+        "scraper-complete": "nba-scraper-complete-dlq-sub",
+        "phase2-complete": "nba-phase2-complete-dlq-sub",
+    }
+    assert topology.source_topics == {
+        "nba-processors-sub": "nba-scraper-complete",
+        "nba-analytics-sub": "nba-phase2-complete",
+    }
+    assert topology.resolve(None) == list(topology.dlq_subscriptions.values())
+    assert topology.resolve(["phase2-complete", "projects/p/subscriptions/other-dlq-sub"]) == [
+        "nba-phase2-complete-dlq-sub",
+        "other-dlq-sub",
+    ]
+
+
+def test_topic_of_uses_topology_then_asks_pubsub(topology: DlqTopology) -> None:
+    subscriber = FakeSubscriber([], {"projects/p/subscriptions/extra-sub": "extra-topic",
+                                     "projects/q/subscriptions/other-sub": "q-topic"})  # fmt: skip
+    queues = DeadLetterQueues("p", topology, subscriber)
+    assert queues.topic_of(dead()) == "nba-scraper-complete"
+    extra = dead(CloudPubSubDeadLetterSourceSubscription="extra-sub")
+    assert queues.topic_of(extra) == "extra-topic"
+    other_project = dead(CloudPubSubDeadLetterSourceSubscription="other-sub",
+                         CloudPubSubDeadLetterSourceSubscriptionProject="q")  # fmt: skip
+    assert queues.topic_of(other_project) == "q-topic"
+    with pytest.raises(DlqError, match="CloudPubSubDeadLetterSourceSubscription"):
+        queues.topic_of(DlqMessage(DLQ_SUB, "m", b"", {}))
+
+
+def test_filter_requires_every_given_criterion() -> None:
+    message = dead("m7", scraper_name="bdl_games", run="r1")
+    assert MessageFilter().matches(message)
+    assert MessageFilter("bdl_games", {"run": "r1"}, "m7").matches(message)
+    assert not MessageFilter("bdl_box_scores").matches(message)
+    assert not MessageFilter(attributes={"run": "r2"}).matches(message)
+    assert not MessageFilter(message_id="m8").matches(message)
+
+
+def test_attribute_filters_parse_key_value_pairs() -> None:
+    assert parse_attribute_filters(["a=1", "b=x=y", "c="]) == {"a": "1", "b": "x=y", "c": ""}
+    with pytest.raises(DlqError, match="key=value"):
+        parse_attribute_filters(["novalue"])
+
+
+def test_rate_limiter_spaces_calls_on_the_clock() -> None:
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = RateLimiter(4, clock=lambda: now[0], sleep=sleep)
+    limiter.wait()
+    limiter.wait()
+    now[0] += 0.1
+    limiter.wait()
+    now[0] += 1.0
+    limiter.wait()
+    assert slept == [0.25, pytest.approx(0.15)]
+    unlimited = RateLimiter(None, clock=lambda: 0.0, sleep=sleep)
+    unlimited.wait()
+    unlimited.wait()
+    assert len(slept) == 2
+
+
+def test_replay_acks_only_what_was_published_and_nacks_the_rest(topology: DlqTopology) -> None:
+    messages = [
+        dead("ok", scraper_name="bdl_games"),
+        dead("ceiling", scraper_name="bdl_games", replay_count="3"),
+        dead("other", scraper_name="bdl_box_scores"),
+        DlqMessage(DLQ_SUB, "refused", b"fail", dead(scraper_name="bdl_games").attributes),
+    ]
+    queues, subscriber, client = queues_with(topology, messages)
+    report = queues.replay(["scraper-complete"], MessageFilter("bdl_games"), max_replays=3)
+    assert [r.message.message_id for r in report.replayed] == ["ok"]
+    assert report.replayed[0].new_message_id == "new-1"
+    assert [m.message_id for m in report.skipped_ceiling] == ["ceiling"]
+    assert [f.message.message_id for f in report.failed] == ["refused"]
+    assert report.filtered_out == 1
+    assert subscriber.acked == ["ok"]
+    assert subscriber.leases == {}, "every message not acked was nacked back"
+    topic, data, attrs = client.published[0]
+    assert topic == "projects/p/topics/nba-scraper-complete" and data == b'{"a": 1}'
+    assert attrs == {"scraper_name": "bdl_games", "replay_count": "1", "original_message_id": "ok"}
+
+
+def test_dry_run_and_max_leave_everything_in_place(topology: DlqTopology) -> None:
+    queues, subscriber, client = queues_with(topology, [dead(f"m{i}") for i in range(5)])
+    report = queues.replay(["scraper-complete"], limit=2, dry_run=True)
+    assert [r.message.message_id for r in report.replayed] == ["m0", "m1"]
+    assert report.replayed[0].new_message_id is None
+    assert client.published == [] and subscriber.acked == [] and subscriber.leases == {}
+    purged = queues.purge(["scraper-complete"], limit=3)
+    assert [m.message_id for m in purged.purged] == subscriber.acked == ["m0", "m1", "m2"]
+    assert [m.message_id for m in queues.peek(["scraper-complete"])] == ["m3", "m4"]
+
+
+def test_cli_refuses_without_project_or_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
+    result = CliRunner().invoke(dlq_app, ["list"])
+    assert result.exit_code == 2
+    assert "--project" in result.output and "PUBSUB_EMULATOR_HOST" in result.output
+
+
+def test_cli_purge_needs_yes() -> None:
+    result = CliRunner().invoke(dlq_app, ["purge", "--project", "p"])
+    assert result.exit_code == 2
+    assert "--yes" in result.output
