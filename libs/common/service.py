@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import resource
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -10,11 +12,13 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import SecretStr
 
 from libs.common.auth import auth_mode
 from libs.common.deps import Clients, ClientsDep
 from libs.common.logs import configure_logging
 from libs.common.settings import CommonSettings
+from libs.common.sources.registry import SOURCES
 from libs.common.tracing import configure_tracing
 from libs.common.warehouse.schema import Table
 
@@ -91,6 +95,24 @@ def dependency_checks(clients: Clients) -> list[dict[str, Any]]:
     ]
 
 
+def rss_bytes() -> int:
+    """Resident memory of this process now (Linux /proc), else its peak; Cloud Run kills at the limit."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def keys_present(settings: CommonSettings) -> dict[str, bool]:
+    """Whether each secret setting has a value; never the value itself."""
+    return {
+        name: bool(value.get_secret_value())
+        for name, value in settings
+        if isinstance(value, SecretStr)
+    }
+
+
 def health_router() -> APIRouter:
     """`/health` (liveness), `/ready` (dependencies, 503 naming the failure), `/health/detailed`."""
     router = APIRouter(tags=["health"])
@@ -109,7 +131,10 @@ def health_router() -> APIRouter:
             )
         return JSONResponse({"status": "ready", "checks": checks})
 
-    @router.get("/health/detailed", summary="Per-dependency status, latency and version")
+    @router.get(
+        "/health/detailed",
+        summary="Per-dependency status and latency, keys present, memory, scrapers, version, auth",
+    )
     def detailed(request: Request, clients: ClientsDep) -> JSONResponse:
         settings: CommonSettings = request.app.state.settings
         checks = dependency_checks(clients)
@@ -120,6 +145,9 @@ def health_router() -> APIRouter:
             "service": request.app.title,
             "warehouse": settings.warehouse,
             "checks": checks,
+            "api_keys_present": keys_present(settings),
+            "memory_rss_bytes": rss_bytes(),
+            "registered_scrapers": len(SOURCES),
             "auth": auth_mode(settings),
         }
         return JSONResponse(body, 200 if ok else 503)

@@ -1,0 +1,40 @@
+"""Health routes of the running stack: every dependency reachable, facts an operator needs."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from libs.common.sources.registry import SOURCES
+from nba_pipeline.stack import LOCAL_API_KEY, LocalStack
+
+pytestmark = pytest.mark.e2e
+
+SERVICES = ("scrapers", "processors", "analytics")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_ready_and_detailed_pass_against_the_emulators(stack: LocalStack, service: str) -> None:
+    base = stack.url(service)
+    assert httpx.get(f"{base}/health", timeout=10).json() == {"status": "ok"}
+    ready = httpx.get(f"{base}/ready", timeout=10)
+    assert ready.status_code == 200, ready.text
+    detailed = httpx.get(f"{base}/health/detailed", timeout=10)
+    assert detailed.status_code == 200, detailed.text
+    body = detailed.json()
+    assert {c["name"]: c["status"] for c in body["checks"]} == {
+        "warehouse": "ok",
+        "gcs": "ok",
+        "pubsub": "ok",
+    }
+    assert body["registered_scrapers"] == len(SOURCES)
+    assert body["memory_rss_bytes"] > 0
+    assert body["auth"] == {"push_auth": "disabled (local mode)"}
+    assert body["version"]
+
+
+def test_scrapers_report_keys_present_without_values(stack: LocalStack) -> None:
+    response = httpx.get(f"{stack.url('scrapers')}/health/detailed", timeout=10)
+    keys = response.json()["api_keys_present"]
+    assert keys["odds_api_key"] is True and keys["bdl_api_key"] is True
+    assert LOCAL_API_KEY not in response.text

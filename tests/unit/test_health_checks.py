@@ -1,0 +1,79 @@
+"""`/ready` and `/health/detailed` answer 503 naming the dependency that fails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from libs.common.deps import Clients
+from libs.common.settings import ScraperSettings
+from libs.common.warehouse.duckdb import DuckDBWarehouse
+from services.processors.app import create_app as processors_app
+from services.scrapers.app import create_app as scrapers_app
+
+
+class BrokenWarehouse(DuckDBWarehouse):
+    """A warehouse whose queries fail, as when BigQuery is unreachable."""
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        raise ConnectionError("warehouse unreachable")
+
+
+class FakeStore:
+    def gcs_path(self, name: str) -> str:
+        return f"gs://bucket/{name}"
+
+    def exists(self, path: str) -> bool:
+        return False
+
+
+class FakePublisher:
+    def topic_exists(self, topic: str) -> bool:
+        return True
+
+
+def app_with(warehouse: Any) -> FastAPI:
+    clients = Clients(warehouse=warehouse, store=FakeStore(), publisher=FakePublisher())  # type: ignore[arg-type]
+    return processors_app(clients=clients)
+
+
+@pytest.mark.parametrize("path", ["/ready", "/health/detailed"])
+def test_a_failing_warehouse_is_named_in_a_503(path: str) -> None:
+    client = TestClient(app_with(BrokenWarehouse(":memory:")))
+    response = client.get(path)
+    assert response.status_code == 503
+    checks = {c["name"]: c for c in response.json()["checks"]}
+    assert checks["warehouse"]["status"] == "fail"
+    assert "warehouse unreachable" in checks["warehouse"]["detail"]
+    assert checks["gcs"]["status"] == checks["pubsub"]["status"] == "ok"
+
+
+def test_ready_lists_only_the_failing_dependency() -> None:
+    response = TestClient(app_with(BrokenWarehouse(":memory:"))).get("/ready")
+    assert response.json()["failing"] == ["warehouse"]
+
+
+def test_healthy_dependencies_answer_200() -> None:
+    client = TestClient(app_with(DuckDBWarehouse(":memory:")))
+    assert client.get("/ready").status_code == 200
+    assert client.get("/health/detailed").json()["status"] == "ok"
+
+
+def test_detailed_says_which_keys_are_set_without_their_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("BDL_API_KEY", raising=False)
+    secret = "sk-test-9b2f41"
+    settings = ScraperSettings(odds_api_key=SecretStr(secret), bdl_api_key=SecretStr(""))
+    clients = Clients(
+        warehouse=DuckDBWarehouse(":memory:"), store=FakeStore(), publisher=FakePublisher()
+    )  # type: ignore[arg-type]
+    response = TestClient(scrapers_app(settings, clients)).get("/health/detailed")
+    keys = response.json()["api_keys_present"]
+    assert keys["odds_api_key"] is True
+    assert keys["bdl_api_key"] is False
+    assert secret not in response.text
