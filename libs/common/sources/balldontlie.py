@@ -6,28 +6,40 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from libs.common.sources.base import Fetcher, ParseContext, Row, Source
+from libs.common.sources.base import Fetcher, ParseContext, ParseError, Row, Source
 from libs.common.sources.params import DateParams, NoParams
-from libs.common.sources.parsing import lineage, need, need_list, parse_date
+from libs.common.sources.parsing import (
+    int_or_none,
+    lineage,
+    need,
+    need_int,
+    need_list,
+    parse_date,
+    parse_timestamp,
+)
 from libs.common.warehouse.schema import LINEAGE_COLUMNS, Table, col
 
 MAX_PAGES = 100
 """Safety stop for cursor pagination: the full player list is ~50 pages of 100."""
 
 
-async def fetch_all_pages(fetcher: Fetcher, path: str, params: dict[str, Any]) -> Any:
-    """Follow `meta.next_cursor`, merging every page's `data` into the first page's body."""
+async def fetch_all_pages(fetcher: Fetcher, scraper: str, path: str, params: dict[str, Any]) -> Any:
+    """Follow `meta.next_cursor`, merging every page's `data` into the first page's body.
+
+    A malformed first page is returned as is, so it is stored and its parser names the field;
+    a malformed later page fails here, naming the page.
+    """
     body = await fetcher.get_json(path, {**params, "per_page": 100})
-    merged = list(body.get("data", [])) if isinstance(body, dict) else []
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        return body
+    merged = list(body["data"])
     pages = 1
-    while isinstance(body, dict) and (cursor := (body.get("meta") or {}).get("next_cursor")):
+    while cursor := (body.get("meta") or {}).get("next_cursor"):
         if pages >= MAX_PAGES:
             raise RuntimeError(f"{path}: more than {MAX_PAGES} pages, stopping")
         body = await fetcher.get_json(path, {**params, "per_page": 100, "cursor": cursor})
-        merged.extend(body.get("data", []))
         pages += 1
-    if not isinstance(body, dict):
-        return body
+        merged += need_list(body, "data", scraper, f"<page {pages}>")
     return {"data": merged, "meta": {**(body.get("meta") or {}), "pages": pages}}
 
 
@@ -72,9 +84,10 @@ def parse_games(body: Any, ctx: ParseContext) -> list[Row]:
         where = f"data[{i}]"
         home = _team(game, "home_team", "bdl_games", where)
         away = _team(game, "visitor_team", "bdl_games", where)
+        start = game.get("datetime")
         rows.append(
             {
-                "game_id": need(game, "id", "bdl_games", where),
+                "game_id": need_int(game, "id", "bdl_games", where),
                 "game_date": parse_date(
                     need(game, "date", "bdl_games", where), "bdl_games", f"{where}.date"
                 ),
@@ -82,15 +95,21 @@ def parse_games(body: Any, ctx: ParseContext) -> list[Row]:
                 "status": game.get("status"),
                 "period": game.get("period"),
                 "postseason": game.get("postseason"),
-                "start_time": game.get("datetime"),
+                "start_time": parse_timestamp(start, "bdl_games", f"{where}.datetime")
+                if start
+                else None,
                 "home_team_id": home["id"],
                 "home_team_abbr": home["abbreviation"],
                 "home_team_name": home["full_name"],
-                "home_team_score": game.get("home_team_score"),
+                "home_team_score": int_or_none(
+                    game.get("home_team_score"), "bdl_games", f"{where}.home_team_score"
+                ),
                 "visitor_team_id": away["id"],
                 "visitor_team_abbr": away["abbreviation"],
                 "visitor_team_name": away["full_name"],
-                "visitor_team_score": game.get("visitor_team_score"),
+                "visitor_team_score": int_or_none(
+                    game.get("visitor_team_score"), "bdl_games", f"{where}.visitor_team_score"
+                ),
                 **lineage(ctx),
             }
         )
@@ -125,15 +144,18 @@ BDL_PLAYER_BOXSCORES = Table(
 )
 
 
-def parse_minutes(value: Any) -> float | None:
+def parse_minutes(value: Any, scraper: str, path: str) -> float | None:
     """balldontlie minutes: '28', '28:30', '' or None."""
     if value in (None, ""):
         return None
     text = str(value)
-    if ":" in text:
-        minutes, seconds = text.split(":", 1)
-        return int(minutes or 0) + int(seconds or 0) / 60
-    return float(text)
+    try:
+        if ":" in text:
+            minutes, seconds = text.split(":", 1)
+            return int(minutes or 0) + int(seconds or 0) / 60
+        return float(text)
+    except ValueError as exc:
+        raise ParseError(scraper, path, f"not minutes like '28' or '28:30': {value!r}") from exc
 
 
 def parse_box_scores(body: Any, ctx: ParseContext) -> list[Row]:
@@ -157,14 +179,17 @@ def parse_box_scores(body: Any, ctx: ParseContext) -> list[Row]:
                         "game_date": game_date,
                         "season": game.get("season"),
                         "game_status": game.get("status"),
-                        "player_id": need(player, "id", name, f"{at}.player"),
+                        "player_id": need_int(player, "id", name, f"{at}.player"),
                         "player_name": f"{player.get('first_name', '')} {player.get('last_name', '')}".strip(),
                         "position": player.get("position"),
                         "team_abbr": need(team, "abbreviation", name, f"{where}.{side}"),
                         "opponent_abbr": opponent,
                         "is_home": is_home,
-                        "minutes": parse_minutes(line.get("min")),
-                        **{stat: line.get(stat) for stat in STAT_COLUMNS},
+                        "minutes": parse_minutes(line.get("min"), name, f"{at}.min"),
+                        **{
+                            stat: int_or_none(line.get(stat), name, f"{at}.{stat}")
+                            for stat in STAT_COLUMNS
+                        },
                         **lineage(ctx),
                     }
                 )
@@ -196,9 +221,9 @@ BDL_PLAYERS = Table(
 )
 
 PLAYER_FIELDS = (
-    "first_name", "last_name", "position", "height", "weight", "jersey_number",
-    "college", "country", "draft_year", "draft_round", "draft_number",
+    "first_name", "last_name", "position", "height", "weight", "jersey_number", "college", "country",
 )  # fmt: skip
+DRAFT_FIELDS = ("draft_year", "draft_round", "draft_number")
 
 
 def parse_players(body: Any, ctx: ParseContext) -> list[Row]:
@@ -208,8 +233,12 @@ def parse_players(body: Any, ctx: ParseContext) -> list[Row]:
         team = player.get("team") or {}
         rows.append(
             {
-                "player_id": need(player, "id", "bdl_players", f"data[{i}]"),
+                "player_id": need_int(player, "id", "bdl_players", f"data[{i}]"),
                 **{key: player.get(key) for key in PLAYER_FIELDS},
+                **{
+                    key: int_or_none(player.get(key), "bdl_players", f"data[{i}].{key}")
+                    for key in DRAFT_FIELDS
+                },
                 "team_id": team.get("id"),
                 "team_abbr": team.get("abbreviation"),
                 **lineage(ctx),
@@ -220,7 +249,9 @@ def parse_players(body: Any, ctx: ParseContext) -> list[Row]:
 
 async def _fetch_games(fetcher: Fetcher, params: BaseModel) -> Any:
     assert isinstance(params, DateParams)
-    return await fetch_all_pages(fetcher, "/v1/games", {"dates[]": params.date.isoformat()})
+    return await fetch_all_pages(
+        fetcher, "bdl_games", "/v1/games", {"dates[]": params.date.isoformat()}
+    )
 
 
 async def _fetch_box_scores(fetcher: Fetcher, params: BaseModel) -> Any:
@@ -229,7 +260,7 @@ async def _fetch_box_scores(fetcher: Fetcher, params: BaseModel) -> Any:
 
 
 async def _fetch_players(fetcher: Fetcher, params: BaseModel) -> Any:
-    return await fetch_all_pages(fetcher, "/v1/players", {})
+    return await fetch_all_pages(fetcher, "bdl_players", "/v1/players", {})
 
 
 SOURCES = (

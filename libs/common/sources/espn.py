@@ -15,23 +15,11 @@ from pydantic import BaseModel
 from libs.common.sources.base import Fetcher, ParseContext, ParseError, Row, Source
 from libs.common.sources.oddsapi import eastern_date
 from libs.common.sources.params import DateParams, TeamParams
-from libs.common.sources.parsing import lineage, need, need_list, parse_timestamp
+from libs.common.sources.parsing import int_or_none, lineage, need, need_list, parse_timestamp
 from libs.common.warehouse.schema import LINEAGE_COLUMNS, Column, Table, col
 
 BASE = "/apis/site/v2/sports/basketball/nba"
 SIDES = ("home", "away")
-
-
-def int_or_none(value: Any, scraper: str, path: str) -> int | None:
-    """An integer given as a number or as digits; None or "" is NULL, anything else fails."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise ParseError(scraper, path, f"expected an integer, got {value!r}")
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise ParseError(scraper, path, f"expected an integer, got {value!r}") from exc
 
 
 def _side_columns(side: str) -> tuple[Column, ...]:

@@ -16,9 +16,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.sources.base import Fetcher, ParseContext, ParseError, Row, Source
-from libs.common.sources.espn import int_or_none, roster_date
+from libs.common.sources.espn import roster_date
 from libs.common.sources.params import OptionalDateParams
-from libs.common.sources.parsing import lineage, need, need_list, parse_date, parse_timestamp
+from libs.common.sources.parsing import (
+    int_or_none,
+    lineage,
+    need,
+    need_int,
+    need_list,
+    parse_date,
+    parse_timestamp,
+)
 from libs.common.warehouse.schema import LINEAGE_COLUMNS, Column, Table, col
 
 SCHEDULE_PATH = "/static/json/staticData/scheduleLeagueV2_1.json"
@@ -163,13 +171,6 @@ def _birth_date(value: Any, scraper: str, path: str) -> dt.date | None:
         raise ParseError(scraper, path, f"not a date like 'DEC 24, 2002': {value!r}") from exc
 
 
-def _need_int(obj: Any, key: str, scraper: str, where: str) -> int:
-    value = int_or_none(need(obj, key, scraper, where), scraper, f"{where}.{key}")
-    if value is None:
-        raise ParseError(scraper, f"{where}.{key}", "null")
-    return value
-
-
 def parse_roster(body: Any, ctx: ParseContext) -> list[Row]:
     """A team page's `__NEXT_DATA__.props.pageProps.team.roster` to one row per player."""
     name = "nbac_roster"
@@ -186,10 +187,10 @@ def parse_roster(body: Any, ctx: ParseContext) -> list[Row]:
         rows.append(
             {
                 "roster_date": roster_date(ctx),
-                "team_id": _need_int(player, "TeamID", name, at),
+                "team_id": need_int(player, "TeamID", name, at),
                 "team_tricode": tricode,
                 "season": player.get("SEASON"),
-                "player_id": _need_int(player, "PLAYER_ID", name, at),
+                "player_id": need_int(player, "PLAYER_ID", name, at),
                 "player": need(player, "PLAYER", name, at),
                 "nickname": player.get("NICKNAME"),
                 "player_slug": player.get("PLAYER_SLUG"),

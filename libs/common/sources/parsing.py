@@ -53,3 +53,23 @@ def parse_timestamp(value: str, scraper: str, path: str) -> dt.datetime:
     except ValueError as exc:
         raise ParseError(scraper, path, f"not a timestamp: {value!r}") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def int_or_none(value: Any, scraper: str, path: str) -> int | None:
+    """An integer given as a number or as digits; None or "" is NULL, anything else fails."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ParseError(scraper, path, f"expected an integer, got {value!r}")
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise ParseError(scraper, path, f"expected an integer, got {value!r}") from exc
+
+
+def need_int(obj: Any, key: str, scraper: str, where: str) -> int:
+    """`obj[key]` that must be an integer (digits allowed), never null."""
+    value = int_or_none(need(obj, key, scraper, where), scraper, f"{where}.{key}")
+    if value is None:
+        raise ParseError(scraper, f"{where}.{key}", "null")
+    return value
