@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
 
-from libs.common.messages import encode_message
+from libs.common.messages import PHASE2_COMPLETE_TOPIC, SCRAPER_COMPLETE_TOPIC, encode_message
 
 
 class PublishError(RuntimeError):
@@ -53,3 +55,65 @@ class Publisher:
     def close(self) -> None:
         """Flush pending batches."""
         self._client.stop()
+
+
+DLQ_SUBSCRIPTIONS = tuple(f"{t}-dlq-sub" for t in (SCRAPER_COMPLETE_TOPIC, PHASE2_COMPLETE_TOPIC))
+"""The dead-letter pull subscriptions (DESIGN §1: `<topic>-dlq-sub`)."""
+DLQ_PULL_CAP = 1000
+"""Counting stops here: a DLQ this deep needs a human, not an exact number."""
+
+
+class DeadLetterCounter:
+    """How many messages wait in each DLQ subscription (dashboard, the `nba.dlq.depth` gauge).
+
+    Pulls without waiting and hands every message straight back (ack deadline 0), so nothing
+    is consumed; the count is what Pub/Sub would deliver now, capped at DLQ_PULL_CAP.
+    """
+
+    def __init__(
+        self,
+        project: str,
+        subscriptions: Iterable[str] = DLQ_SUBSCRIPTIONS,
+        subscriber: Any = None,
+    ) -> None:
+        self.project = project
+        self.subscriptions = tuple(subscriptions)
+        self._subscriber = subscriber
+
+    def _client(self) -> Any:
+        if self._subscriber is None:
+            from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
+
+            self._subscriber = pubsub_v1.SubscriberClient()
+        return self._subscriber
+
+    def depth(self, subscription: str) -> int:
+        """Messages waiting in one subscription (short name)."""
+        path = f"projects/{self.project}/subscriptions/{subscription}"
+        seen: dict[str, str] = {}
+        try:
+            while len(seen) < DLQ_PULL_CAP:
+                with warnings.catch_warnings():
+                    # deprecated, but a waiting pull would hold the caller for its whole deadline
+                    # on every empty DLQ; an occasional short count is acceptable here
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    response = self._client().pull(
+                        request={"subscription": path, "max_messages": 100,
+                                 "return_immediately": True},
+                        timeout=5,
+                    )  # fmt: skip
+                fresh = {r.message.message_id: r.ack_id for r in response.received_messages}
+                if not fresh.keys() - seen.keys():
+                    break
+                seen |= fresh
+        finally:
+            if seen:
+                self._client().modify_ack_deadline(
+                    request={"subscription": path, "ack_ids": list(seen.values()),
+                             "ack_deadline_seconds": 0}
+                )  # fmt: skip
+        return len(seen)
+
+    def depths(self) -> dict[str, int]:
+        """Depth of every DLQ subscription."""
+        return {name: self.depth(name) for name in self.subscriptions}

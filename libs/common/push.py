@@ -8,6 +8,7 @@ is retried and, after the subscription's max attempts, lands intact in its DLQ. 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from libs.common.auth import require_push_identity
 from libs.common.deps import Clients, ClientsDep
 from libs.common.gcs import StorageError
 from libs.common.messages import MessageError, PushEnvelope
+from libs.common.metrics import count_run
 from libs.common.pubsub import PublishError
 from libs.common.sources.base import ParseError
 from libs.common.sources.registry import UnknownScraperError
@@ -60,11 +62,14 @@ def handle_push(
     message_id = envelope.message.message_id
     if already_processed(warehouse, subscription, message_id):
         return JSONResponse({"status": "duplicate", "message_id": message_id})
+    started = time.monotonic()
     try:
         applied = apply(envelope)
     except Exception as exc:
         status = next((code for kind, code in REJECTION_STATUS if isinstance(exc, kind)), 500)
         reason = f"{type(exc).__name__}: {exc}"
+        scraper_name = envelope.message.attributes.get("scraper_name", "")
+        count_run(phase, scraper_name, "rejected", 0, time.monotonic() - started)
         log.error(
             "push message rejected",
             exc_info=status == 500,
@@ -83,6 +88,10 @@ def handle_push(
             status,
             headers={"Connection": "close"},
         )
+    count_run(
+        phase, applied.scraper_name, applied.outcome, applied.record_count,
+        time.monotonic() - started,
+    )  # fmt: skip
     record_processed(
         warehouse,
         subscription=subscription,

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from libs.common.auth import auth_mode
 from libs.common.deps import Clients, ClientsDep
 from libs.common.logs import configure_logging
+from libs.common.metrics import configure_metrics
 from libs.common.settings import CommonSettings
 from libs.common.sources.registry import SOURCES
 from libs.common.tracing import configure_tracing
@@ -42,6 +43,7 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_tracing(settings.trace_exporter)
+        configure_metrics(settings.metrics_exporter)
         if owned:
             configure_logging(settings.gcp_project, settings.log_level)
             app.state.clients = Clients.from_settings(settings)

@@ -29,6 +29,9 @@ class CommonSettings(AuthSettings, SecretsSettings):
     trace_exporter: Literal["none", "console", "otlp", "cloud-trace"] = Field(
         "none", description="where OpenTelemetry spans go"
     )
+    metrics_exporter: Literal["none", "console", "otlp", "cloud-monitoring"] = Field(
+        "none", description="where OpenTelemetry metrics go (exported every 60 s)"
+    )
     service_version: str = Field("0.1.0", description="reported by /health/detailed")
 
 

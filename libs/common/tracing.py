@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Literal
+from typing import Literal, TypeVar
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -18,26 +19,34 @@ CLIENT_LIBRARY_KEY = "googclient_traceparent"
 Exporter = Literal["none", "console", "otlp", "cloud-trace"]
 
 
+T = TypeVar("T")
+
+
+def optional_class(
+    module: str, name: str, base: Callable[..., T], setting: str, package: str
+) -> Callable[..., T]:
+    """A `base` subclass from an exporter package installed only where a setting chooses it."""
+    try:
+        found: Callable[..., T] = getattr(importlib.import_module(module), name)
+    except ImportError:
+        raise RuntimeError(f"{setting} needs: uv add {package}") from None
+    return found
+
+
 def exporter_for(kind: Exporter) -> SpanExporter | None:
     """The span exporter a setting names; optional packages are imported only when chosen."""
     if kind == "console":
         return ConsoleSpanExporter()
     if kind == "otlp":
-        try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        except ImportError:
-            raise RuntimeError(
-                "TRACE_EXPORTER=otlp needs: uv add opentelemetry-exporter-otlp-proto-http"
-            ) from None
-        return OTLPSpanExporter()  # type: ignore[no-any-return]
+        return optional_class(
+            "opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter", SpanExporter,
+            "TRACE_EXPORTER=otlp", "opentelemetry-exporter-otlp-proto-http",
+        )()  # fmt: skip
     if kind == "cloud-trace":
-        try:
-            from opentelemetry.exporter.cloud_trace import CloudTraceSpanExporter
-        except ImportError:
-            raise RuntimeError(
-                "TRACE_EXPORTER=cloud-trace needs: uv add opentelemetry-exporter-gcp-trace"
-            ) from None
-        return CloudTraceSpanExporter()  # type: ignore[no-any-return]
+        return optional_class(
+            "opentelemetry.exporter.cloud_trace", "CloudTraceSpanExporter", SpanExporter,
+            "TRACE_EXPORTER=cloud-trace", "opentelemetry-exporter-gcp-trace",
+        )()  # fmt: skip
     return None
 
 

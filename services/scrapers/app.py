@@ -12,7 +12,8 @@ from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.deps import Clients
-from libs.common.pubsub import PublishError
+from libs.common.metrics import observe_dlq_depth
+from libs.common.pubsub import DeadLetterCounter, PublishError
 from libs.common.secrets import secrets_from_settings, with_secrets
 from libs.common.service import create_service_app
 from libs.common.settings import ScraperSettings
@@ -126,12 +127,15 @@ def create_app(
 
     def start_runner(app: FastAPI) -> None:
         app.state.clock = clock
+        app.state.dead_letters = DeadLetterCounter(settings.gcp_project)
+        observe_dlq_depth(app.state.dead_letters.depths)
         app.state.runner = ScrapeRunner(settings, app.state.clients, clock)
         app.state.orchestrator = Orchestrator(
             config, app.state.runner, app.state.clients.warehouse, clock
         )
 
     async def close_runner(app: FastAPI) -> None:
+        observe_dlq_depth(None)
         await app.state.runner.aclose()
 
     return create_service_app(

@@ -19,6 +19,7 @@ from libs.common.clock import Clock
 from libs.common.deps import Clients
 from libs.common.gcs import object_name
 from libs.common.messages import SCRAPER_COMPLETE_TOPIC, ScraperComplete
+from libs.common.metrics import count_run
 from libs.common.secrets import redact
 from libs.common.settings import ScraperSettings
 from libs.common.sources.base import ParseContext, Row, Source
@@ -119,6 +120,9 @@ class ScrapeRunner:
                     }
                 },
             )
+        count_run(
+            "scrape", source.name, message.status, message.record_count, message.duration_seconds
+        )
         message_id = await run_in_threadpool(
             self._log_and_publish, message, started_at, error, traceparent()
         )
