@@ -78,9 +78,9 @@ def test_four_sources_two_tables() -> None:
     ]
     assert {s.table.fqn for s in EVENT_SOURCES} == {"nba_raw.odds_api_events"}
     assert {s.table.fqn for s in PROPS_SOURCES} == {"nba_raw.odds_api_player_points_props"}
-    assert ODDS_API_EVENTS.natural_key == ("event_id", "source_file")
+    assert ODDS_API_EVENTS.natural_key == ("event_id", "snapshot_at")
     assert ODDS_API_PLAYER_POINTS_PROPS.natural_key == (
-        "event_id", "bookmaker", "player_name", "line", "source_file",
+        "event_id", "bookmaker", "player_name", "line", "snapshot_at",
     )  # fmt: skip
     assert ODDS_API_PLAYER_POINTS_PROPS.column_names == (
         "event_id", "game_date", "commence_time", "home_team", "away_team", "bookmaker",

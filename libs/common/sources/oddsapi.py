@@ -56,8 +56,9 @@ PROPS_COLUMNS: tuple[Column, ...] = (
     col("snapshot_at", "TIMESTAMP", True, "when the prices were observed"),
     *LINEAGE_COLUMNS,
 )
-PROPS_KEY = ("event_id", "bookmaker", "player_name", "line", "source_file")
-"""Every snapshot file keeps its own rows, so line movement across the day stays queryable."""
+PROPS_KEY = ("event_id", "bookmaker", "player_name", "line", "snapshot_at")
+"""Every snapshot keeps its own rows, so line movement across the day stays queryable; the same
+historical snapshot fetched again (a backfill re-run) replaces its rows instead of doubling them."""
 PROPS_COLUMN_NAMES = tuple(c.name for c in PROPS_COLUMNS)
 SIDES = ("over", "under")
 
@@ -149,7 +150,7 @@ ODDS_API_EVENTS = Table(
         col("snapshot_at", "TIMESTAMP", True, "historical snapshot time, or fetch time"),
         *LINEAGE_COLUMNS,
     ),
-    natural_key=("event_id", "source_file"),
+    natural_key=("event_id", "snapshot_at"),
     partition_column="game_date",
     description="Every snapshot of the NBA event list (snapshot source).",
 )
