@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import logging
 import threading
-import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -14,17 +14,25 @@ from fastapi.responses import HTMLResponse
 from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.deps import ClientsDep
+from libs.common.pubsub import DeadLetterCounter
 from libs.common.sources.registry import SOURCES
 from libs.common.warehouse.base import Warehouse
+
+log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 60.0
 REFRESH_SECONDS = 60
 
 STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
-table{border-collapse:collapse;margin-bottom:1.5rem;min-width:60%}
-th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;font-size:.9rem}
-th{background:#f3f3f3}.ok{background:#d8f5d8}.warn{background:#fff2c2}.bad{background:#f8d0d0}.idle{background:#eee}
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1f2933;background:#f5f7fa}
+header{background:#1f2933;color:#fff;padding:.8rem 1.5rem}header h1{margin:0;font-size:1.3rem}
+header p{margin:.2rem 0 0;color:#cbd2d9;font-size:.85rem}main{padding:1rem 1.5rem}
+h2{font-size:1.05rem;margin:1.2rem 0 .5rem}.row{display:flex;gap:1.5rem;flex-wrap:wrap}
+table{border-collapse:collapse;background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.08)}
+th,td{padding:.3rem .7rem;text-align:left;font-size:.85rem;border-bottom:1px solid #e4e7eb}
+th{background:#e4e7eb;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.ok{background:#d3f4d6}.warn{background:#fff0b3}.bad{background:#fbd0d0}.idle{color:#7b8794}
+.legend span{display:inline-block;padding:0 .5rem;margin-right:.3rem;border-radius:3px;font-size:.8rem}
 """
 
 
@@ -33,6 +41,10 @@ def rate_class(rate: float | None) -> str:
     if rate is None:
         return "idle"
     return "ok" if rate >= 0.95 else "warn" if rate >= 0.8 else "bad"
+
+
+BREAKER_CLASS = {"closed": "ok", "half-open": "warn", "open": "bad"}
+"""Colour of a circuit breaker state."""
 
 
 def scraper_stats(warehouse: Warehouse, now: dt.datetime) -> dict[str, dict[str, Any]]:
@@ -51,67 +63,194 @@ def scraper_stats(warehouse: Warehouse, now: dt.datetime) -> dict[str, dict[str,
     return {row["scraper_name"]: row for row in rows}
 
 
-def collect(warehouse: Warehouse, now: dt.datetime) -> dict[str, Any]:
-    """Everything the page shows, from the warehouse."""
+def dead_letter_depths(counter: DeadLetterCounter | None) -> dict[str, int | None]:
+    """Depth per DLQ subscription; None where Pub/Sub did not answer (the page still renders)."""
+    if counter is None:
+        return {}
+    depths: dict[str, int | None] = {}
+    for name in counter.subscriptions:
+        try:
+            depths[name] = counter.depth(name)
+        except Exception as exc:
+            log.warning("DLQ depth of %s unavailable: %s", name, exc)
+            depths[name] = None
+    return depths
+
+
+def collect(
+    warehouse: Warehouse, now: dt.datetime, dead_letters: DeadLetterCounter | None = None
+) -> dict[str, Any]:
+    """Everything the page shows, from the warehouse and the DLQ subscriptions."""
     gaps = warehouse.query(
         "SELECT scraper_name, count(*) AS n FROM {nba_orchestration.scraper_failures} "
         "WHERE NOT backfilled GROUP BY scraper_name"
+    )
+    loaded = warehouse.query(
+        "SELECT scraper_name, sum(record_count) AS n FROM {nba_orchestration.processed_messages} "
+        "WHERE phase = 'processors' AND processed_at >= @day GROUP BY scraper_name",
+        {"day": now - dt.timedelta(days=1)},
     )
     decisions = warehouse.query(
         "SELECT workflow, max_by(decision, decided_at) AS decision, max_by(reason, decided_at) AS reason, "
         "max(decided_at) AS decided_at, max_by(outcome, decided_at) AS outcome "
         "FROM {nba_orchestration.workflow_decisions} GROUP BY workflow ORDER BY workflow"
     )
-    return {"scrapers": scraper_stats(warehouse, now), "gaps": {g["scraper_name"]: g["n"] for g in gaps},
-            "decisions": decisions, "generated_at": now}  # fmt: skip
+    breakers = warehouse.query(
+        "SELECT provider, host, state, failure_count, opened_at, updated_at "
+        "FROM {nba_orchestration.circuit_breaker_state} ORDER BY provider, host"
+    )
+    return {
+        "scrapers": scraper_stats(warehouse, now),
+        "gaps": {g["scraper_name"]: g["n"] for g in gaps},
+        "loaded": {row["scraper_name"]: row["n"] for row in loaded},
+        "decisions": decisions,
+        "breakers": breakers,
+        "dead_letters": dead_letter_depths(dead_letters),
+        "generated_at": now,
+    }
 
 
-def render(data: dict[str, Any]) -> str:
-    """The HTML page."""
-    esc = html.escape
-    lines = []
+def cell(value: Any, css: str = "", attrs: str = "") -> str:
+    """One escaped table cell; numbers right-aligned."""
+    classes = " ".join(c for c in (css, "num" if isinstance(value, int | float) else "") if c)
+    class_attr = f' class="{classes}"' if classes else ""
+    return f"<td{class_attr}{attrs}>{html.escape(str(value))}</td>"
+
+
+def stamp(value: dt.datetime | None, missing: str = "never") -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if value else missing
+
+
+def percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.0%}"
+
+
+def table(table_id: str, headers: list[str], rows: list[str], empty: str) -> str:
+    """A table, or one row saying why it is empty."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = (
+        "".join(rows)
+        or f'<tr><td colspan="{len(headers)}" class="idle">{html.escape(empty)}</td></tr>'
+    )
+    return f'<table id="{table_id}"><tr>{head}</tr>{body}</table>'
+
+
+def scraper_rows(data: dict[str, Any]) -> list[str]:
+    rows = []
     for name in sorted(SOURCES):
         stats = data["scrapers"].get(name, {})
         rate_24 = stats["ok_24h"] / stats["runs_24h"] if stats.get("runs_24h") else None
         rate_7 = stats["ok_7d"] / stats["runs_7d"] if stats.get("runs_7d") else None
         gaps = data["gaps"].get(name, 0)
-        last = stats.get("last_run")
-        lines.append(
-            f'<tr data-scraper="{esc(name)}"><td>{esc(name)}</td>'
-            f"<td>{esc(f'{last:%Y-%m-%d %H:%M}') if last else 'never'}</td>"
-            f'<td class="{"bad" if stats.get("last_status") == "failed" else "ok" if last else "idle"}">'
-            f"{esc(str(stats.get('last_status', '-')))}</td>"
-            f'<td class="{rate_class(rate_24)}">{"-" if rate_24 is None else f"{rate_24:.0%}"}</td>'
-            f'<td class="{rate_class(rate_7)}">{"-" if rate_7 is None else f"{rate_7:.0%}"}</td>'
-            f"<td>{stats.get('records_24h') or 0}</td>"
-            f'<td class="{"bad" if gaps else "ok"}">{gaps}</td></tr>'
+        last_status = stats.get("last_status")
+        status_css = "idle" if last_status is None else "bad" if last_status == "failed" else "ok"
+        rows.append(
+            f'<tr data-scraper="{html.escape(name)}">'
+            + cell(name)
+            + cell(stamp(stats.get("last_run")), "" if stats else "idle")
+            + cell(last_status or "-", status_css, ' data-col="last_status"')
+            + cell(percent(rate_24), rate_class(rate_24), ' data-col="success_24h"')
+            + cell(percent(rate_7), rate_class(rate_7), ' data-col="success_7d"')
+            + cell(int(stats.get("records_24h") or 0))
+            + cell(int(data["loaded"].get(name) or 0))
+            + cell(gaps, "bad" if gaps else "ok", ' data-col="open_gaps"')
+            + "</tr>"
         )
-    workflows = [
-        f'<tr data-workflow="{esc(d["workflow"])}"><td>{esc(d["workflow"])}</td>'
-        f'<td class="{"ok" if d["decision"] == "RUN" and d["outcome"] != "failed" else "bad" if d["decision"] == "ABORT" or d["outcome"] == "failed" else "idle"}">'
-        f"{esc(d['decision'])}</td><td>{esc(d['reason'])}</td><td>{d['decided_at']:%Y-%m-%d %H:%M}</td></tr>"
-        for d in data["decisions"]
+    return rows
+
+
+def workflow_rows(data: dict[str, Any]) -> list[str]:
+    rows = []
+    for d in data["decisions"]:
+        failed = d["decision"] == "ABORT" or d["outcome"] == "failed"
+        css = "bad" if failed else "ok" if d["decision"] == "RUN" else "idle"
+        rows.append(
+            f'<tr data-workflow="{html.escape(d["workflow"])}">'
+            + cell(d["workflow"])
+            + cell(d["decision"], css, ' data-col="decision"')
+            + cell(d["outcome"] or "-")
+            + cell(d["reason"])
+            + cell(stamp(d["decided_at"]))
+            + "</tr>"
+        )
+    return rows
+
+
+def breaker_rows(data: dict[str, Any]) -> list[str]:
+    return [
+        f'<tr data-breaker="{html.escape(b["provider"])}/{html.escape(b["host"])}">'
+        + cell(b["provider"])
+        + cell(b["host"])
+        + cell(b["state"], BREAKER_CLASS.get(b["state"], "warn"), ' data-col="state"')
+        + cell(int(b["failure_count"]))
+        + cell(stamp(b["opened_at"], "-"))
+        + "</tr>"
+        for b in data["breakers"]
     ]
+
+
+def dead_letter_rows(data: dict[str, Any]) -> list[str]:
+    return [
+        f'<tr data-dlq="{html.escape(name)}">'
+        + cell(name)
+        + cell("unavailable" if depth is None else depth,
+               "warn" if depth is None else "bad" if depth else "ok", ' data-col="depth"')
+        + "</tr>"
+        for name, depth in data["dead_letters"].items()
+    ]  # fmt: skip
+
+
+def render(data: dict[str, Any]) -> str:
+    """The HTML page."""
+    legend = (
+        '<p class="legend"><span class="ok">healthy</span><span class="warn">degraded</span>'
+        '<span class="bad">failing</span><span class="idle">no runs</span></p>'
+    )
+    scrapers = table(
+        "scrapers",
+        ["scraper", "last run (UTC)", "last status", "success 24 h", "success 7 d",
+         "records 24 h", "rows loaded 24 h", "open gaps"],
+        scraper_rows(data),
+        "no scrapers registered",
+    )  # fmt: skip
+    workflows = table(
+        "workflows",
+        ["workflow", "last decision", "outcome", "reason", "at (UTC)"],
+        workflow_rows(data),
+        "no decisions yet",
+    )
+    breakers = table(
+        "breakers",
+        ["provider", "host", "state", "failures", "opened (UTC)"],
+        breaker_rows(data),
+        "no circuit recorded yet: every upstream closed",
+    )
+    dead_letters = table(
+        "dead-letters", ["DLQ subscription", "messages"], dead_letter_rows(data), "not checked"
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>NBA pipeline health</title>
 <meta http-equiv="refresh" content="{REFRESH_SECONDS}"><style>{STYLE}</style></head><body>
-<h1>NBA pipeline health</h1><p>Generated {data["generated_at"]:%Y-%m-%d %H:%M:%S} UTC; refreshes every {REFRESH_SECONDS} s.</p>
-<h2>Scrapers</h2><table id="scrapers"><tr><th>scraper</th><th>last run (UTC)</th><th>last status</th>
-<th>success 24 h</th><th>success 7 d</th><th>records 24 h</th><th>open gaps</th></tr>{"".join(lines)}</table>
-<h2>Workflows</h2><table id="workflows"><tr><th>workflow</th><th>last decision</th><th>reason</th><th>at (UTC)</th></tr>
-{"".join(workflows) or '<tr><td colspan="4">no decisions yet</td></tr>'}</table></body></html>"""
+<header><h1>NBA pipeline health</h1><p>Generated {data["generated_at"]:%Y-%m-%d %H:%M:%S} UTC;
+refreshes every {REFRESH_SECONDS} s; figures are cached for {CACHE_SECONDS:.0f} s.</p></header><main>
+{legend}<h2>Scrapers</h2>{scrapers}<h2>Workflows</h2>{workflows}
+<div class="row"><div><h2>Circuit breakers</h2>{breakers}</div>
+<div><h2>Dead-letter queues</h2>{dead_letters}</div></div></main></body></html>"""
 
 
 class DashboardCache:
-    """Serves the last render for CACHE_SECONDS so a refreshing browser does not load the warehouse."""
+    """Serves the last render for CACHE_SECONDS of `clock` time, so a refreshing browser does not load the warehouse."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._page: tuple[float, str] | None = None
+        self._page: tuple[dt.datetime, str] | None = None
 
-    def page(self, warehouse: Warehouse, clock: Clock) -> str:
+    def page(
+        self, warehouse: Warehouse, clock: Clock, dead_letters: DeadLetterCounter | None = None
+    ) -> str:
+        now = clock.now()
         with self._lock:
-            if self._page is None or time.monotonic() - self._page[0] > CACHE_SECONDS:
-                self._page = (time.monotonic(), render(collect(warehouse, clock.now())))
+            if self._page is None or not 0 <= (now - self._page[0]).total_seconds() < CACHE_SECONDS:
+                self._page = (now, render(collect(warehouse, now, dead_letters)))
             return self._page[1]
 
 
@@ -124,6 +263,9 @@ def dashboard_router() -> APIRouter:
         "/dashboard", response_class=HTMLResponse, summary="Health of every scraper and workflow"
     )
     def dashboard(request: Request, clients: ClientsDep) -> HTMLResponse:
-        return HTMLResponse(cache.page(clients.warehouse, request.app.state.clock))
+        state = request.app.state
+        return HTMLResponse(
+            cache.page(clients.warehouse, state.clock, getattr(state, "dead_letters", None))
+        )
 
     return router
