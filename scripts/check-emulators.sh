@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Java and the Pub/Sub emulator come from the OS, not PyPI: install what is missing, or stop
-# with the name of the package to install. End-to-end tests never run without them.
+# Java, the Pub/Sub emulator and Chromium (the dashboard test renders in it) come from the OS,
+# not PyPI: install what is missing, or stop with the name of the package to install.
+# End-to-end tests never run without them.
 set -euo pipefail
 
 have_emulator() {
@@ -33,6 +34,12 @@ if ! have_emulator; then
   apt_install google-cloud-cli-pubsub-emulator || true
   have_emulator || {
     echo "error: Pub/Sub emulator not found: install the Google Cloud CLI package google-cloud-cli-pubsub-emulator" >&2
+    exit 1
+  }
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  apt_install chromium || {
+    echo "error: chromium not found; the dashboard test renders in it: apt-get install chromium" >&2
     exit 1
   }
 fi
