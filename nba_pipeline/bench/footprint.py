@@ -1,0 +1,94 @@
+"""Service footprint: cold start to first /health 200 in a fresh process, idle and peak RSS."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from nba_pipeline.bench.noop import noop_command, start_process
+from nba_pipeline.bench.report import Figure, Results
+from nba_pipeline.stack import LocalStack, free_port
+
+SERVICES = ("scrapers", "processors", "analytics")
+READY_TARGET_SECONDS = 1.5
+RSS_TARGET_MB = 200
+SERVE = (
+    "import uvicorn; from services.{name}.app import create_app; "
+    "uvicorn.run(create_app(), host='127.0.0.1', port={port}, log_level='warning')"
+)
+
+
+def _rss_mb(pid: int) -> float:
+    import psutil
+
+    return float(psutil.Process(pid).memory_info().rss) / 2**20
+
+
+def cold_starts(stack: LocalStack, workdir: Path, results: Results) -> None:
+    """Each service alone in a fresh `python -c` (own DuckDB file), timed to its first 200."""
+    floor_port = free_port()
+    floor, floor_ready = start_process(noop_command(floor_port), floor_port)
+    floor_rss = _rss_mb(floor.pid)
+    floor.terminate()
+    floor.wait(timeout=10)
+    results.add(Figure("footprint", "minimal FastAPI app: ready (floor)", floor_ready, "s"))
+    for name in SERVICES:
+        port = free_port()
+        env = dict(os.environ, GCP_PROJECT=stack.project, GCS_BUCKET=stack.bucket,
+                   DUCKDB_PATH=str(workdir / f"cold-{name}.duckdb"), LOG_LEVEL="WARNING")  # fmt: skip
+        command = [sys.executable, "-c", SERVE.format(name=name, port=port)]
+        process, ready = start_process(command, port, env)
+        time.sleep(0.5)
+        rss = _rss_mb(process.pid)
+        process.terminate()
+        process.wait(timeout=10)
+        results.add(
+            Figure("footprint", f"{name}: cold start to ready", ready, "s", ready / floor_ready,
+                   "minimal app", f"< {READY_TARGET_SECONDS} s", ready < READY_TARGET_SECONDS),
+            Figure("footprint", f"{name}: idle RSS", rss, "MB", rss / floor_rss, "minimal app",
+                   f"< {RSS_TARGET_MB} MB", rss < RSS_TARGET_MB),
+        )  # fmt: skip
+
+
+class RssSampler:
+    """Samples the RSS of some processes every 50 ms in a thread; `peak` per process name."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.peak = {name: _rss_mb(pid) for name, pid in pids.items()}
+        self.idle = dict(self.peak)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            for name, pid in self.pids.items():
+                self.peak[name] = max(self.peak[name], _rss_mb(pid))
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def figures(self, names: Iterable[str] | None = None) -> list[Figure]:
+        figures = []
+        for name in names or self.pids:
+            figures += [
+                Figure("footprint", f"{name}: RSS idle", self.idle[name], "MB"),
+                Figure("footprint", f"{name}: RSS peak under freshness load", self.peak[name], "MB",
+                       self.peak[name] / self.idle[name], "its idle"),
+            ]  # fmt: skip
+        return figures
+
+
+def stack_pids(stack: LocalStack) -> dict[str, int]:
+    """The in-process services (this process) and the emulators (children)."""
+    pids = {"stack process (3 services + replay + driver)": os.getpid()}
+    return pids | {name: process.pid for name, process in stack.processes.items()}
