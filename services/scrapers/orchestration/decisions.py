@@ -11,6 +11,8 @@ from libs.common.clock import EASTERN
 from services.scrapers.orchestration.config import Window, Workflow, WorkflowConfig
 
 Verdict = Literal["RUN", "SKIP", "ABORT"]
+SCHEDULE_SOURCE = "nbac_schedule"
+"""The scraper whose rows say which days have games, and when they tip off."""
 FREQUENCY_TOLERANCE = dt.timedelta(minutes=10)
 """An hourly evaluator drifts a little; a frequency slot counts as due this much early."""
 
@@ -21,6 +23,8 @@ class DayGames:
 
     game_date: dt.date
     tipoffs: tuple[dt.datetime, ...] = ()
+    schedule_loaded: bool = True
+    """False when the season schedule has no rows at all: "no games" would then be a guess."""
 
     @property
     def count(self) -> int:
@@ -99,6 +103,9 @@ def decide(
     local = now.astimezone(EASTERN)
     target = target_date(workflow, local.date())
     if workflow.decision in ("game_aware", "game_aware_yesterday") and games.count == 0:
+        if not games.schedule_loaded:
+            return Decision("SKIP", f"season schedule not loaded yet ({SCHEDULE_SOURCE} "
+                            "has no rows); retried next hour", target)  # fmt: skip
         return Decision("SKIP", f"no games on {target}", target)
     bounds = window_bounds(workflow.window, local.date(), games)
     if bounds is None or not bounds[0] <= local <= bounds[1]:

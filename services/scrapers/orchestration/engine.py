@@ -6,10 +6,12 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from libs.common.audit import DAILY_EXPECTED_SCHEDULE, WORKFLOW_DECISIONS
@@ -19,6 +21,7 @@ from libs.common.teams import TEAMS, Team
 from libs.common.warehouse.base import Warehouse
 from services.scrapers.orchestration.config import ScraperRules, Workflow, WorkflowConfig
 from services.scrapers.orchestration.decisions import (
+    SCHEDULE_SOURCE,
     DayGames,
     Decision,
     History,
@@ -31,6 +34,8 @@ from services.scrapers.runner import RunOutcome, ScrapeRunner
 log = logging.getLogger(__name__)
 
 TEAM_ID_BY_UPSTREAM = {"espn": "espn_id", "nbacom_web": "nba_id", "balldontlie": "bdl_id"}
+DAILY_SCHEDULE_WORKFLOW = "daily_schedule"
+"""The workflow name of the season-schedule scrape a cold `/generate-daily-schedule` makes."""
 
 
 class DecisionRecord(BaseModel):
@@ -45,25 +50,52 @@ class DecisionRecord(BaseModel):
     execution_ids: list[str] = []
 
 
+def day_games(rows: list[dict[str, Any]], day: dt.date, schedule_loaded: bool = True) -> DayGames:
+    """The tip-offs on `day` among season schedule rows (`game_date`, `start_time_utc`)."""
+    tipoffs = tuple(row["start_time_utc"] for row in rows
+                    if row["game_date"] == day and row["start_time_utc"] is not None)  # fmt: skip
+    return DayGames(day, tipoffs, schedule_loaded)
+
+
+def schedule_loaded(warehouse: Warehouse) -> bool:
+    """Whether the season schedule has been loaded at all (a cold warehouse has no rows)."""
+    rows = warehouse.query(f"SELECT count(*) AS n FROM {{nba_raw.{SCHEDULE_SOURCE}}}")
+    return int(rows[0]["n"]) > 0
+
+
+class DailySchedule(BaseModel):
+    """What `/generate-daily-schedule` wrote, and how it knew the day's games."""
+
+    schedule_date: dt.date
+    expected: list[dict[str, Any]]
+    note: str | None = Field(
+        None, description="set when the season schedule had to be scraped first"
+    )
+    execution_ids: list[str] = Field([], description="the season-schedule scrape, if one was made")
+
+
 def games_on(warehouse: Warehouse, day: dt.date) -> DayGames:
     """The day's tip-offs from the loaded NBA.com season schedule."""
     rows = warehouse.query(
-        "SELECT start_time_utc FROM {nba_raw.nbac_schedule} WHERE game_date = @d", {"d": day}
+        f"SELECT game_date, start_time_utc FROM {{nba_raw.{SCHEDULE_SOURCE}}} WHERE game_date = @d",
+        {"d": day},
     )
-    return DayGames(
-        day, tuple(row["start_time_utc"] for row in rows if row["start_time_utc"] is not None)
-    )
+    return day_games(rows, day, bool(rows) or schedule_loaded(warehouse))
+
+
+GamesLookup = Callable[[dt.date], DayGames]
 
 
 def write_daily_schedule(
-    warehouse: Warehouse, config: WorkflowConfig, day: dt.date, now: dt.datetime
-) -> list[dict[str, Any]]:
+    warehouse: Warehouse, config: WorkflowConfig, day: dt.date, now: dt.datetime,
+    games_of: GamesLookup,
+) -> list[dict[str, Any]]:  # fmt: skip
     """Replace `day`'s expected schedule: which workflow should decide RUN at which hour."""
     rows = []
     for name, workflow in sorted(config.workflows.items(), key=lambda item: item[1].priority):
         target = target_date(workflow, day)
-        games = games_on(warehouse, target)
-        window_games = games_on(warehouse, day) if workflow.decision == "game_aware" else games
+        games = games_of(target)
+        window_games = games_of(day) if workflow.decision == "game_aware" else games
         if workflow.decision in ("game_aware", "game_aware_yesterday") and games.count == 0:
             continue
         for at in expected_times(workflow, day, window_games):
@@ -189,6 +221,31 @@ class Orchestrator:
                 result.succeeded = False
         return result
 
+    async def daily_schedule(self, day: dt.date) -> DailySchedule:
+        """Write `day`'s expected schedule; on a cold warehouse scrape the season schedule first.
+
+        The scrape's parsed rows give the day's games at once (its load into nba_raw follows
+        through the normal phases), so a first deployment gets a full schedule at 05:00.
+        """
+        if await run_in_threadpool(schedule_loaded, self.warehouse):
+            games_of: GamesLookup = partial(games_on, self.warehouse)
+            note, execution_ids = None, []
+        else:
+            outcome = await self.runner.run(SCHEDULE_SOURCE, {}, DAILY_SCHEDULE_WORKFLOW)
+            rows, status = outcome.rows, outcome.message.status
+            games_of = partial(day_games, rows, schedule_loaded=bool(rows))
+            execution_ids = [outcome.message.execution_id]
+            note = (f"season schedule was not loaded: scraped {SCHEDULE_SOURCE} ({status}, {len(rows)} games) "
+                    "and built the schedule from it")  # fmt: skip
+            if not rows:
+                note += "; game-aware workflows are left out until it loads"
+        expected = await run_in_threadpool(
+            write_daily_schedule, self.warehouse, self.config, day, self.clock.now(), games_of
+        )
+        return DailySchedule(
+            schedule_date=day, expected=expected, note=note, execution_ids=execution_ids
+        )
+
     async def evaluate(self) -> list[DecisionRecord]:
         """Decide every workflow (by priority) and run the RUN plans; safe to call twice an hour."""
         async with self._lock:
@@ -211,14 +268,22 @@ class Orchestrator:
         decision: Decision = decide(name, workflow, self.config, now, games, history)
         record = DecisionRecord(workflow=name, decision=decision.verdict, reason=decision.reason,
                                 target_date=decision.target_date, attempt=decision.attempt)  # fmt: skip
+        row = record.model_dump() | {
+            "decision_id": str(uuid.uuid4()),
+            "decided_at": now,
+            "schedule_date": today,
+        }
         if decision.verdict == "RUN":
+            # recorded before the plan runs, so a concurrent or repeated call this hour sees it
+            await run_in_threadpool(
+                self.warehouse.upsert, WORKFLOW_DECISIONS, [row | {"outcome": "running"}]
+            )
             result = await self.execute(name, workflow, decision.target_date)
             record.outcome = "succeeded" if result.succeeded else "failed"
             record.execution_ids = result.execution_ids
             if result.skipped:
                 record.reason += "; " + "; ".join(f"{k}: {v}" for k, v in result.skipped.items())
-        row = record.model_dump() | {"decision_id": str(uuid.uuid4()), "decided_at": now, "schedule_date": today,
-                                     "execution_ids": record.execution_ids}  # fmt: skip
+            row |= record.model_dump(include={"outcome", "execution_ids", "reason"})
         await run_in_threadpool(self.warehouse.upsert, WORKFLOW_DECISIONS, [row])
         log.info(
             "workflow decision",

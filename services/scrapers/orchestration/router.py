@@ -18,11 +18,7 @@ from libs.common.deps import ClientsDep
 from services.scrapers.alerts import gap_text, send_alert
 from services.scrapers.failures import open_gaps, stale_unalerted_gaps
 from services.scrapers.orchestration.cleanup import run_cleanup
-from services.scrapers.orchestration.engine import (
-    DecisionRecord,
-    Orchestrator,
-    write_daily_schedule,
-)
+from services.scrapers.orchestration.engine import DailySchedule, DecisionRecord, Orchestrator
 
 
 class ScheduleRequest(BaseModel):
@@ -40,15 +36,13 @@ def orchestration_router() -> APIRouter:
 
     @router.post("/generate-daily-schedule", summary="Write today's expected schedule (05:00 ET)")
     async def generate_daily_schedule(
-        request: Request, clients: ClientsDep, body: ScheduleRequest | None = None
-    ) -> dict[str, Any]:
+        request: Request, body: ScheduleRequest | None = None
+    ) -> DailySchedule:
         orchestrator: Orchestrator = request.app.state.orchestrator
         clock: Clock = request.app.state.clock
-        day = (body.date if body else None) or clock.eastern().date()
-        rows = await run_in_threadpool(
-            write_daily_schedule, clients.warehouse, orchestrator.config, day, clock.now()
+        return await orchestrator.daily_schedule(
+            (body.date if body else None) or clock.eastern().date()
         )
-        return {"schedule_date": day, "expected": rows}
 
     @router.post(
         "/evaluate-workflows",
