@@ -1,16 +1,23 @@
-"""Orchestration through the real stack: cleanup republishes a dropped event, decisions are recorded."""
+"""Orchestration through the real stack: cleanup republishes a dropped event, the daily schedule
+on a cold warehouse, and an evaluator called twice in an hour."""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
 
+from libs.common.clock import EASTERN
 from libs.common.messages import SCRAPER_COMPLETE_TOPIC
+from libs.common.sources.registry import get_source
 from nba_pipeline.pipeline import PipelineClient
+from nba_pipeline.replay.season import Season
+from nba_pipeline.replay.settings import ReplaySettings
 from nba_pipeline.stack import LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -82,3 +89,66 @@ def test_cleanup_republishes_a_dropped_completion_once_it_is_overdue(
     assert run.execution_id not in cleanup(stack)["republished_execution_ids"], (
         "applied runs are left alone"
     )
+
+
+def test_the_daily_schedule_on_a_cold_warehouse_scrapes_the_season_schedule_first(
+    stack: LocalStack,
+) -> None:
+    day = dt.date(2025, 1, 15)
+    stack.clients.warehouse.replace(get_source("nbac_schedule").table, {}, [])
+    url = f"{stack.url('scrapers')}/generate-daily-schedule"
+    cold = httpx.post(url, json={"date": day.isoformat()}, timeout=120).json()
+    assert cold["note"].startswith("season schedule was not loaded: scraped nbac_schedule (success")
+    assert len(cold["execution_ids"]) == 1
+    games = len(Season(ReplaySettings().seed).games_on(day))
+    assert {(row["workflow"], row["games"]) for row in cold["expected"]} >= {
+        ("betting_lines", games)
+    }
+
+    client = PipelineClient(stack.url("scrapers"))
+    ids = cold["execution_ids"]
+    deadline = time.monotonic() + 60
+    while ids := client.pending(ids):
+        assert time.monotonic() < deadline, "the season schedule scrape was never loaded"
+        time.sleep(0.05)
+    warm = httpx.post(url, json={"date": day.isoformat()}, timeout=120).json()
+    assert (warm["note"], warm["execution_ids"]) == (None, [])
+    slots = {(row["workflow"], row["expected_at"]) for row in warm["expected"]}
+    assert slots == {(row["workflow"], row["expected_at"]) for row in cold["expected"]}
+    stored = stack.clients.warehouse.query(
+        "SELECT count(*) AS n FROM {nba_orchestration.daily_expected_schedule} "
+        "WHERE schedule_date = @d",
+        {"d": day},
+    )
+    assert stored[0]["n"] == len(slots), "a second call replaces the day, never adds to it"
+
+
+def test_evaluating_twice_in_the_same_hour_never_double_runs(stack: LocalStack) -> None:
+    day = dt.date(2024, 10, 30)
+    stack.clock.set(dt.datetime.combine(day, dt.time(23), EASTERN))
+    url = f"{stack.url('scrapers')}/evaluate-workflows"
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            concurrent = list(pool.map(lambda _: httpx.post(url, timeout=300), range(2)))
+        again = httpx.post(url, timeout=300)
+    finally:
+        stack.clock.release()
+    answers = [response.json() for response in (*concurrent, again)]
+    assert all(response.status_code == 200 for response in (*concurrent, again))
+    discovery = [d for answer in answers for d in answer if d["workflow"] == "discovery"]
+    ran = [d for d in discovery if d["decision"] == "RUN"]
+    assert len(ran) == 1, "23:00 is inside discovery's window only; it runs once"
+    assert [d["reason"] for d in discovery if d["decision"] != "RUN"] == [
+        "already ran this hour (23:00)"
+    ] * 2
+    assert {
+        d["decision"] for answer in answers for d in answer if d["workflow"] != "discovery"
+    } == {"SKIP"}
+    logged = stack.clients.warehouse.query(
+        "SELECT execution_id FROM {nba_orchestration.scraper_execution_log} "
+        "WHERE workflow = 'discovery' AND started_at = @at",
+        {"at": dt.datetime.combine(day, dt.time(23), EASTERN)},
+    )
+    yesterday = Season(ReplaySettings().seed).games_on(day - dt.timedelta(days=1))
+    assert sorted(r["execution_id"] for r in logged) == sorted(ran[0]["execution_ids"])
+    assert len(logged) == 1 + len(yesterday), "the events list, then one props run per game"
