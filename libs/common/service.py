@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import SecretStr
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.common.auth import auth_mode
 from libs.common.deps import Clients, ClientsDep
@@ -63,10 +64,54 @@ def create_service_app(
     app.state.settings = settings
     if clients is not None:
         app.state.clients = clients
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
     return app
+
+
+class BodySizeLimit:
+    """ASGI middleware: a body over `max_bytes` gets a 413 naming the limit, before a route reads it.
+
+    The body is read up front (it is small by then), so a chunked upload without
+    Content-Length is refused the same way.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    def too_large(self) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"request body larger than {self.max_bytes} bytes (MAX_BODY_BYTES); "
+                       "send one scrape request or one push message per call"},
+            413,
+        )  # fmt: skip
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await self.too_large()(scope, receive, send)
+            return
+        received: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            received.append(message)
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self.too_large()(scope, receive, send)
+                return
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+
+        async def replay() -> Message:
+            return received.pop(0) if received else await receive()
+
+        await self.app(scope, replay, send)
 
 
 def _check(name: str, probe: Callable[[], Any]) -> dict[str, Any]:

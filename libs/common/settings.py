@@ -33,6 +33,9 @@ class CommonSettings(AuthSettings, SecretsSettings):
         "none", description="where OpenTelemetry metrics go (exported every 60 s)"
     )
     service_version: str = Field("0.1.0", description="reported by /health/detailed")
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="larger request bodies get 413 (default 1 MiB)"
+    )
 
 
 class ProxyProvider(BaseModel):

@@ -9,11 +9,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from libs.common.deps import Clients
 from libs.common.settings import ScraperSettings
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from services.processors.app import create_app as processors_app
 from services.scrapers.app import create_app as scrapers_app
+from tests.utils.fakes import fake_clients
 
 
 class BrokenWarehouse(DuckDBWarehouse):
@@ -23,22 +23,8 @@ class BrokenWarehouse(DuckDBWarehouse):
         raise ConnectionError("warehouse unreachable")
 
 
-class FakeStore:
-    def gcs_path(self, name: str) -> str:
-        return f"gs://bucket/{name}"
-
-    def exists(self, path: str) -> bool:
-        return False
-
-
-class FakePublisher:
-    def topic_exists(self, topic: str) -> bool:
-        return True
-
-
 def app_with(warehouse: Any) -> FastAPI:
-    clients = Clients(warehouse=warehouse, store=FakeStore(), publisher=FakePublisher())  # type: ignore[arg-type]
-    return processors_app(clients=clients)
+    return processors_app(clients=fake_clients(warehouse))
 
 
 @pytest.mark.parametrize("path", ["/ready", "/health/detailed"])
@@ -69,9 +55,7 @@ def test_detailed_says_which_keys_are_set_without_their_values(
     monkeypatch.delenv("BDL_API_KEY", raising=False)
     secret = "sk-test-9b2f41"
     settings = ScraperSettings(odds_api_key=SecretStr(secret), bdl_api_key=SecretStr(""))
-    clients = Clients(
-        warehouse=DuckDBWarehouse(":memory:"), store=FakeStore(), publisher=FakePublisher()
-    )  # type: ignore[arg-type]
+    clients = fake_clients()
     response = TestClient(scrapers_app(settings, clients)).get("/health/detailed")
     keys = response.json()["api_keys_present"]
     assert keys["odds_api_key"] is True
