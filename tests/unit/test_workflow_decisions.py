@@ -130,3 +130,55 @@ def test_invalid_config_names_the_workflow_and_field(tmp_path: Path) -> None:
         WorkflowConfigError, match=r"workflows\.nightly\.plan: scraper .bdl_box_scores."
     ):
         load_workflows(bad)
+
+
+def test_an_unloaded_season_schedule_is_not_mistaken_for_a_day_without_games() -> None:
+    unknown = DayGames(DAY, schedule_loaded=False)
+    skipped = decision("betting_lines", et(13), unknown)
+    assert (skipped.verdict, skipped.reason) == (
+        "SKIP",
+        "season schedule not loaded yet (nbac_schedule has no rows); retried next hour",
+    )
+    assert decision("morning_operations", et(6), unknown).verdict == "RUN", "it loads the schedule"
+
+
+WORKFLOW = "    decision: self_aware\n    window: {start: '06:00', end: '07:00'}\n"
+
+
+@pytest.mark.parametrize(
+    ("scrapers", "workflow", "message"),
+    [
+        ("{bdl_games: {}}", "    decision: self_aware\n    window: {start: '25:00', end: '07:00'}\n"
+         "    plan: [{parallel: [bdl_games]}]\n", r"^\S+: workflows\.nightly\.window\.start: Input should be"),
+        ("{bdl_games: {depends_on: [bdl_gmes]}}", WORKFLOW + "    plan: [{parallel: [bdl_games]}]\n",
+         r"scrapers\.bdl_games\.depends_on: unknown scraper 'bdl_gmes' \(declare it under scrapers\)"),
+        ("{bdl_gmes: {}}", WORKFLOW + "    plan: [{parallel: [bdl_gmes]}]\n",
+         r"scrapers\.bdl_gmes: not a registered scraper \(known: .*bdl_games"),
+        ("{oddsa_events: {}, oddsa_player_props: {depends_on: [oddsa_events]}}",
+         WORKFLOW + "    plan: [{parallel: [oddsa_events, oddsa_player_props]}]\n",
+         r"workflows\.nightly\.plan: 'oddsa_player_props' depends on 'oddsa_events', which must run "
+         r"in an earlier step"),
+        ("{bdl_games: {}}", WORKFLOW + "    plan: []\n",
+         r"workflows\.nightly\.plan: List should have at least 1 item"),
+    ],
+)  # fmt: skip
+def test_config_errors_name_the_workflow_or_scraper_and_the_field(
+    tmp_path: Path, scrapers: str, workflow: str, message: str
+) -> None:
+    bad = tmp_path / "workflows.yaml"
+    bad.write_text(f"scrapers: {scrapers}\nworkflows:\n  nightly:\n{workflow}")
+    with pytest.raises(WorkflowConfigError, match=message):
+        load_workflows(bad)
+
+
+def test_a_dependency_earlier_in_a_sequential_step_is_valid(tmp_path: Path) -> None:
+    good = tmp_path / "workflows.yaml"
+    good.write_text(
+        "scrapers: {oddsa_events: {}, oddsa_player_props: {depends_on: [oddsa_events]}}\n"
+        f"workflows:\n  nightly:\n{WORKFLOW}"
+        "    plan: [{sequential: [oddsa_events, oddsa_player_props]}]\n"
+    )
+    assert load_workflows(good).workflows["nightly"].scrapers == [
+        "oddsa_events",
+        "oddsa_player_props",
+    ]

@@ -97,15 +97,32 @@ class WorkflowConfig(BaseModel):
         problems = []
         for name, rules in self.scrapers.items():
             if name not in SOURCES:
-                problems.append(f"scrapers.{name}: not a registered scraper")
-            problems += [f"scrapers.{name}.depends_on: unknown scraper '{dep}'"
+                problems.append(
+                    f"scrapers.{name}: not a registered scraper (known: {', '.join(SOURCES)})"
+                )
+            problems += [f"scrapers.{name}.depends_on: unknown scraper '{dep}' (declare it under scrapers)"
                          for dep in rules.depends_on if dep not in self.scrapers]  # fmt: skip
         for wf_name, workflow in self.workflows.items():
             problems += [f"workflows.{wf_name}.plan: scraper '{s}' is not declared under scrapers"
                          for s in workflow.scrapers if s not in self.scrapers]  # fmt: skip
+            problems += self._order_problems(wf_name, workflow)
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _order_problems(self, wf_name: str, workflow: Workflow) -> list[str]:
+        """A dependency inside the same plan must finish first: an earlier step or sequence slot."""
+        problems, done = [], set()
+        for step in workflow.plan:
+            for name in step.scrapers:
+                rules = self.scrapers.get(name, ScraperRules())
+                problems += [f"workflows.{wf_name}.plan: '{name}' depends on '{dep}', which must run "
+                             "in an earlier step (or earlier in a sequential list)"
+                             for dep in rules.depends_on if dep in workflow.scrapers and dep not in done]  # fmt: skip
+                if step.sequential is not None:
+                    done.add(name)
+            done |= set(step.scrapers)
+        return problems
 
 
 class WorkflowConfigError(ValueError):
@@ -118,6 +135,8 @@ def load_workflows(path: Path = WORKFLOWS_FILE) -> WorkflowConfig:
         return WorkflowConfig.model_validate(yaml.safe_load(path.read_text()))
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}".removeprefix(": ")
+            .replace("Value error, ", "")
+            for err in exc.errors()
+        )  # fmt: skip
         raise WorkflowConfigError(f"{path}: {problems}") from None
