@@ -13,14 +13,22 @@ WAIT_EVERY_DATES = 7
 """Let the pipeline catch up every week of dates, so a long backfill never floods it."""
 
 
+LIVE_ONLY = frozenset({"oddsa_events"})
+"""Scrapers of what is on offer now: a past date comes from their historical twin instead."""
+
+
+def not_by_date(name: str) -> str | None:
+    """Why a scraper cannot be run for a date alone, or None when it can."""
+    fields = SOURCES[name].params_model.model_fields
+    if "date" not in fields:
+        return f"{name} takes no date"
+    extra = [field for field, info in fields.items() if info.is_required() and field != "date"]
+    return f"{name} also needs {', '.join(extra)}" if extra else None
+
+
 def date_scrapers() -> list[str]:
-    """Scrapers whose only required parameter is the game date: what a backfill runs by default."""
-    names = []
-    for source in SOURCES.values():
-        required = {name for name, f in source.params_model.model_fields.items() if f.is_required()}
-        if required == {"date"}:
-            names.append(source.name)
-    return names
+    """Scrapers run for a game date and needing nothing else: what a backfill runs by default."""
+    return [name for name in SOURCES if not not_by_date(name) and name not in LIVE_ONLY]
 
 
 def dates(start: dt.date, end: dt.date) -> Iterator[dt.date]:
@@ -48,14 +56,16 @@ class BackfillReport:
         ]
 
 
-def already_loaded(client: PipelineClient, start: dt.date, end: dt.date) -> set[tuple[str, str]]:
-    """(scraper_name, game_date) pairs with a successful or no-data run: skipped on resume."""
-    done = set()
+def already_loaded(
+    client: PipelineClient, start: dt.date, end: dt.date
+) -> dict[tuple[str, str], str]:
+    """(scraper_name, game_date) pairs with a successful or no-data run, to the run's id."""
+    done = {}
     for status in ("success", "no_data"):
         for run in client.executions(
             status=status, **{"from": start.isoformat(), "to": end.isoformat()}
         ):
-            done.add((run["scraper_name"], str(run["game_date"])))
+            done[(run["scraper_name"], str(run["game_date"]))] = str(run["execution_id"])
     return done
 
 
@@ -72,12 +82,22 @@ def backfill(
     unknown = sorted(set(names) - set(SOURCES))
     if unknown:
         raise ValueError(f"unknown scrapers {unknown}; known: {', '.join(sorted(SOURCES))}")
-    done = set() if force else already_loaded(client, start, end)
+    for name in names:
+        if problem := not_by_date(name):
+            raise ValueError(
+                f"{problem}: a backfill runs scrapers given only a date, e.g. "
+                f"{', '.join(date_scrapers())}"
+            )
+    done = {} if force else already_loaded(client, start, end)
     report = BackfillReport()
     in_flight: list[RunReport] = []
     for index, day in enumerate(dates(start, end), start=1):
         for name in names:
-            if (name, day.isoformat()) in done:
+            if execution_id := done.get((name, day.isoformat())):
+                # An interrupted backfill may have left it mid-pipeline: wait for it too.
+                in_flight.append(
+                    RunReport(name, {}, 200, {"execution_id": execution_id, "status": "success"})
+                )
                 report.skipped += 1
                 continue
             run = client.scrape(name, {"date": day.isoformat()}, workflow="BACKFILL")

@@ -174,11 +174,12 @@ def backfill(
     url: Annotated[str, typer.Option(help="scrapers service")] = "http://127.0.0.1:8081",
 ) -> None:
     """Drive a date range through the running pipeline; re-running resumes where it stopped."""
+    import httpx
     from rich.progress import Progress
 
     from nba_pipeline.backfill import backfill as run_backfill
     from nba_pipeline.backfill import dates
-    from nba_pipeline.pipeline import PipelineClient
+    from nba_pipeline.pipeline import PipelineClient, PipelineTimeout
 
     start, end = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
     if end < start:
@@ -192,6 +193,9 @@ def backfill(
                                   on_date=lambda day: progress.update(task, advance=1, description=str(day)))  # fmt: skip
         except ValueError as exc:
             raise _fail(str(exc)) from None
+        except (httpx.HTTPError, PipelineTimeout) as exc:
+            message = f"backfill stopped, re-run to resume: {exc} (scrapers service {url})"
+            raise _fail(message, 1) from None
     rows = RichTable(title=f"Backfill {start} to {end}")
     rows.add_column("table")
     rows.add_column("rows", justify="right")
