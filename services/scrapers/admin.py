@@ -7,7 +7,8 @@ these endpoints instead of opening the file; in production they read BigQuery th
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+import uuid
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
@@ -32,6 +33,14 @@ class ProgressRequest(BaseModel):
     )
 
 
+RunStatus = Literal["success", "no_data", "failed"]
+
+
+def query_error(field: str, message: str) -> HTTPException:
+    """A 422 shaped like FastAPI's own validation errors, naming the query parameter."""
+    return HTTPException(422, [{"loc": ["query", field], "msg": message, "type": "value_error"}])
+
+
 def tables_with_game_date() -> list[str]:
     """Raw and analytics tables that carry a game_date column."""
     tables = {s.table.fqn: s.table for s in SOURCES.values()} | {t.fqn: t for t in ANALYTICS_TABLES}
@@ -42,29 +51,42 @@ def admin_router() -> APIRouter:
     """`/executions/{id}`, `/admin/recent-executions`, `/admin/pipeline-progress`, `/admin/table-counts`."""
     router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_identity)])
 
-    @router.get("/executions/{execution_id}", summary="One run: its log rows, latest first")
-    def execution(execution_id: str, clients: ClientsDep) -> dict[str, Any]:
+    @router.get(
+        "/executions/{execution_id}",
+        summary="One run: its log rows, latest first",
+        responses={404: {"description": "no run has this execution_id"}},
+    )
+    def execution(execution_id: uuid.UUID, clients: ClientsDep) -> dict[str, Any]:
         rows = clients.warehouse.query(
             f"SELECT {EXECUTION_COLUMNS} FROM {{nba_orchestration.scraper_execution_log}} "
             "WHERE execution_id = @id ORDER BY finished_at DESC",
-            {"id": execution_id},
+            {"id": str(execution_id)},
         )
         if not rows:
-            raise HTTPException(404, f"no run with execution_id '{execution_id}'")
+            raise HTTPException(
+                404,
+                f"no run with execution_id '{execution_id}'; GET /admin/recent-executions lists runs",
+            )
         return {"execution": rows[0], "history": rows}
 
     @router.get("/admin/recent-executions", summary="Runs, newest first, filtered and paginated")
     def recent_executions(
         clients: ClientsDep,
         scraper_name: str | None = None,
-        status: str | None = None,
-        workflow: str | None = None,
+        status: RunStatus | None = None,
+        workflow: Annotated[str | None, Query(max_length=100)] = None,
         game_date: dt.date | None = None,
         date_from: Annotated[dt.date | None, Query(alias="from")] = None,
         date_to: Annotated[dt.date | None, Query(alias="to")] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
+        if scraper_name is not None and scraper_name not in SOURCES:
+            raise query_error(
+                "scraper_name", f"unknown scraper '{scraper_name}'; known: {', '.join(SOURCES)}"
+            )
+        if date_from and date_to and date_from > date_to:
+            raise query_error("from", f"'from' ({date_from}) is after 'to' ({date_to})")
         filters = {
             "scraper_name": scraper_name,
             "status": status,
