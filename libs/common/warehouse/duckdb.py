@@ -25,9 +25,6 @@ DUCKDB_TYPES: dict[ColumnType, str] = {
     "JSON": "JSON",
 }
 
-INSERT_BATCH = 500
-"""Rows per multi-row INSERT: one statement per batch is far faster than executemany."""
-
 PARAM = re.compile(r"@([a-zA-Z_][a-zA-Z0-9_]*)")
 
 
@@ -120,13 +117,13 @@ class DuckDBWarehouse:
     def _insert_into(
         self, cur: duckdb.DuckDBPyConnection, target: str, table: Table, rows: Sequence[Row]
     ) -> None:
+        """One INSERT binding a list per column: binding one parameter per cell is ~15x slower."""
         names = ", ".join(f'"{n}"' for n in table.column_names)
-        row_marks = "(" + ", ".join("?" for _ in table.column_names) + ")"
-        for start in range(0, len(rows), INSERT_BATCH):
-            batch = rows[start : start + INSERT_BATCH]
-            values = [_cell(row.get(c.name), c.type) for row in batch for c in table.columns]
-            marks = ", ".join(row_marks for _ in batch)
-            cur.execute(f"INSERT INTO {target} ({names}) VALUES {marks}", values)
+        unnests = ", ".join(
+            f"unnest(${i}::{DUCKDB_TYPES[c.type]}[])" for i, c in enumerate(table.columns, 1)
+        )
+        columns = [[_cell(row.get(c.name), c.type) for row in rows] for c in table.columns]
+        cur.execute(f"INSERT INTO {target} ({names}) SELECT {unnests}", columns)
 
     def append(self, table: Table, rows: Sequence[Row]) -> None:
         if not rows:
