@@ -259,5 +259,46 @@ def infra_apply(
         typer.echo(("would " if dry_run and actions else "") + action)
 
 
+@infra_app.command("apply-scheduler")
+def infra_apply_scheduler(
+    project: Annotated[str, typer.Option(help="Google Cloud project")],
+    scrapers_url: Annotated[
+        str, typer.Option(help="the scrapers service URL: job target and OIDC audience")
+    ],
+    service_account: Annotated[
+        str, typer.Option(help="service account whose OIDC token the jobs send")
+    ],
+    location: Annotated[str, typer.Option(help="Cloud Scheduler location")] = "us-central1",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the commands for a new project, run nothing")
+    ] = False,
+) -> None:
+    """Create or update the Cloud Scheduler jobs of infra/scheduler/jobs.yaml with gcloud."""
+    import shlex
+    import subprocess
+
+    from nba_pipeline.scheduler import SchedulerConfig, list_jobs_command
+
+    def run(command: list[str]) -> str:
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            raise _fail("gcloud not found; install the Google Cloud CLI", 127) from None
+        if done.returncode != 0:
+            raise _fail(
+                f"exit {done.returncode} from {shlex.join(command)}: {done.stderr.strip()}", 1
+            )
+        return done.stdout
+
+    existing = set() if dry_run else set(run(list_jobs_command(project, location)).split())
+    config = SchedulerConfig.load()
+    for command in config.gcloud_commands(
+        project, location, scrapers_url, service_account, existing
+    ):
+        typer.echo(shlex.join(command))
+        if not dry_run:
+            run(command)
+
+
 if __name__ == "__main__":
     app()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -58,25 +58,47 @@ class SchedulerConfig(BaseModel):
         return config
 
     def gcloud_commands(
-        self, project: str, location: str, target_url: str, service_account: str
+        self,
+        project: str,
+        location: str,
+        target_url: str,
+        service_account: str,
+        existing: Collection[str] = (),
     ) -> list[list[str]]:
-        """`gcloud scheduler jobs create http` for every enabled job (update when it exists)."""
+        """`gcloud scheduler jobs create http` per enabled job, `update http` for `existing` ones.
+
+        Each job POSTs `{}` to the scrapers service with an OIDC token of `service_account`
+        whose audience is the service URL (what the service verifies); disabled jobs that
+        exist are paused, so the yaml stays the one list of what runs.
+        """
+        base = target_url.rstrip("/")
         commands = []
         for job in self.jobs:
             if not job.enabled:
+                if job.name in existing:
+                    commands.append(["gcloud", "scheduler", "jobs", "pause", job.name,
+                                     f"--project={project}", f"--location={location}"])  # fmt: skip
                 continue
+            update = job.name in existing
             commands.append([
-                "gcloud", "scheduler", "jobs", "create", "http", job.name,
+                "gcloud", "scheduler", "jobs", "update" if update else "create", "http", job.name,
                 f"--project={project}", f"--location={location}", f"--schedule={job.schedule}",
-                f"--time-zone={self.time_zone}", f"--uri={target_url.rstrip('/')}{job.path}",
-                "--http-method=POST", "--headers=Content-Type=application/json", "--message-body={}",
-                f"--oidc-service-account-email={service_account}", f"--oidc-token-audience={target_url.rstrip('/')}",
+                f"--time-zone={self.time_zone}", f"--uri={base}{job.path}", "--http-method=POST",
+                f"--{'update-headers' if update else 'headers'}=Content-Type=application/json",
+                "--message-body={}",
+                f"--oidc-service-account-email={service_account}", f"--oidc-token-audience={base}",
                 f"--attempt-deadline={self.attempt_deadline_seconds}s",
                 f"--max-retry-attempts={self.retry.retry_count}",
                 f"--min-backoff={self.retry.min_backoff_seconds}s", f"--max-backoff={self.retry.max_backoff_seconds}s",
                 f"--description={job.description}",
             ])  # fmt: skip
         return commands
+
+
+def list_jobs_command(project: str, location: str) -> list[str]:
+    """Lists the job ids already in the project and location (one per line)."""
+    return ["gcloud", "scheduler", "jobs", "list", f"--project={project}",
+            f"--location={location}", "--format=value(name.basename())"]  # fmt: skip
 
 
 class SchedulerLoop:

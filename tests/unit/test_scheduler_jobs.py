@@ -1,0 +1,103 @@
+"""infra/scheduler/jobs.yaml: the gcloud commands `infra apply-scheduler` runs, and the local loop."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+import subprocess
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from libs.common.clock import EASTERN, Clock
+from nba_pipeline.cli import app
+from nba_pipeline.scheduler import SchedulerConfig, SchedulerLoop
+
+URL = "https://nba-scrapers-123456.us-central1.run.app"
+SA = "nba-scheduler@nba-prod.iam.gserviceaccount.com"
+ARGS = ["infra", "apply-scheduler", "--project=nba-prod", f"--scrapers-url={URL}/",
+        f"--service-account={SA}", "--location=us-east1"]  # fmt: skip
+CONFIG = SchedulerConfig.load()
+EVALUATE = [
+    "gcloud", "scheduler", "jobs", "create", "http", "nba-evaluate-workflows",
+    "--project=nba-prod", "--location=us-east1", "--schedule=0 6-23 * * *",
+    "--time-zone=America/New_York", f"--uri={URL}/evaluate-workflows", "--http-method=POST",
+    "--headers=Content-Type=application/json", "--message-body={}",
+    f"--oidc-service-account-email={SA}", f"--oidc-token-audience={URL}",
+    "--attempt-deadline=1800s", "--max-retry-attempts=3", "--min-backoff=30s",
+    "--max-backoff=300s", "--description=hourly RUN / SKIP / ABORT decisions and the runs they start",
+]  # fmt: skip
+"""What jobs.yaml's hourly evaluator becomes, spelled out."""
+
+
+def test_dry_run_prints_one_create_per_enabled_job_and_runs_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("dry run ran a command"))
+    result = CliRunner().invoke(app, [*ARGS, "--dry-run"])
+    assert result.exit_code == 0, result.output
+    commands = [shlex.split(line) for line in result.stdout.splitlines()]
+    assert [c[5] for c in commands] == [job.name for job in CONFIG.jobs if job.enabled]
+    assert "nba-backfill-gaps" not in result.stdout, "disabled in jobs.yaml"
+    assert EVALUATE in commands
+
+
+def test_apply_updates_existing_jobs_creates_new_ones_and_pauses_disabled_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ran: list[list[str]] = []
+
+    def fake_run(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+        ran.append(command)
+        listing = "nba-evaluate-workflows\nnba-backfill-gaps\n" if command[3] == "list" else ""
+        return subprocess.CompletedProcess(command, 0, listing, "")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    result = CliRunner().invoke(app, ARGS)
+    assert result.exit_code == 0, result.output
+    assert ran[0] == ["gcloud", "scheduler", "jobs", "list", "--project=nba-prod",
+                      "--location=us-east1", "--format=value(name.basename())"]  # fmt: skip
+    assert [(c[3], c[4]) for c in ran[1:]] == [
+        ("create", "http"), ("update", "http"), ("create", "http"), ("pause", "nba-backfill-gaps"),
+    ]  # fmt: skip
+    update = [c if c != "--headers=Content-Type=application/json" else "--update-headers=Content-Type=application/json"
+              for c in EVALUATE]  # fmt: skip
+    update[3] = "update"
+    assert ran[2] == update
+
+
+def test_a_failing_gcloud_command_stops_and_names_the_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def fake_run(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+        code = 1 if command[3] == "create" else 0
+        return subprocess.CompletedProcess(command, code, "", "PERMISSION_DENIED")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    result = CliRunner().invoke(app, ARGS)
+    assert result.exit_code == 1
+    assert "nba-generate-daily-schedule" in result.output and "PERMISSION_DENIED" in result.output
+
+
+def test_the_local_loop_fires_due_jobs_as_the_clock_moves_without_sleeping() -> None:
+    clock = Clock(dt.datetime.combine(dt.date(2025, 1, 15), dt.time(4, 59), EASTERN))
+    posted: list[str] = []
+
+    def post(path: str) -> None:
+        posted.append(path)
+        if path == "/run-cleanup":
+            raise httpx.ConnectError("scrapers down")  # logged; the loop keeps going
+
+    loop = SchedulerLoop(CONFIG, post, clock)
+    clock.advance(dt.timedelta(hours=1, minutes=1))
+    fired = loop.tick()
+    assert [(at.astimezone(EASTERN).strftime("%H:%M"), name) for at, name in fired] == [
+        ("05:00", "nba-generate-daily-schedule"), ("05:00", "nba-run-cleanup"),
+        ("05:15", "nba-run-cleanup"), ("05:30", "nba-run-cleanup"), ("05:45", "nba-run-cleanup"),
+        ("06:00", "nba-evaluate-workflows"), ("06:00", "nba-run-cleanup"),
+    ]  # fmt: skip
+    assert posted == ["/generate-daily-schedule", *["/run-cleanup"] * 4,
+                      "/evaluate-workflows", "/run-cleanup"]  # fmt: skip
+    assert loop.tick() == [], "nothing fires twice"
