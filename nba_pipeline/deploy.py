@@ -168,7 +168,7 @@ def service_commands(service: str, settings: DeploySettings) -> list[list[str]]:
 
 
 def iam_commands(settings: DeploySettings, topology: Topology | None = None) -> list[list[str]]:
-    """The Pub/Sub service agent may mint the push SA's tokens, dead-letter and ack."""
+    """The Pub/Sub service agent may mint the push SA's tokens, dead-letter and ack; the runtime SA may read the DLQs."""
     topology = topology or Topology.load()
     agent = settings.pubsub_agent
     commands = [
@@ -183,6 +183,14 @@ def iam_commands(settings: DeploySettings, topology: Topology | None = None) -> 
             ["gcloud", "pubsub", "subscriptions", "add-iam-policy-binding", sub.name,
              *_scope(settings), *_binding(agent, "roles/pubsub.subscriber")],
         ]  # fmt: skip
+    dead_letter_topics = {sub.dead_letter_topic for sub in topology.push_subscriptions}
+    runtime = settings.runtime_service_account
+    commands += [  # the dashboard and the nba.dlq.depth gauge count what waits (and hand it back)
+        ["gcloud", "pubsub", "subscriptions", "add-iam-policy-binding", pull.name,
+         *_scope(settings), *_binding(runtime, "roles/pubsub.subscriber")]
+        for pull in topology.pull_subscriptions
+        if pull.topic in dead_letter_topics
+    ]  # fmt: skip
     return commands
 
 

@@ -25,6 +25,7 @@ ENV = {
 }
 SCOPE = ["--project=nba-prod", "--region=europe-west1"]
 AGENT = "serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com"
+RUNTIME = "serviceAccount:nba-runtime@nba-prod.iam.gserviceaccount.com"
 
 
 def expected_service(service: str, invoker: str) -> list[list[str]]:
@@ -52,6 +53,10 @@ IAM = [
      "--project=nba-prod", f"--member={AGENT}", "--role=roles/pubsub.publisher"],
     ["gcloud", "pubsub", "subscriptions", "add-iam-policy-binding", "nba-analytics-sub",
      "--project=nba-prod", f"--member={AGENT}", "--role=roles/pubsub.subscriber"],
+    ["gcloud", "pubsub", "subscriptions", "add-iam-policy-binding", "nba-scraper-complete-dlq-sub",
+     "--project=nba-prod", f"--member={RUNTIME}", "--role=roles/pubsub.subscriber"],
+    ["gcloud", "pubsub", "subscriptions", "add-iam-policy-binding", "nba-phase2-complete-dlq-sub",
+     "--project=nba-prod", f"--member={RUNTIME}", "--role=roles/pubsub.subscriber"],
 ]  # fmt: skip
 
 
