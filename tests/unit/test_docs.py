@@ -12,3 +12,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_docs_tables_md_matches_the_declarations() -> None:
     committed = (ROOT / "docs" / "tables.md").read_text()
     assert committed == render(), "run: uv run nba-pipeline docs-tables > docs/tables.md"
+
+
+def test_deploy_docs_list_every_service_setting() -> None:
+    from libs.common.settings import ScraperSettings
+
+    deploy = (ROOT / "docs" / "deploy.md").read_text()
+    missing = [
+        name.upper() for name in ScraperSettings.model_fields if f"`{name.upper()}`" not in deploy
+    ]
+    assert not missing, f"add to docs/deploy.md's settings tables: {', '.join(missing)}"
