@@ -7,6 +7,7 @@ connection, because DuckDB allows a single writing process per file (DESIGN §5)
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import shutil
@@ -148,8 +149,12 @@ class LocalStack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     clients: Clients | None = None
     clock: Clock = field(default_factory=Clock)
+    settings_overrides: dict[str, Any] = field(default_factory=dict)
+    """Extra ScraperSettings fields (e.g. alert channels, breaker cooldown) for this stack."""
     _servers: list[uvicorn.Server] = field(default_factory=list)
     _thread: threading.Thread | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _restarted: list[concurrent.futures.Future[None]] = field(default_factory=list)
 
     def url(self, service: str) -> str:
         """Base URL of a service (`scrapers`, `processors`, `analytics`, `replay`)."""
@@ -206,6 +211,7 @@ class LocalStack:
                 "odds_api_key": LOCAL_API_KEY,
                 "bdl_api_key": LOCAL_API_KEY,
                 **urls,
+                **self.settings_overrides,
             }
         )
 
@@ -256,6 +262,7 @@ class LocalStack:
         ]  # fmt: skip
 
         async def serve_all() -> None:
+            self._loop = asyncio.get_running_loop()
             await asyncio.gather(*(server.serve() for server in self._servers))
 
         self._thread = threading.Thread(
@@ -265,6 +272,33 @@ class LocalStack:
         for name in apps:
             wait_until(http_ok(f"{self.url(name)}/health" if name != "replay" else f"{self.url(name)}/docs"),
                        f"{name} service", 30)  # fmt: skip
+
+    def _server(self, name: str) -> uvicorn.Server:
+        port = getattr(self.ports, name)
+        return next(server for server in self._servers if server.config.port == port)
+
+    def stop_service(self, name: str) -> None:
+        """Stop one service (the others keep running), e.g. to test pushes to a service that is down."""
+        self._server(name).should_exit = True
+
+        def refused() -> bool:
+            try:
+                httpx.get(f"{self.url(name)}/health", timeout=1)
+            except httpx.ConnectError:
+                return True
+            return False
+
+        wait_until(refused, f"{name} service stop", 15)
+
+    def start_service(self, name: str) -> None:
+        """Start a service stopped by `stop_service` again, same app and port, in the services' loop."""
+        if self._loop is None:
+            raise StackError("the services are not running; start the stack first")
+        old = self._server(name)
+        server = uvicorn.Server(old.config)
+        self._servers[self._servers.index(old)] = server
+        self._restarted.append(asyncio.run_coroutine_threadsafe(server.serve(), self._loop))
+        wait_until(http_ok(f"{self.url(name)}/health"), f"{name} service", 30)
 
     def scheduler_loop(self) -> SchedulerLoop:
         """The Cloud Scheduler jobs of infra/scheduler, posting to this stack's scrapers service."""
@@ -279,6 +313,8 @@ class LocalStack:
         """Stop the services, close the warehouse cleanly, then end the emulators."""
         for server in self._servers:
             server.should_exit = True
+        concurrent.futures.wait(self._restarted, timeout=15)
+        self._restarted.clear()
         if self._thread is not None:
             self._thread.join(timeout=15)
             self._thread = None

@@ -2,9 +2,10 @@
 
 pybreaker runs the state machine (CLOSED -> OPEN after `fail_max` consecutive failures,
 -> HALF_OPEN after `reset_timeout`, one trial call); this module only gives it storage in
-`nba_orchestration.circuit_breaker_state`. Transitions are written through; failure counters
-stay in memory, so "3 consecutive failures" is counted per instance while an OPEN circuit
-is seen by all instances at their next state read.
+`nba_orchestration.circuit_breaker_state`. Transitions are written through and the state is
+read back at most every `refresh_seconds`, so a circuit one instance opens is seen by every
+instance; failure counters stay in memory ("3 consecutive failures" is counted per instance).
+Times are on the pipeline clock (libs/common/clock.py), so a test advances the cooldown.
 """
 
 from __future__ import annotations
@@ -12,41 +13,65 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from typing import Any
 
 import pybreaker
 
 from libs.common.audit import CIRCUIT_BREAKER_STATE
+from libs.common.clock import Clock
 from libs.common.warehouse.base import Warehouse
 
 log = logging.getLogger(__name__)
 
+STATE_REFRESH_SECONDS = 5.0
+"""How stale an instance's view of a circuit may be (each refresh is one warehouse query)."""
+
 
 class WarehouseStorage(pybreaker.CircuitMemoryStorage):
-    """pybreaker storage whose state and opened_at live in the warehouse."""
+    """pybreaker storage whose state and opened_at live in the warehouse.
 
-    def __init__(self, warehouse: Warehouse, provider: str, host: str) -> None:
-        self.warehouse = warehouse
-        self.provider = provider
-        self.host = host
-        rows = warehouse.query(
+    pybreaker compares opened_at with the system clock; the warehouse keeps pipeline-clock
+    times, so opened_at is shifted by the clock's offset on the way in and out.
+    """
+
+    def __init__(
+        self, warehouse: Warehouse, provider: str, host: str, clock: Clock, refresh_seconds: float
+    ) -> None:
+        super().__init__(pybreaker.STATE_CLOSED)
+        self.warehouse, self.provider, self.host = warehouse, provider, host
+        self.clock, self.refresh_seconds = clock, refresh_seconds
+        self.opened_on_clock: dt.datetime | None = None
+        self._read_at = 0.0
+        self._load()
+
+    def _load(self) -> None:
+        rows = self.warehouse.query(
             "SELECT state, opened_at FROM {nba_orchestration.circuit_breaker_state} "
             "WHERE provider = @p AND host = @h",
-            {"p": provider, "h": host},
+            {"p": self.provider, "h": self.host},
         )
-        super().__init__(rows[0]["state"] if rows else pybreaker.STATE_CLOSED)
-        if rows and rows[0]["opened_at"] is not None:
-            self._opened_at = rows[0]["opened_at"].astimezone(dt.UTC)
+        if rows:
+            self._state = rows[0]["state"]
+            opened = rows[0]["opened_at"]
+            self.opened_on_clock = opened.astimezone(dt.UTC) if opened is not None else None
+        self._read_at = time.monotonic()
 
     def _persist(self) -> None:
-        opened = self._opened_at
         self.warehouse.upsert(CIRCUIT_BREAKER_STATE, [{
             "provider": self.provider, "host": self.host, "state": self._state,
-            "failure_count": self._fail_counter, "opened_at": opened, "updated_at": dt.datetime.now(dt.UTC),
+            "failure_count": self._fail_counter, "opened_at": self.opened_on_clock,
+            "updated_at": self.clock.now(),
         }])  # fmt: skip
+        self._read_at = time.monotonic()
+
+    def _clock_offset(self) -> dt.timedelta:
+        return self.clock.now() - dt.datetime.now(dt.UTC)
 
     @property
     def state(self) -> str:
+        if time.monotonic() - self._read_at >= self.refresh_seconds:
+            self._load()
         return str(self._state)
 
     @state.setter
@@ -56,11 +81,13 @@ class WarehouseStorage(pybreaker.CircuitMemoryStorage):
 
     @property
     def opened_at(self) -> dt.datetime | None:
-        return self._opened_at
+        if self.opened_on_clock is None:
+            return None
+        return self.opened_on_clock - self._clock_offset()
 
     @opened_at.setter
     def opened_at(self, value: dt.datetime) -> None:
-        self._opened_at = value
+        self.opened_on_clock = value + self._clock_offset()
         self._persist()
 
 
@@ -75,20 +102,33 @@ class TransitionLog(pybreaker.CircuitBreakerListener):
 class BreakerRegistry:
     """One breaker per (provider, host), created on first use."""
 
-    def __init__(self, warehouse: Warehouse, fail_max: int = 3, reset_timeout: float = 300) -> None:
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        fail_max: int = 3,
+        reset_timeout: float = 300,
+        clock: Clock | None = None,
+        refresh_seconds: float = STATE_REFRESH_SECONDS,
+    ) -> None:
         self.warehouse = warehouse
         self.fail_max = fail_max
         self.reset_timeout = reset_timeout
+        self.clock = clock or Clock()
+        self.refresh_seconds = refresh_seconds
         self._breakers: dict[tuple[str, str], pybreaker.CircuitBreaker] = {}
+        self._storages: dict[tuple[str, str], WarehouseStorage] = {}
         self._lock = threading.Lock()
 
     def get(self, provider: str, host: str) -> pybreaker.CircuitBreaker:
         with self._lock:
             key = (provider, host)
             if key not in self._breakers:
+                storage = WarehouseStorage(
+                    self.warehouse, provider, host, self.clock, self.refresh_seconds
+                )
+                self._storages[key] = storage
                 self._breakers[key] = pybreaker.CircuitBreaker(
-                    fail_max=self.fail_max, reset_timeout=self.reset_timeout,
-                    state_storage=WarehouseStorage(self.warehouse, provider, host),
+                    fail_max=self.fail_max, reset_timeout=self.reset_timeout, state_storage=storage,
                     listeners=[TransitionLog()], name=f"{provider}->{host}",
                 )  # fmt: skip
             return self._breakers[key]
@@ -98,7 +138,7 @@ class BreakerRegistry:
         breaker = self.get(provider, host)
         if breaker.current_state != pybreaker.STATE_OPEN:
             return False
-        opened = breaker._state_storage.opened_at
-        return opened is None or dt.datetime.now(dt.UTC) - opened < dt.timedelta(
+        opened = self._storages[(provider, host)].opened_on_clock
+        return opened is None or self.clock.now() - opened < dt.timedelta(
             seconds=self.reset_timeout
         )

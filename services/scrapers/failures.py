@@ -19,6 +19,15 @@ def params_key(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def _decoded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Gap rows with `params` as a dict: DuckDB returns JSON columns as text, which an upsert
+    of the row would otherwise encode a second time (and a backfill could no longer read)."""
+    for row in rows:
+        if isinstance(row["params"], str):
+            row["params"] = json.loads(row["params"])
+    return rows
+
+
 def open_gap(warehouse: Warehouse, scraper_name: str, key: str) -> dict[str, Any] | None:
     """The unbackfilled failure of this scrape, if any."""
     rows = warehouse.query(
@@ -26,7 +35,7 @@ def open_gap(warehouse: Warehouse, scraper_name: str, key: str) -> dict[str, Any
         "WHERE scraper_name = @s AND params_key = @k AND NOT backfilled",
         {"s": scraper_name, "k": key},
     )
-    return rows[0] if rows else None
+    return _decoded(rows)[0] if rows else None
 
 
 def track_run(
@@ -61,16 +70,21 @@ def track_run(
 
 def open_gaps(warehouse: Warehouse, limit: int) -> list[dict[str, Any]]:
     """Unbackfilled failures, oldest first."""
-    return warehouse.query(
-        "SELECT * FROM {nba_orchestration.scraper_failures} WHERE NOT backfilled "
-        f"ORDER BY first_failed_at, failure_id LIMIT {int(limit)}"
+    return _decoded(
+        warehouse.query(
+            "SELECT * FROM {nba_orchestration.scraper_failures} WHERE NOT backfilled "
+            f"ORDER BY first_failed_at, failure_id LIMIT {int(limit)}"
+        )
     )
 
 
 def stale_unalerted_gaps(warehouse: Warehouse, older_than: dt.datetime) -> list[dict[str, Any]]:
     """Gaps open since before `older_than` that have not alerted yet (one alert per gap)."""
-    return warehouse.query(
-        "SELECT * FROM {nba_orchestration.scraper_failures} "
-        "WHERE NOT backfilled AND alerted_at IS NULL AND first_failed_at < @t ORDER BY first_failed_at",
-        {"t": older_than},
+    return _decoded(
+        warehouse.query(
+            "SELECT * FROM {nba_orchestration.scraper_failures} "
+            "WHERE NOT backfilled AND alerted_at IS NULL AND first_failed_at < @t "
+            "ORDER BY first_failed_at",
+            {"t": older_than},
+        )
     )

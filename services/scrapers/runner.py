@@ -58,7 +58,10 @@ class ScrapeRunner:
         self.clients = clients
         self.clock = clock or Clock()
         self.breakers = BreakerRegistry(
-            clients.warehouse, settings.breaker_fail_max, settings.breaker_reset_seconds
+            clients.warehouse,
+            settings.breaker_fail_max,
+            settings.breaker_reset_seconds,
+            self.clock,
         )
         providers = settings.proxies or [DIRECT]
         self.http = {

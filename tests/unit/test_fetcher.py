@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import get_args
 
 import httpx
 import pytest
@@ -14,9 +15,12 @@ import respx
 
 from libs.common.audit import CIRCUIT_BREAKER_STATE
 from libs.common.settings import ScraperSettings
+from libs.common.sources.base import Upstream
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from services.scrapers.breakers import BreakerRegistry
 from services.scrapers.fetcher import CircuitOpenError, HttpFetcher, UpstreamError, wait_retry_after
+from services.scrapers.runner import ScrapeRunner
+from tests.utils.receivers import json_upstream
 
 BASE = "https://api.balldontlie.io"
 KEY = "super-secret-key"
@@ -131,3 +135,27 @@ def test_proxy_credentials_never_print() -> None:
         {"proxies": [{"name": "p", "url": "http://user:hunter2@proxy.example:8080", "priority": 1}]}
     )
     assert "hunter2" not in repr(settings) and "hunter2" not in settings.model_dump_json()
+
+
+def test_every_family_reuses_one_pooled_connection_per_proxy_provider(
+    warehouse: DuckDBWarehouse,
+) -> None:
+    upstreams = get_args(Upstream)
+    proxies = [{"name": "primary", "url": None, "priority": 1},
+               {"name": "backup", "url": None, "priority": 2}]  # fmt: skip
+    with json_upstream() as (url, peers):
+        settings = ScraperSettings.model_validate(
+            {"proxies": proxies, **{f"{name}_base_url": url for name in upstreams}}
+        )
+        runner = ScrapeRunner(settings, SimpleNamespace(warehouse=warehouse))  # type: ignore[arg-type]
+        assert list(runner.http) == ["primary", "backup"], "one client per provider"
+
+        async def every_family_twice() -> None:
+            for name in upstreams * 2:
+                fetcher = HttpFetcher(runner.http, settings, name, runner.breakers)
+                assert await fetcher.get_json("/v1/x") == {"data": []}
+            await runner.aclose()
+
+        asyncio.run(every_family_twice())
+    assert len(peers.items) == 2 * len(upstreams)
+    assert len(set(peers.items)) == 1, "every request rode the primary provider's one connection"

@@ -47,6 +47,36 @@ def webhook_receiver() -> Iterator[tuple[str, Received]]:
 
 
 @contextmanager
+def json_upstream() -> Iterator[tuple[str, Received]]:
+    """An HTTP/1.1 (keep-alive) server answering every GET with `{"data": []}`; it records the
+    client port of each request, so a test sees whether connections were reused."""
+    received = Received()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            received.items.append(self.client_address[1])
+            body = b'{"data": []}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+
+
+@contextmanager
 def smtp_server() -> Iterator[tuple[int, Received]]:
     """An SMTP server that records every message it accepts."""
     received = Received()

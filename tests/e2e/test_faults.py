@@ -1,0 +1,403 @@
+"""Fault injection through the real local stack (issue 6, DESIGN §9).
+
+These tests take services down, open circuits, move the clock by days and configure alert
+channels, so they run on their own stack (module-scoped, frozen clock, local Slack webhook and
+SMTP receivers, a 2 s upstream timeout) and leave the session's `stack` untouched. Each test
+scrapes its own dates, so the rows it counts are its own; expected counts come from the
+replay server's generated season.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from libs.common.clock import Clock
+from libs.common.sources.registry import get_source
+from libs.common.warehouse.duckdb import DuckDBWarehouse
+from nba_pipeline.pipeline import PipelineClient, RunReport
+from nba_pipeline.replay.season import Season
+from nba_pipeline.replay.settings import ReplaySettings
+from nba_pipeline.stack import LocalStack, Ports, wait_until
+from services.scrapers.breakers import BreakerRegistry
+from tests.utils.faults import crash_mid_load, dropping_port, gcs_write_outage
+from tests.utils.receivers import Received, smtp_server, webhook_receiver
+
+pytestmark = pytest.mark.e2e
+
+SEASON = Season(ReplaySettings().seed)
+GAME_DAYS = SEASON.game_dates()
+HTTP_TIMEOUT = 2.0
+BREAKER_COOLDOWN = dt.timedelta(minutes=5)
+ALERT_TO = "ops@example.com"
+
+
+@dataclass
+class Channels:
+    webhook: Received
+    mail: Received
+
+
+@pytest.fixture(scope="module")
+def channels() -> Iterator[tuple[dict[str, Any], Channels]]:
+    """Local alert receivers and the settings that point the stack at them."""
+    with webhook_receiver() as (url, hooks), smtp_server() as (port, mails):
+        settings = {"slack_webhook_url": url, "smtp_host": "127.0.0.1", "smtp_port": port,
+                    "alert_email_to": [ALERT_TO]}  # fmt: skip
+        yield settings, Channels(hooks, mails)
+
+
+@pytest.fixture(scope="module")
+def faulty(
+    tmp_path_factory: pytest.TempPathFactory, channels: tuple[dict[str, Any], Channels]
+) -> Iterator[LocalStack]:
+    """A stack of its own on a frozen clock; the emulator variables are restored afterwards."""
+    overrides = channels[0] | {
+        "http_timeout_seconds": HTTP_TIMEOUT,
+        "breaker_reset_seconds": BREAKER_COOLDOWN.total_seconds(),
+    }
+    saved = {k: os.environ.get(k) for k in ("PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")}
+    stack = LocalStack(ports=Ports.free(), workdir=tmp_path_factory.mktemp("faults"),
+                       project="nba-faults", clock=Clock(dt.datetime.now(dt.UTC)),
+                       settings_overrides=overrides)  # fmt: skip
+    try:
+        with stack:
+            yield stack
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def pipeline(faulty: LocalStack) -> Iterator[PipelineClient]:
+    client = PipelineClient(faulty.url("scrapers"))
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def clean_upstream(faulty: LocalStack) -> Iterator[None]:
+    """Every test starts with no armed fault and zero request counts, and leaves none armed."""
+    replay = faulty.url("replay")
+    httpx.delete(f"{replay}/_control/faults").raise_for_status()
+    httpx.delete(f"{replay}/_control/requests").raise_for_status()
+    yield
+    httpx.delete(f"{replay}/_control/faults").raise_for_status()
+
+
+def arm(stack: LocalStack, **fault: Any) -> None:
+    httpx.post(f"{stack.url('replay')}/_control/faults", json=fault).raise_for_status()
+
+
+def upstream_counts(stack: LocalStack) -> dict[str, dict[str, int]]:
+    response = httpx.get(f"{stack.url('replay')}/_control/requests")
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def query(stack: LocalStack, sql: str, **params: Any) -> list[dict[str, Any]]:
+    assert stack.clients is not None
+    return stack.clients.warehouse.query(sql, params)
+
+
+def logical_requests(stack: LocalStack, run: RunReport) -> int:
+    """The upstream requests a run needed, as its raw file records them (retries not included)."""
+    assert stack.clients is not None
+    stored = stack.clients.store.read_json(run.body["gcs_path"])
+    return len(stored.document["meta"]["request"]["requests"])
+
+
+def rows_by_key(stack: LocalStack, scraper_name: str, day: dt.date) -> tuple[int, int]:
+    """(rows, distinct natural keys) of the scraper's table for one game date."""
+    table = get_source(scraper_name).table
+    key = ", ".join(table.natural_key)
+    [row] = query(
+        stack,
+        f"SELECT count(*) AS n, count(DISTINCT ({key})) AS keys FROM {{{table.fqn}}} "
+        "WHERE game_date = @d",
+        d=day,
+    )
+    return int(row["n"]), int(row["keys"])
+
+
+def processor_loads(stack: LocalStack, execution_id: str) -> list[dict[str, Any]]:
+    return query(
+        stack,
+        "SELECT message_id, outcome, record_count, rows_changed FROM "
+        "{nba_orchestration.processed_messages} WHERE phase = 'processors' AND execution_id = @e",
+        e=execution_id,
+    )
+
+
+def gap_of(stack: LocalStack, scraper_name: str, day: dt.date) -> dict[str, Any]:
+    [gap] = query(
+        stack,
+        "SELECT * FROM {nba_orchestration.scraper_failures} "
+        "WHERE scraper_name = @s AND game_date = @d",
+        s=scraper_name,
+        d=day,
+    )
+    return gap
+
+
+def breaker_state(stack: LocalStack) -> str:
+    host = stack.url("replay").removeprefix("http://")
+    [row] = query(
+        stack,
+        "SELECT state FROM {nba_orchestration.circuit_breaker_state} "
+        "WHERE provider = 'direct' AND host = @h",
+        h=host,
+    )
+    return str(row["state"])
+
+
+def total_requests(stack: LocalStack) -> int:
+    return sum(upstream_counts(stack)["requests"].values())
+
+
+def test_429_with_retry_after_is_retried_and_the_data_lands_once(
+    faulty: LocalStack, pipeline: PipelineClient
+) -> None:
+    day = GAME_DAYS[10]
+    arm(faulty, prefix="/balldontlie", status=429, count=2, retry_after=1)
+
+    run = pipeline.scrape("bdl_games", {"date": day.isoformat()})
+    assert run.status == "success", run.body
+    counts = upstream_counts(faulty)
+    assert counts["faulted"] == {"/balldontlie": 2}
+    assert counts["requests"] == {"/balldontlie": logical_requests(faulty, run) + 2}
+
+    pipeline.wait([run], timeout=60)
+    games = len(SEASON.games_on(day))
+    assert rows_by_key(faulty, "bdl_games", day) == (games, games)
+    assert [(r["outcome"], r["rows_changed"]) for r in processor_loads(faulty, run.execution_id or "")] == [
+        ("loaded", games)
+    ]  # fmt: skip
+
+
+def test_500s_open_the_breaker_for_every_instance_then_half_open_recovers(
+    faulty: LocalStack, pipeline: PipelineClient
+) -> None:
+    assert faulty.clients is not None
+    day = GAME_DAYS[11]
+    params = {"date": day.isoformat()}
+    host = faulty.url("replay").removeprefix("http://")
+    other_instance = BreakerRegistry(
+        faulty.clients.warehouse, clock=faulty.clock, refresh_seconds=0
+    )
+    assert not other_instance.is_open("direct", host)
+    arm(faulty, prefix="/balldontlie", status=500, count=3)
+
+    tripped = pipeline.scrape("bdl_games", params)
+    assert tripped.status == "failed" and tripped.status_code == 502
+    assert upstream_counts(faulty)["faulted"] == {"/balldontlie": 3}
+    assert breaker_state(faulty) == "open"
+    assert other_instance.is_open("direct", host), "a second instance reads OPEN from the warehouse"
+    assert BreakerRegistry(faulty.clients.warehouse, clock=faulty.clock).is_open("direct", host)
+
+    before = total_requests(faulty)
+    for name in ("bdl_games", "espn_scoreboard"):
+        fast = pipeline.scrape(name, params)
+        assert fast.status == "failed" and "circuit open" in fast.body["error_message"]
+    assert total_requests(faulty) == before, "an open circuit fails fast, upstream untouched"
+
+    faulty.clock.advance(BREAKER_COOLDOWN + dt.timedelta(seconds=1))
+    arm(faulty, prefix="/balldontlie", status=500, count=1)
+    trial = pipeline.scrape("bdl_games", params)
+    assert trial.status == "failed"
+    assert total_requests(faulty) == before + 1, "HALF_OPEN lets exactly one trial through"
+    assert breaker_state(faulty) == "open", "a failed trial opens the circuit again"
+
+    faulty.clock.advance(BREAKER_COOLDOWN + dt.timedelta(seconds=1))
+    recovered = pipeline.scrape("bdl_games", params)
+    assert recovered.status == "success", recovered.body
+    assert breaker_state(faulty) == "closed"
+    assert not other_instance.is_open("direct", host)
+
+    pipeline.wait([recovered], timeout=60)
+    games = len(SEASON.games_on(day))
+    assert rows_by_key(faulty, "bdl_games", day) == (games, games)
+    gap = gap_of(faulty, "bdl_games", day)
+    assert gap["backfilled"] and gap["backfill_execution_id"] == recovered.execution_id
+    assert gap["attempts"] == 3 and gap["error_class"] == "CircuitOpenError"
+
+
+def test_events_published_while_processors_are_down_are_each_applied_once(
+    faulty: LocalStack, pipeline: PipelineClient
+) -> None:
+    days = GAME_DAYS[12:15]
+    faulty.stop_service("processors")
+    try:
+        with dropping_port(faulty.ports.processors) as down:
+            runs = [pipeline.scrape("bdl_games", {"date": day.isoformat()}) for day in days]
+            assert [run.status for run in runs] == ["success"] * len(runs)
+            wait_until(lambda: down.connections >= len(runs), "a push of every event", 30)
+            ids = [run.execution_id or "" for run in runs]
+            assert sorted(pipeline.pending(ids)) == sorted(ids)
+            assert all(processor_loads(faulty, i) == [] for i in ids)
+    finally:
+        faulty.start_service("processors")
+
+    # The emulator may have stopped redelivering (docs/local-stack.md); the cleanup job
+    # republishes every run that has a file but no load, as it does every 15 minutes.
+    faulty.clock.advance(dt.timedelta(minutes=faulty.settings().cleanup_grace_minutes + 1))
+    cleanup = httpx.post(f"{faulty.url('scrapers')}/run-cleanup", json={}, timeout=60)
+    cleanup.raise_for_status()
+    republished = set(cleanup.json()["republished_execution_ids"])
+    assert all(i in republished or processor_loads(faulty, i) for i in ids)
+    pipeline.wait(runs, timeout=90)
+
+    for day, run in zip(days, runs, strict=True):
+        games = len(SEASON.games_on(day))
+        assert rows_by_key(faulty, "bdl_games", day) == (games, games)
+        loads = processor_loads(faulty, run.execution_id or "")
+        assert {load["outcome"] for load in loads} == {"loaded"}
+        assert sum(load["rows_changed"] for load in loads) == games, "applied once in effect"
+        assert len({load["message_id"] for load in loads}) == len(loads)
+
+
+def test_a_crash_inside_the_load_leaves_no_partial_rows_and_the_retry_completes(
+    faulty: LocalStack, pipeline: PipelineClient
+) -> None:
+    assert faulty.clients is not None
+    day = GAME_DAYS[15]
+    warehouse = faulty.clients.warehouse
+    assert isinstance(warehouse, DuckDBWarehouse)
+    with crash_mid_load(warehouse, 'nba_raw."bdl_player_boxscores"') as crash:
+        run = pipeline.scrape("bdl_box_scores", {"date": day.isoformat()})
+        assert run.status == "success", run.body
+        wait_until(lambda: crash.fired > 0, "the push that loads the box scores", 30)
+        assert crash.written_before_crash > 0
+        assert rows_by_key(faulty, "bdl_box_scores", day) == (0, 0), (
+            "the half-written load rolled back"
+        )
+        assert processor_loads(faulty, run.execution_id or "") == []
+        crash.armed = False
+
+    pipeline.wait([run], timeout=60)
+    expected = SEASON.box_score_rows(day)
+    assert run.body["record_count"] == expected
+    assert rows_by_key(faulty, "bdl_box_scores", day) == (expected, expected)
+    [load] = processor_loads(faulty, run.execution_id or "")
+    assert (load["outcome"], load["rows_changed"]) == ("loaded", expected)
+
+
+def test_gcs_write_failure_is_recorded_then_backfilled_once(
+    faulty: LocalStack, pipeline: PipelineClient
+) -> None:
+    assert faulty.clients is not None
+    day = GAME_DAYS[16]
+    with gcs_write_outage(faulty.clients.store) as outage:
+        failed = pipeline.scrape("bdl_games", {"date": day.isoformat()})
+        outage.down = False
+    assert failed.status == "failed" and failed.status_code == 502
+    assert outage.refused == 1 and failed.body["gcs_path"] is None
+    [logged] = query(
+        faulty,
+        "SELECT status, error_class, error_message FROM {nba_orchestration.scraper_execution_log} "
+        "WHERE execution_id = @e",
+        e=failed.execution_id,
+    )
+    assert logged["status"] == "failed" and logged["error_class"] == "ServiceUnavailable"
+    gap = gap_of(faulty, "bdl_games", day)
+    assert (gap["failure_id"], gap["backfilled"], gap["attempts"]) == (
+        failed.execution_id,
+        False,
+        1,
+    )
+    assert gap["error_class"] == "ServiceUnavailable"
+
+    backfill = httpx.post(f"{faulty.url('scrapers')}/backfill-gaps", json={}, timeout=120)
+    backfill.raise_for_status()
+    assert failed.execution_id in backfill.json()["backfilled"]
+    gap = gap_of(faulty, "bdl_games", day)
+    assert gap["backfilled"] and gap["backfill_execution_id"] != failed.execution_id
+    [rerun] = query(
+        faulty,
+        "SELECT execution_id, workflow, status FROM {nba_orchestration.scraper_execution_log} "
+        "WHERE scraper_name = 'bdl_games' AND game_date = @d AND status <> 'failed'",
+        d=day,
+    )
+    assert rerun == {"execution_id": gap["backfill_execution_id"], "workflow": "BACKFILL_GAPS",
+                     "status": "success"}  # fmt: skip
+
+    pipeline.wait([RunReport("bdl_games", {}, 200, rerun)], timeout=60)
+    games = len(SEASON.games_on(day))
+    assert rows_by_key(faulty, "bdl_games", day) == (games, games)
+
+
+def alerts_about(channels: Channels, needle: str) -> tuple[list[str], list[bytes]]:
+    hooks = [item["text"] for item in channels.webhook.items if needle in item["text"]]
+    mails = [mail.content for mail in channels.mail.items if needle.encode() in mail.content]
+    return hooks, mails
+
+
+def test_a_gap_open_three_days_alerts_once_by_webhook_and_email(
+    faulty: LocalStack, pipeline: PipelineClient, channels: tuple[dict[str, Any], Channels]
+) -> None:
+    assert faulty.clients is not None
+    received = channels[1]
+    day = GAME_DAYS[17]
+    needle = f'"date":"{day.isoformat()}"'
+    backfill_url = f"{faulty.url('scrapers')}/backfill-gaps"
+    with gcs_write_outage(faulty.clients.store):
+        failed = pipeline.scrape("espn_scoreboard", {"date": day.isoformat()})
+        assert failed.status == "failed"
+
+        fresh = httpx.post(backfill_url, json={}, timeout=120).json()
+        assert failed.execution_id in fresh["still_failing"]
+        assert alerts_about(received, needle) == ([], []), (
+            "a gap younger than 3 days does not alert"
+        )
+
+        faulty.clock.advance(dt.timedelta(days=3, hours=1))
+        hooks_before, mails_before = len(received.webhook.items), len(received.mail.items)
+        stale = httpx.post(backfill_url, json={}, timeout=120).json()
+        mine = [a for a in stale["alerts"] if a["failure_id"] == failed.execution_id]
+        assert mine == [{"failure_id": failed.execution_id, "channels": ["slack", "email"]}]
+        assert len({a["failure_id"] for a in stale["alerts"]}) == len(stale["alerts"])
+        assert len(received.webhook.items) - hooks_before == len(stale["alerts"])
+        assert len(received.mail.items) - mails_before == len(stale["alerts"])
+        hooks, mails = alerts_about(received, needle)
+        assert len(hooks) == len(mails) == 1
+        assert "espn_scoreboard" in hooks[0] and "ServiceUnavailable" in hooks[0]
+        assert f"To: {ALERT_TO}".encode() in mails[0]
+        assert gap_of(faulty, "espn_scoreboard", day)["alerted_at"] is not None
+
+        again = httpx.post(backfill_url, json={}, timeout=120).json()
+        assert failed.execution_id in again["still_failing"] and again["alerts"] == []
+        assert alerts_about(received, needle) == (hooks, mails), "one alert per gap, not per run"
+
+    closed = httpx.post(backfill_url, json={}, timeout=120).json()
+    assert failed.execution_id in closed["backfilled"], closed
+    assert gap_of(faulty, "espn_scoreboard", day)["backfilled"]
+
+
+FAMILY_RUNS = {
+    "balldontlie": ("bdl_games", "/balldontlie"),
+    "oddsapi": ("oddsa_events", "/oddsapi"),
+    "bettingpros": ("bp_events", "/bettingpros"),
+    "espn": ("espn_scoreboard", "/espn"),
+    "nbacom": ("nbac_schedule", "/nbacom_cdn"),
+}
+
+
+@pytest.mark.parametrize(("scraper_name", "prefix"), FAMILY_RUNS.values(), ids=FAMILY_RUNS)
+def test_an_upstream_timeout_is_retried_for_every_family(
+    faulty: LocalStack, pipeline: PipelineClient, scraper_name: str, prefix: str
+) -> None:
+    arm(faulty, prefix=prefix, status=None, count=1, latency_ms=int(HTTP_TIMEOUT * 2500))
+    run = pipeline.scrape(scraper_name, {"date": GAME_DAYS[18].isoformat()})
+    assert run.status in ("success", "no_data"), run.body
+    counts = upstream_counts(faulty)
+    assert counts["requests"] == {prefix: logical_requests(faulty, run) + 1}
+    assert breaker_state(faulty) == "closed"
