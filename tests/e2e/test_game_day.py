@@ -30,6 +30,7 @@ from nba_pipeline.replay.settings import ReplaySettings
 from nba_pipeline.scheduler import SchedulerConfig
 from nba_pipeline.stack import LocalStack
 from services.scrapers.orchestration.config import Workflow, load_workflows
+from services.scrapers.orchestration.engine import DAILY_SCHEDULE_WORKFLOW
 
 pytestmark = pytest.mark.e2e
 
@@ -145,7 +146,7 @@ def runs_of(scraper: str, target: dt.date) -> int:
 def predicted_runs() -> Counter[tuple[dt.datetime, str, str]]:
     """(started_at, workflow, scraper) of every run; 05:00 scrapes the season schedule (cold)."""
     runs: Counter[tuple[dt.datetime, str, str]] = Counter(
-        {(START, "daily_schedule", "nbac_schedule"): 1}
+        {(START, DAILY_SCHEDULE_WORKFLOW, "nbac_schedule"): 1}
     )
     for at, name in RUNS:
         workflow = CONFIG.workflows[name]
@@ -325,7 +326,9 @@ def test_every_run_is_the_one_the_plans_predict(game_day: GameDay) -> None:
         d=DAY,
     )
     decided_ids = {i for r in decided for i in json.loads(r["execution_ids"])}
-    assert decided_ids == {r["execution_id"] for r in runs if r["workflow"] != "daily_schedule"}
+    assert decided_ids == {
+        r["execution_id"] for r in runs if r["workflow"] != DAILY_SCHEDULE_WORKFLOW
+    }
     props = {json.loads(r["params"])["event_id"] for r in runs
              if r["scraper_name"] == "oddsa_player_props"}  # fmt: skip
     assert props == {game.odds_id for game in SEASON.games_on(DAY)}, "one run per event found"
