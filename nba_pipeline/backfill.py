@@ -13,7 +13,7 @@ WAIT_EVERY_DATES = 7
 """Let the pipeline catch up every week of dates, so a long backfill never floods it."""
 
 
-LIVE_ONLY = frozenset({"oddsa_events"})
+LIVE_ONLY = frozenset({"oddsa_events", "oddsa_player_props"})
 """Scrapers of what is on offer now: a past date comes from their historical twin instead."""
 
 

@@ -21,7 +21,7 @@ from libs.common.warehouse.schema import Table
 from nba_pipeline.backfill import BackfillReport, backfill, date_scrapers
 from nba_pipeline.cli import app
 from nba_pipeline.pipeline import PipelineClient
-from nba_pipeline.replay.season import Season
+from nba_pipeline.replay.season import ODDS_BOOKS, Season
 from nba_pipeline.stack import LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -45,17 +45,24 @@ def expected_counts(
     for name in scrapers:
         raw[SOURCES[name].table.fqn] += per_scrape[SOURCES[name].table.fqn]
     games = [game for game in season.games if start <= game.date <= end]
-    consensus = sum(
-        1 for game in games for quote in season.quotes(game) if quote.book == "consensus"
+    quotes = [(game, quote) for game in games for quote in season.quotes(game)]
+    bp = (
+        [(g, q) for g, q in quotes if q.book == "consensus"]
+        if "bp_player_props" in scrapers
+        else []
     )
-    lines = consensus if "bp_player_props" in scrapers else 0
+    odds = (
+        [(g, q) for g, q in quotes if q.book in ODDS_BOOKS]
+        if "oddsa_player_props_his" in scrapers
+        else []
+    )
     box = raw["nba_raw.bdl_player_boxscores"]
     return {
         **raw,
         "nba_analytics.player_game_summary": box,
         "nba_analytics.team_game_summary": 2 * len(games) if box else 0,
-        "nba_analytics.player_game_lines": lines,
-        "nba_analytics.player_prop_results": lines,
+        "nba_analytics.player_game_lines": len(bp) + len(odds),
+        "nba_analytics.player_prop_results": len(bp) + len({(g, q.player) for g, q in odds}),
     }
 
 

@@ -286,7 +286,7 @@ OUTCOME = "data.bookmakers[0].markets[0].outcomes[0]"
         (broken(lambda b: b["data"]["bookmakers"][0]["markets"][0]["outcomes"][0].update(name="Yes")), OUTCOME),
         (broken(lambda b: b["data"]["bookmakers"][0]["markets"][0]["outcomes"][0].pop("description")), f"{OUTCOME}.description"),
         (broken(lambda b: b["data"]["bookmakers"][0]["markets"][0]["outcomes"].append({"name": "Over", "description": "Ja Morant", "price": 1.9, "point": 26.5})), "data.bookmakers[0].markets[0].outcomes[28]"),
-        ([{"id": "x"}], "<body>"),
+        ([{"id": "x"}], "[0].commence_time"),
         ("truncated {", "<body>"),
     ],
 )  # fmt: skip
@@ -366,6 +366,53 @@ def test_props_requests() -> None:
         )
     ]
     assert not any("apiKey" in query for _, query in current.calls + historical.calls)
+
+
+def test_props_without_an_event_cover_every_event_of_the_date() -> None:
+    recorded = load(PROPS_FILE)
+    event_id = recorded["data"]["id"]
+    listing = load(EVENTS_FILE)
+    listed = [e["id"] for e in listing["data"]]
+
+    def answer(path: str, query: dict[str, Any]) -> Any:
+        return listing if path.endswith("/events") else recorded
+
+    fetcher = FakeFetcher(answer)
+    source = BY_NAME["oddsa_player_props_his"]
+    params = source.params_model.model_validate({"date": "2024-01-24"})
+    body = asyncio.run(source.fetch(fetcher, params))
+    snapshot = "2024-01-24T21:00:00Z"
+    assert fetcher.calls[0] == (
+        "/v4/historical/sports/basketball_nba/events",
+        {"date": snapshot, "commenceTimeFrom": "2024-01-24T05:00:00Z",
+         "commenceTimeTo": "2024-01-25T04:59:59Z"},
+    )  # fmt: skip
+    assert [path for path, _ in fetcher.calls[1:]] == [
+        f"/v4/historical/sports/basketball_nba/events/{e}/odds" for e in listed
+    ]
+    assert all(q == {"date": snapshot, "markets": "player_points", "regions": "us"}
+               for _, q in fetcher.calls[1:])  # fmt: skip
+    one = source.parse(recorded, ctx())
+    rows = source.parse(body, ctx())
+    assert len(rows) == len(listed) * len(one) and {r["event_id"] for r in rows} == {event_id}
+
+
+def test_props_of_a_date_name_the_event_that_is_malformed() -> None:
+    good = load(PROPS_FILE)
+    bad = copy.deepcopy(good)
+    bad["data"]["bookmakers"][0].pop("key")
+    with pytest.raises(ParseError) as caught:
+        BY_NAME["oddsa_player_props_his"].parse([good, bad], ctx())
+    assert caught.value.field == "[1].data.bookmakers[0].key"
+    listing_fetcher = FakeFetcher(lambda path, query: {"data": [{"commence_time": "x"}]})
+    source = BY_NAME["oddsa_player_props"]
+    params = source.params_model.model_validate({"date": "2024-01-24"})
+    with pytest.raises(ParseError) as listing:
+        asyncio.run(source.fetch(listing_fetcher, params))
+    assert (listing.value.scraper_name, listing.value.field) == (
+        "oddsa_player_props",
+        "<events>[0].id",
+    )
 
 
 @pytest.mark.parametrize(

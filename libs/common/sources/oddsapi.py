@@ -9,7 +9,7 @@ live here too and are shared with BettingPros, so both props tables have one sha
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Annotated, Any, NamedTuple, Self
 from zoneinfo import ZoneInfo
 
@@ -247,14 +247,14 @@ def _quotes(event: Any, scraper: str, where: str) -> Iterable[Quote]:
 def props_parser(scraper: str) -> Parser:
     """Event odds to one row per (bookmaker, player, line), Over and Under paired.
 
-    `odds_format` follows the price types: all integers is american, any float is decimal
-    (the historical endpoint is requested without oddsFormat, so it answers in decimal).
+    The body is one event's odds, or a list of them when the run covered every event of a
+    date. `odds_format` follows the price types: all integers is american, any float is
+    decimal (the historical endpoint is requested without oddsFormat, so it answers in decimal).
     """
 
-    def parse(body: Any, ctx: ParseContext) -> list[Row]:
-        if body == []:
-            return []
+    def parse_event(body: Any, ctx: ParseContext, prefix: str) -> list[Row]:
         event, snapshot, where = _unwrap(body, scraper, ctx)
+        where = _at(prefix, where) if where else prefix
         fields = _event(event, scraper, where, ctx.game_date)
         paired = pair_sides(_quotes(event, scraper, where), scraper)
         decimal = any(isinstance(p, float) for sides in paired.values() for p in sides.values())
@@ -265,6 +265,13 @@ def props_parser(scraper: str) -> Parser:
             "snapshot_at": snapshot,
         }
         return props_rows(paired, per_body, ctx)
+
+    def parse(body: Any, ctx: ParseContext) -> list[Row]:
+        if isinstance(body, list):
+            return [
+                row for i, event in enumerate(body) for row in parse_event(event, ctx, f"[{i}]")
+            ]
+        return parse_event(body, ctx, "")
 
     return parse
 
@@ -303,8 +310,11 @@ class OddsEventsHisParams(BaseModel):
         return self
 
 
+EVERY_EVENT = "default: every event of `date` (one events request, then one per event)"
+
+
 class OddsPropsParams(BaseModel):
-    """Current player-points odds of one event."""
+    """Current player-points odds of one event, or of every event of the date."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -312,12 +322,12 @@ class OddsPropsParams(BaseModel):
             "examples": [{"event_id": "242c77a8d5890e18bab91773ad32fcb5", "date": "2025-03-09"}]
         },
     )
-    event_id: EventId
+    event_id: EventId | None = Field(None, description=f"Odds API event id; {EVERY_EVENT}")
     date: dt.date = Field(description="game date, YYYY-MM-DD (US Eastern calendar day)")
 
 
 class OddsPropsHisParams(OddsEventsHisParams):
-    """Player-points odds of one event as they stood at a snapshot time."""
+    """Player-points odds of one event (or every event of the date) at a snapshot time."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -331,7 +341,7 @@ class OddsPropsHisParams(OddsEventsHisParams):
             ]
         },
     )
-    event_id: EventId
+    event_id: EventId | None = Field(None, description=f"Odds API event id; {EVERY_EVENT}")
 
 
 def _day_window(day: dt.date) -> dict[str, str]:
@@ -347,7 +357,7 @@ def _snapshot(params: OddsEventsHisParams) -> str:
 
 
 async def _fetch_events(fetcher: Fetcher, params: BaseModel) -> Any:
-    assert isinstance(params, DateParams)
+    assert isinstance(params, DateParams | OddsPropsParams)
     return await fetcher.get_json(f"/v4/sports/{SPORT}/events", _day_window(params.date))
 
 
@@ -357,17 +367,45 @@ async def _fetch_events_his(fetcher: Fetcher, params: BaseModel) -> Any:
     return await fetcher.get_json(f"/v4/historical/sports/{SPORT}/events", query)
 
 
-async def _fetch_props(fetcher: Fetcher, params: BaseModel) -> Any:
-    assert isinstance(params, OddsPropsParams)
-    query = {"markets": MARKET, "regions": "us", "oddsFormat": "american"}
-    return await fetcher.get_json(f"/v4/sports/{SPORT}/events/{params.event_id}/odds", query)
+def _listed_event_ids(body: Any, scraper: str) -> list[str]:
+    """Ids of an events body (bare or historical), for a props run covering a whole date."""
+    events = body.get("data") if isinstance(body, dict) else body
+    if not isinstance(events, list):
+        raise ParseError(scraper, "<events>", f"expected a list, got {type(events).__name__}")
+    return [str(need(event, "id", scraper, f"<events>[{i}]")) for i, event in enumerate(events)]
 
 
-async def _fetch_props_his(fetcher: Fetcher, params: BaseModel) -> Any:
-    assert isinstance(params, OddsPropsHisParams)
-    query = {"date": _snapshot(params), "markets": MARKET, "regions": "us"}
-    path = f"/v4/historical/sports/{SPORT}/events/{params.event_id}/odds"
-    return await fetcher.get_json(path, query)
+def _props_fetch(
+    scraper: str,
+    prefix: str,
+    list_events: Callable[[Fetcher, BaseModel], Awaitable[Any]],
+    query: Callable[[Any], dict[str, str]],
+) -> Callable[[Fetcher, BaseModel], Awaitable[Any]]:
+    """One event's odds, or, without `event_id`, a list with the odds of every listed event."""
+
+    async def fetch(fetcher: Fetcher, params: BaseModel) -> Any:
+        assert isinstance(params, OddsPropsParams | OddsPropsHisParams)
+        asked = query(params)
+        if params.event_id is not None:
+            return await fetcher.get_json(f"{prefix}/events/{params.event_id}/odds", asked)
+        ids = _listed_event_ids(await list_events(fetcher, params), scraper)
+        return [await fetcher.get_json(f"{prefix}/events/{i}/odds", asked) for i in ids]
+
+    return fetch
+
+
+_fetch_props = _props_fetch(
+    "oddsa_player_props",
+    f"/v4/sports/{SPORT}",
+    _fetch_events,
+    lambda _: {"markets": MARKET, "regions": "us", "oddsFormat": "american"},
+)
+_fetch_props_his = _props_fetch(
+    "oddsa_player_props_his",
+    f"/v4/historical/sports/{SPORT}",
+    _fetch_events_his,
+    lambda params: {"date": _snapshot(params), "markets": MARKET, "regions": "us"},
+)
 
 
 SOURCES = (
