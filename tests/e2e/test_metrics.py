@@ -76,8 +76,9 @@ def test_dlq_depth_gauge_counts_a_dead_letter(
     publisher = stack.clients.publisher  # type: ignore[union-attr]
     publisher.publish_bytes(f"{SCRAPER_COMPLETE_TOPIC}-dlq", b"{}", {"metrics_test": marker})
     try:
-        assert depth() == before + 1
-        assert depth() == before + 1, "counting hands the messages back"
+        # other tests' messages may reach the DLQ meanwhile: at least ours is counted
+        assert depth() >= before + 1
+        assert depth() >= before + 1, "counting hands the messages back"
     finally:
         mine = pull_dlq(
             stack.project, DLQ_SUB, lambda m: m.attributes.get("metrics_test") == marker, 1
