@@ -52,5 +52,8 @@ infra-apply: install ## Pub/Sub topology in GCP_PROJECT, then the Pub/Sub servic
 		--push-service-account $(PUSH_SERVICE_ACCOUNT)
 	@$(UV) run --locked python -m nba_pipeline.deploy iam
 
+bench: install check-emulators ## benchmarks against the local stack (BENCH_ARGS=--quick for a smoke run)
+	@$(UV) run --locked nba-pipeline bench $(BENCH_ARGS)
+
 clean: ## remove the local warehouse, logs and caches
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache test-artifacts

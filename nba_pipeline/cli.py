@@ -30,12 +30,7 @@ console = Console(stderr=True)
 
 SCHEDULER_TICK_SECONDS = 1.0
 DEMO_DATE = dt.date(2025, 2, 20)
-DEMO_SCRAPERS = ("bdl_games", "bdl_box_scores")
-DEMO_TABLES = [
-    "nba_raw.bdl_games",
-    "nba_raw.bdl_player_boxscores",
-    "nba_analytics.player_game_summary",
-]
+"""A day with recorded balldontlie games; the replay server's season agrees with them."""
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -94,33 +89,36 @@ def _print_report(report: DemoReport) -> None:
         table.add_row(name, str(count))
     Console().print(table)
     Console().print(
-        f"end-to-end latency (scrape request to analytics rows): {report.latency_seconds:.2f} s"
+        f"{report.runs} scraper runs; end-to-end latency (first scrape request to the last "
+        f"analytics rows): {report.latency_seconds:.2f} s"
     )
 
 
 @dataclass
 class DemoReport:
-    """Rows per table and end-to-end latency of the demo day."""
+    """Rows per table with data, runs made and end-to-end latency of the demo day."""
 
-    rows: dict[str, int | None]
+    rows: dict[str, int]
+    runs: int
     latency_seconds: float
 
 
 def run_demo(scrapers_url: str, game_date: dt.date = DEMO_DATE) -> DemoReport:
-    """Scrape the demo scrapers for one date and wait until analytics has them."""
+    """Every date scraper for one day (games, box scores, events, betting lines, schedule),
+    through all three phases, as a backfill of that day; re-run each time `up` starts."""
+    from nba_pipeline.backfill import backfill as run_backfill
     from nba_pipeline.pipeline import PipelineClient
 
     client = PipelineClient(scrapers_url)
     started = time.monotonic()
-    runs = [client.scrape(name, {"date": game_date.isoformat()}) for name in DEMO_SCRAPERS]
-    failed = [run for run in runs if run.status_code >= 400]
-    if failed:
-        raise RuntimeError(f"demo scrape failed: {failed[0].scraper_name}: {failed[0].body}")
-    client.wait(runs)
+    report = run_backfill(client, game_date, game_date, force=True)
     latency = time.monotonic() - started
-    counts = client.table_counts(game_date, game_date)
     client.close()
-    return DemoReport({table: counts.get(table) for table in DEMO_TABLES}, latency)
+    if report.failures:
+        failed = report.failures[0]
+        raise RuntimeError(f"demo scrape failed: {failed.scraper_name}: {failed.body}")
+    rows = {table: count for table, count in report.rows.items() if count}
+    return DemoReport(rows, len(report.runs), latency)
 
 
 @app.command()
@@ -219,6 +217,17 @@ def docs_tables() -> None:
     from nba_pipeline.tabledocs import render
 
     sys.stdout.write(render())
+
+
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option(help="smoke run: two weeks, fewer events")] = False,
+    markdown: Annotated[Path | None, typer.Option(help="also write the table as Markdown")] = None,
+) -> None:
+    """Benchmark the local stack; exit 1 only if the pipeline lost or duplicated data."""
+    from nba_pipeline.bench.command import run
+
+    raise typer.Exit(run(quick, markdown))
 
 
 @infra_app.command("apply")

@@ -9,10 +9,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from nba_pipeline.bench.bare import NoopEndpoint
 from nba_pipeline.bench.footprint import RssSampler, cold_starts, stack_pids
 from nba_pipeline.bench.freshness import LoadPlan, freshness, throughput
-from nba_pipeline.bench.noop import NoopEndpoint
+from nba_pipeline.bench.parsers import parser_speed, recorded_samples
 from nba_pipeline.bench.report import Results, markdown, print_table
+from nba_pipeline.bench.season_backfill import season_backfill
+from nba_pipeline.bench.storm import storm
 from nba_pipeline.replay.season import SEASON_END, SEASON_START, Season
 from nba_pipeline.replay.settings import ReplaySettings
 from nba_pipeline.stack import LocalStack, Ports
@@ -29,7 +32,9 @@ class Plan:
 
 
 FULL = Plan(LoadPlan((20, 50, 100), 10, 1000), SEASON_START, SEASON_END, 10_000)
-QUICK = Plan(LoadPlan((20, 50, 100), 2, 200), SEASON_START, SEASON_START + dt.timedelta(days=13), 1_000)
+QUICK = Plan(
+    LoadPlan((20, 50, 100), 2, 200), SEASON_START, SEASON_START + dt.timedelta(days=13), 1_000
+)
 """A smoke run: two weeks of season, two seconds per rate, fewer duplicates."""
 
 
@@ -54,6 +59,11 @@ def measure(stack: LocalStack, plan: Plan, workdir: Path) -> Results:
         throughput(stack, season, noop, plan.load, results)
     finally:
         noop.stop()
+    storm(stack, season, plan.duplicates, results)
+    generated = season_backfill(
+        stack, season, plan.backfill_from, plan.backfill_to, workdir, results
+    )
+    parser_speed([("recordings", recorded_samples()), ("generated", generated)], results)
     return results
 
 

@@ -72,7 +72,10 @@ def write_events(store: RawFileStore, season: Season, count: int) -> list[Event]
 
 
 def publish_paced(
-    publisher: Publisher, topic: str, payloads: Sequence[tuple[bytes, dict[str, str]]], rate: float | None
+    publisher: Publisher,
+    topic: str,
+    payloads: Sequence[tuple[bytes, dict[str, str]]],
+    rate: float | None,
 ) -> tuple[list[float], list[str]]:
     """Publish each (data, attributes), `rate` per second (None: at once): (send times, message ids)."""
     sent: list[float] = []
@@ -104,7 +107,9 @@ def landed(warehouse: Warehouse, events: Sequence[Event]) -> dict[tuple[str, str
     )
     found: dict[tuple[str, str], list[float]] = {}
     for row in rows:
-        found.setdefault((row["execution_id"], row["phase"]), []).append(row["processed_at"].timestamp())
+        found.setdefault((row["execution_id"], row["phase"]), []).append(
+            row["processed_at"].timestamp()
+        )
     return found
 
 
@@ -121,9 +126,15 @@ def wait_landed(
         time.sleep(0.25)
 
 
-def delays(events: Sequence[Event], found: dict[tuple[str, str], list[float]], phase: str) -> list[float]:
+def delays(
+    events: Sequence[Event], found: dict[tuple[str, str], list[float]], phase: str
+) -> list[float]:
     """Seconds from publish to the phase's commit, for the events that reached it."""
-    return [min(found[(e.execution_id, phase)]) - e.sent for e in events if (e.execution_id, phase) in found]
+    return [
+        min(found[(e.execution_id, phase)]) - e.sent
+        for e in events
+        if (e.execution_id, phase) in found
+    ]
 
 
 def tables_loaded(events: Sequence[Event]) -> list[tuple[str, dt.date]]:
@@ -132,14 +143,20 @@ def tables_loaded(events: Sequence[Event]) -> list[tuple[str, dt.date]]:
             for e in events if e.message.game_date]  # fmt: skip
 
 
-def check_exactly_once(found: dict[tuple[str, str], list[float]], events: Sequence[Event]) -> list[str]:
+def check_exactly_once(
+    found: dict[tuple[str, str], list[float]], events: Sequence[Event]
+) -> list[str]:
     """Problems: an event a phase never applied, or applied twice."""
     problems = []
     for phase in ("processors", "analytics"):
         missing = [e.execution_id for e in events if (e.execution_id, phase) not in found]
-        doubled = [e.execution_id for e in events if len(found.get((e.execution_id, phase), [])) > 1]
+        doubled = [
+            e.execution_id for e in events if len(found.get((e.execution_id, phase), [])) > 1
+        ]
         if missing:
-            problems.append(f"{phase}: {len(missing)} of {len(events)} events never applied, e.g. {missing[0]}")
+            problems.append(
+                f"{phase}: {len(missing)} of {len(events)} events never applied, e.g. {missing[0]}"
+            )
         if doubled:
             problems.append(f"{phase}: {len(doubled)} events applied twice, e.g. {doubled[0]}")
     return problems

@@ -9,7 +9,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from nba_pipeline.bench.noop import noop_command, start_process
+from nba_pipeline.bench import noop
+from nba_pipeline.bench.bare import start_process
 from nba_pipeline.bench.report import Figure, Results
 from nba_pipeline.stack import LocalStack, free_port
 
@@ -31,7 +32,7 @@ def _rss_mb(pid: int) -> float:
 def cold_starts(stack: LocalStack, workdir: Path, results: Results) -> None:
     """Each service alone in a fresh `python -c` (own DuckDB file), timed to its first 200."""
     floor_port = free_port()
-    floor, floor_ready = start_process(noop_command(floor_port), floor_port)
+    floor, floor_ready = start_process(noop.command(floor_port), floor_port)
     floor_rss = _rss_mb(floor.pid)
     floor.terminate()
     floor.wait(timeout=10)

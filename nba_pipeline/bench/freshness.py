@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nba_pipeline.bench import events as ev
+from nba_pipeline.bench.bare import NoopEndpoint
 from nba_pipeline.bench.integrity import duplicated_keys, missing_rows
-from nba_pipeline.bench.noop import NoopEndpoint
 from nba_pipeline.bench.report import Figure, Results, percentile
 from nba_pipeline.replay.season import Season
 from nba_pipeline.stack import LocalStack
@@ -37,7 +37,9 @@ def _percentiles(section: str, what: str, values: list[float], floor: list[float
     return figures
 
 
-def _run(stack: LocalStack, events: list[ev.Event], rate: float | None, results: Results) -> dict[tuple[str, str], list[float]]:
+def _run(
+    stack: LocalStack, events: list[ev.Event], rate: float | None, results: Results
+) -> dict[tuple[str, str], list[float]]:
     """Publish, wait until every event reached analytics, check each was applied exactly once."""
     assert stack.clients is not None
     ev.publish(stack.clients.publisher, events, rate)
@@ -77,7 +79,9 @@ def throughput(stack: LocalStack, season: Season, noop: NoopEndpoint, plan: Load
     first = min(e.sent for e in events)
     rates = {}
     for phase in ("processors", "analytics"):
-        last = max(min(found[(e.execution_id, phase)]) for e in events if (e.execution_id, phase) in found)
+        last = max(
+            min(found[(e.execution_id, phase)]) for e in events if (e.execution_id, phase) in found
+        )
         rates[phase] = len(events) / (last - first)
     results.add(
         Figure("throughput", "bare push rate (emulator to no-op app)", bare_rate, "msg/s"),

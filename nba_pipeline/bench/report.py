@@ -56,9 +56,7 @@ def rows(figures: Sequence[Figure]) -> list[list[str]]:
     for f in figures:
         ratio = f"{f.ratio:.2f}x {f.ratio_of}" if f.ratio is not None else ""
         verdict = "" if f.met is None else ("yes" if f.met else "NO")
-        cells.append(
-            [f.section, f.name, f"{_number(f.value)} {f.unit}", ratio, f.target, verdict]
-        )
+        cells.append([f.section, f.name, f"{_number(f.value)} {f.unit}", ratio, f.target, verdict])
     return cells
 
 
