@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,9 +18,11 @@ from libs.common.audit import CIRCUIT_BREAKER_STATE
 from libs.common.settings import ScraperSettings
 from libs.common.sources.base import Upstream
 from libs.common.warehouse.duckdb import DuckDBWarehouse
+from nba_pipeline.stack import free_port
 from services.scrapers.breakers import BreakerRegistry
 from services.scrapers.fetcher import CircuitOpenError, HttpFetcher, UpstreamError, wait_retry_after
 from services.scrapers.runner import ScrapeRunner
+from tests.utils.faults import dropping_port
 from tests.utils.receivers import json_upstream
 
 BASE = "https://api.balldontlie.io"
@@ -159,3 +162,29 @@ def test_every_family_reuses_one_pooled_connection_per_proxy_provider(
         asyncio.run(every_family_twice())
     assert len(peers.items) == 2 * len(upstreams)
     assert len(set(peers.items)) == 1, "every request rode the primary provider's one connection"
+
+
+def test_a_failing_proxy_with_credentials_never_shows_its_password(
+    warehouse: DuckDBWarehouse, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    password = "pr0xy-pa55word"
+    port = free_port()
+    proxy = {"name": "paid", "url": f"http://user:{password}@127.0.0.1:{port}", "priority": 1}
+    settings = ScraperSettings.model_validate(
+        {"proxies": [proxy], "balldontlie_base_url": "http://upstream.invalid", "http_attempts": 2}
+    )
+    runner = ScrapeRunner(settings, SimpleNamespace(warehouse=warehouse))  # type: ignore[arg-type]
+    fetcher = HttpFetcher(runner.http, settings, "balldontlie", runner.breakers)
+
+    async def fetch_then_close() -> None:
+        try:
+            await fetcher.get_json("/v1/games")
+        finally:
+            await runner.aclose()
+
+    with dropping_port(port) as proxy_server, pytest.raises(UpstreamError) as error:
+        asyncio.run(fetch_then_close())
+    assert proxy_server.connections == 2, "both attempts went through the proxy"
+    assert "upstream.invalid" in str(error.value), "the error still says what failed"
+    assert password not in str(error.value) and password not in caplog.text
