@@ -230,17 +230,6 @@ def bench(
     raise typer.Exit(run(quick, markdown))
 
 
-@app.command()
-def bench(
-    quick: Annotated[bool, typer.Option(help="smoke run: two weeks, fewer events")] = False,
-    markdown: Annotated[Path | None, typer.Option(help="also write the table as Markdown")] = None,
-) -> None:
-    """Benchmark the local stack; exit 1 only if the pipeline lost or duplicated data."""
-    from nba_pipeline.bench.command import run
-
-    raise typer.Exit(run(quick, markdown))
-
-
 @infra_app.command("apply")
 def infra_apply(
     project: Annotated[

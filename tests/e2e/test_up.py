@@ -33,7 +33,14 @@ def test_up_serves_docs_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     assert "Ctrl-C to stop" in text, text
     urls = dict(re.findall(r"^\s+(scrapers|processors|analytics)\s+(\S+)/docs", text, re.M))
     assert set(urls) == {"scrapers", "processors", "analytics"}
-    assert "nba_analytics.player_game_summary" in text, "the demo day printed its rows"
+    printed = dict(re.findall(r"(nba_\w+\.\w+)\s+\S\s+(\d+)", text))
+    for table in (
+        "nba_raw.bdl_player_boxscores",
+        "nba_raw.odds_api_player_points_props",
+        "nba_analytics.player_game_summary",
+        "nba_analytics.player_game_lines",
+    ):
+        assert int(printed.get(table, 0)) > 0, f"the demo day loaded {table}: {text}"  # fmt: skip
     for url in urls.values():
         assert httpx.get(f"{url}/docs").status_code == 200
 
