@@ -59,7 +59,7 @@ def measure(stack: LocalStack, plan: Plan, workdir: Path) -> Results:
         throughput(stack, season, noop, plan.load, results)
     finally:
         noop.stop()
-    storm(stack, season, plan.duplicates, results)
+    storm(stack, season, plan.duplicates, plan.load.first_day, results)
     generated = season_backfill(
         stack, season, plan.backfill_from, plan.backfill_to, workdir, results
     )

@@ -49,9 +49,12 @@ class Event:
         return self.message.execution_id
 
 
-def write_events(store: RawFileStore, season: Season, count: int) -> list[Event]:
-    """`count` runs over the season's game dates, each with its own file in GCS."""
-    runs = itertools.cycle(itertools.product(season.game_dates(), EVENT_SCRAPERS))
+def write_events(
+    store: RawFileStore, season: Season, count: int, first_day: dt.date
+) -> list[Event]:
+    """`count` runs over the season's game dates from `first_day`, each with its own file in GCS."""
+    days = [day for day in season.game_dates() if day >= first_day]
+    runs = itertools.cycle(itertools.product(days, EVENT_SCRAPERS))
     events = []
     for _ in range(count):
         day, name = next(runs)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from nba_pipeline.bench import events as ev
 from nba_pipeline.bench.bare import NoopEndpoint
 from nba_pipeline.bench.integrity import duplicated_keys, missing_rows
 from nba_pipeline.bench.report import Figure, Results, percentile
-from nba_pipeline.replay.season import Season
+from nba_pipeline.replay.season import SEASON_START, Season
 from nba_pipeline.stack import LocalStack
 
 TARGET_RATE = 50
@@ -24,6 +25,8 @@ class LoadPlan:
     seconds_per_rate: float
     burst: int
     """Messages published at once for the throughput ceiling."""
+    first_day: dt.date = SEASON_START
+    """Events cycle over the season's game dates from this one."""
 
 
 def _percentiles(section: str, what: str, values: list[float], floor: list[float],
@@ -56,7 +59,7 @@ def freshness(stack: LocalStack, season: Season, noop: NoopEndpoint, plan: LoadP
     for rate in plan.rates:
         count = int(rate * plan.seconds_per_rate)
         bare, _ = noop.publish_and_collect(stack.clients.publisher, count, rate)
-        events = ev.write_events(stack.clients.store, season, count)
+        events = ev.write_events(stack.clients.store, season, count, plan.first_day)
         found = _run(stack, events, rate, results)
         targets = {50: P50_TARGET, 99: P99_TARGET} if rate == TARGET_RATE else None
         section = f"freshness {rate}/s"
@@ -74,7 +77,7 @@ def throughput(stack: LocalStack, season: Season, noop: NoopEndpoint, plan: Load
     """A burst to the no-op endpoint, then the same burst of events through the pipeline."""
     assert stack.clients is not None
     _, bare_rate = noop.publish_and_collect(stack.clients.publisher, plan.burst, None)
-    events = ev.write_events(stack.clients.store, season, plan.burst)
+    events = ev.write_events(stack.clients.store, season, plan.burst, plan.first_day)
     found = _run(stack, events, None, results)
     first = min(e.sent for e in events)
     rates = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import time
 from collections.abc import Callable
@@ -49,11 +50,11 @@ def _hammer(count: int, call: Callable[[httpx.Client], httpx.Response]) -> tuple
     return elapsed / count, [(a.status_code, a.json()) for a in answers]
 
 
-def storm(stack: LocalStack, season: Season, count: int, results: Results) -> None:
+def storm(stack: LocalStack, season: Season, count: int, day: dt.date, results: Results) -> None:
     """`count` duplicate pushes of an applied message: rows unchanged, cost per duplicate."""
     assert stack.clients is not None
     warehouse = stack.clients.warehouse
-    events = ev.write_events(stack.clients.store, season, 1)
+    events = ev.write_events(stack.clients.store, season, 1, day)
     ev.publish(stack.clients.publisher, events, None)
     ev.wait_landed(warehouse, events, timeout=60)
     event = events[0]
