@@ -120,11 +120,13 @@ class HttpFetcher:
         return response
 
     async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """The decoded body; a body that is not JSON comes back as its text, so it is stored
+        and the parser fails naming `<body>`, instead of the evidence being dropped here."""
         response = await self._get(path, params)
         try:
             return response.json()
         except ValueError:
-            raise UpstreamError(f"GET {self.base_url + path} did not return JSON") from None
+            return response.text
 
     async def get_text(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         return (await self._get(path, params)).text

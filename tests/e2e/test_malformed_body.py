@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import respx
 
+from libs.common.sources.registry import get_source
 from nba_pipeline.pipeline import PipelineClient
 from nba_pipeline.stack import LocalStack
 from tests.conftest import RECORDINGS
@@ -42,6 +43,10 @@ CASES = [
         id="json-missing-field",
     ),
     pytest.param(
+        "bdl_games", {"date": DAY.isoformat()}, "/balldontlie/v1/games",
+        box_scores_without_players()[:300], "text", "bdl_games: field '<body>'", id="json-truncated",
+    ),
+    pytest.param(
         "nbac_roster", {"team_id": "1610612744", "slug": "warriors", "date": DAY.isoformat()},
         "/nbacom_web/team/1610612744/warriors", page_cut_inside_next_data(), "html",
         "nbac_roster: field '__NEXT_DATA__'", id="html-truncated",
@@ -69,17 +74,15 @@ def test_malformed_body_fails_the_run_and_keeps_the_file(
     stored = stack.clients.store.read_json(run.body["gcs_path"])
     if kind == "json":
         assert json.dumps(stored.document["data"]) == served
+    elif kind == "text":
+        assert stored.document["data"] == served
     else:
         assert stack.clients.store.read_gzip_text(stored.document["meta"]["body_file"]) == served
     logged = client.http.get(f"/executions/{run.execution_id}").json()
     assert {row["status"] for row in logged["history"]} == {"failed"}
     assert error in logged["execution"]["error_message"]
     assert logged["execution"]["gcs_path"] == run.body["gcs_path"]
-    table = (
-        "nba_raw.bdl_player_boxscores"
-        if scraper == "bdl_box_scores"
-        else "nba_raw.nbac_team_roster"
-    )
+    table = get_source(scraper).table.fqn
     loaded = stack.clients.warehouse.query(
         f"SELECT count(*) AS n FROM {{{table}}} WHERE source_file = @f", {"f": run.body["gcs_path"]}
     )

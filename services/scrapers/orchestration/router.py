@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,6 +20,8 @@ from services.scrapers.alerts import gap_text, send_alert
 from services.scrapers.failures import open_gaps, stale_unalerted_gaps
 from services.scrapers.orchestration.cleanup import run_cleanup
 from services.scrapers.orchestration.engine import DailySchedule, DecisionRecord, Orchestrator
+
+log = logging.getLogger(__name__)
 
 
 class ScheduleRequest(BaseModel):
@@ -103,6 +106,15 @@ def gaps_router() -> APIRouter:
                 outcome = await runner.run(gap["scraper_name"], params, "BACKFILL_GAPS")
                 ok = outcome.message.status != "failed"
             except Exception:
+                log.exception(
+                    "gap backfill raised",
+                    extra={
+                        "fields": {
+                            "failure_id": gap["failure_id"],
+                            "scraper_name": gap["scraper_name"],
+                        }
+                    },
+                )
                 ok = False
             (backfilled if ok else still_failing).append(gap["failure_id"])
         cutoff = clock.now() - dt.timedelta(days=settings.gap_alert_after_days)
