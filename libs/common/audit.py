@@ -87,7 +87,11 @@ WORKFLOW_DECISIONS = Table(
         col("reason", "STRING", True),
         col("target_date", "DATE"),
         col("attempt", "INT64", description="1-based attempt number of a RUN that day"),
-        col("outcome", "STRING", description="RUN only: succeeded | failed"),
+        col(
+            "outcome",
+            "STRING",
+            description="RUN only: running (while its plan runs), then succeeded | failed",
+        ),
         col("execution_ids", "JSON", description="runs a RUN made"),
     ),
     natural_key=("decision_id",),
