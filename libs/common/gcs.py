@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from google.api_core.exceptions import NotFound, PreconditionFailed
 
 UNDATED = "undated"
@@ -98,7 +99,7 @@ class RawFileStore:
         """Read and decode a JSON raw file."""
         content, generation = self.read_bytes(gcs_path)
         try:
-            document = json.loads(content)
+            document = orjson.loads(content)  # ~2x json.loads on upstream bodies (make bench)
         except ValueError as exc:
             raise StorageError(f"{gcs_path} is not valid JSON: {exc}") from exc
         return StoredFile(gcs_path, generation, document)

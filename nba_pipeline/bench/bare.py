@@ -38,7 +38,7 @@ class NoopEndpoint:
 
     @classmethod
     def start(cls, project: str) -> NoopEndpoint:
-        from google.cloud import pubsub_v1
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 
         port = free_port()
         process, ready = start_process(noop.command(port), port, dict(os.environ))

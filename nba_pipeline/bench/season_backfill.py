@@ -66,9 +66,9 @@ def _check(stack: LocalStack, season: Season, start: dt.date, end: dt.date,
         results.problem(f"backfill: {problem}")
     snapshots: dict[str, int] = defaultdict(int)
     for run in runs:
-        table = get_source(run.scraper_name).table
-        if "source_file" in table.natural_key:
-            snapshots[table.fqn] += int(run.body.get("record_count") or 0)
+        target = get_source(run.scraper_name).table
+        if "source_file" in target.natural_key:
+            snapshots[target.fqn] += int(run.body.get("record_count") or 0)
     for table, expected in snapshots.items():
         rows = warehouse.query(
             f"SELECT count(*) AS n FROM {{{table}}} WHERE list_contains(@ids, execution_id)",

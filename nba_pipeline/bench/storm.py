@@ -60,10 +60,11 @@ def storm(stack: LocalStack, season: Season, count: int, day: dt.date, results: 
     event = events[0]
     table = get_source(event.message.scraper_name).table.fqn
     before = table_state(warehouse, table, event)
+    subscription = f"projects/{stack.project}/subscriptions/nba-processors-sub"
     envelope = {
         "message": {"data": base64.b64encode(encode_message(event.message)).decode(),
                     "attributes": event.message.attributes(), "messageId": event.message_id},
-        "subscription": f"projects/{stack.project}/subscriptions/nba-processors-sub",
+        "subscription": subscription,
     }  # fmt: skip
     url = stack.url("processors")
     per_duplicate, answers = _hammer(count, lambda c: c.post(f"{url}/process", json=envelope))
@@ -71,7 +72,7 @@ def storm(stack: LocalStack, season: Season, count: int, day: dt.date, results: 
     lookups = max(100, count // 10)
     started = time.perf_counter()
     for _ in range(lookups):
-        already_processed(warehouse, envelope["subscription"], event.message_id)
+        already_processed(warehouse, subscription, event.message_id)
     per_lookup = (time.perf_counter() - started) / lookups
     acked = sum(1 for code, body in answers if code == 200 and body.get("status") == "duplicate")
     if acked != count:
