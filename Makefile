@@ -55,5 +55,14 @@ infra-apply: install ## Pub/Sub topology in GCP_PROJECT, then the Pub/Sub servic
 bench: install check-emulators ## benchmarks against the local stack (BENCH_ARGS=--quick for a smoke run)
 	@$(UV) run --locked nba-pipeline bench $(BENCH_ARGS)
 
+# Without --project in ARGS, the DLQ commands talk to the `make run` emulator.
+DLQ_ENV = $(if $(findstring --project,$(ARGS)),,PUBSUB_EMULATOR_HOST=$${PUBSUB_EMULATOR_HOST:-127.0.0.1:8085})
+
+dlq-list: install ## dead-lettered messages of both DLQs (ARGS="--scraper bdl_games --project P ...")
+	@$(DLQ_ENV) $(UV) run --locked nba-pipeline dlq list $(ARGS)
+
+dlq-replay: install ## republish dead-lettered messages, ack after publish (ARGS="--dry-run --scraper ... --max N")
+	@$(DLQ_ENV) $(UV) run --locked nba-pipeline dlq replay $(ARGS)
+
 clean: ## remove the local warehouse, logs and caches
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -21,11 +21,13 @@ from rich.table import Table as RichTable
 from libs.common.rawfile import fetched_at, split_envelope
 from libs.common.sources.base import ParseContext, ParseError
 from libs.common.sources.registry import UnknownScraperError, get_source
+from nba_pipeline.dlq import dlq_app
 
 app = typer.Typer(help="NBA data pipeline: local stack, scrapes, parsing and infrastructure.",
                   no_args_is_help=True)  # fmt: skip
 infra_app = typer.Typer(help="Pub/Sub topology and other infrastructure.", no_args_is_help=True)
 app.add_typer(infra_app, name="infra")
+app.add_typer(dlq_app, name="dlq")
 console = Console(stderr=True)
 
 SCHEDULER_TICK_SECONDS = 1.0

@@ -37,6 +37,8 @@ LOCAL_PROJECT = "nba-local"
 PULL_BATCH = 100
 PULL_TIMEOUT_SECONDS = 3.0
 """An empty pull returns after about this long (the emulator answers ~1 s before it)."""
+UNREACHABLE_AFTER_SECONDS = 10.0
+"""Transient pull errors are retried this long before the command gives up with a reason."""
 DEFAULT_MAX_REPLAYS = 3
 
 
@@ -308,15 +310,24 @@ class DeadLetterQueues:
         return self._topics[source]
 
     def _pull(self, path: str) -> list[Any]:
-        from google.api_core.exceptions import NotFound
+        from google.api_core.exceptions import GoogleAPICallError, NotFound, RetryError
+        from google.api_core.retry import Retry
 
         try:
             response = self.subscriber.pull(
                 request={"subscription": path, "max_messages": PULL_BATCH},
                 timeout=self.pull_timeout,
+                retry=Retry(timeout=UNREACHABLE_AFTER_SECONDS),
             )
         except NotFound:
             raise DlqError(f"subscription {path} does not exist") from None
+        except (GoogleAPICallError, RetryError) as exc:
+            where = os.environ.get("PUBSUB_EMULATOR_HOST") or "Pub/Sub"
+            reason = getattr(exc, "message", None) or type(exc).__name__
+            raise DlqError(
+                f"cannot pull {path} from {where}: {reason} "
+                "(is the local stack up? `make run`; for a real project give --project)"
+            ) from None
         return list(response.received_messages)
 
     def _ack(self, path: str, ack_ids: list[str]) -> None:

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from libs.common.pubsub import Publisher
+from nba_pipeline import cli
 from nba_pipeline.dlq import (
     DeadLetterQueues,
     DlqError,
@@ -44,7 +45,7 @@ class FakeSubscriber:
         self.topics = topics or {}
         self._ids = itertools.count()
 
-    def pull(self, request: dict[str, Any], timeout: float) -> Any:
+    def pull(self, request: dict[str, Any], timeout: float, retry: Any = None) -> Any:
         leased = set(self.leases.values())
         free = [m for m in self.messages.values() if m.message_id not in leased]
         received = []
@@ -226,7 +227,7 @@ def test_dry_run_and_max_leave_everything_in_place(topology: DlqTopology) -> Non
 
 def test_cli_refuses_without_project_or_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
-    result = CliRunner().invoke(dlq_app, ["list"])
+    result = CliRunner().invoke(cli.app, ["dlq", "list"])
     assert result.exit_code == 2
     assert "--project" in result.output and "PUBSUB_EMULATOR_HOST" in result.output
 
@@ -235,3 +236,17 @@ def test_cli_purge_needs_yes() -> None:
     result = CliRunner().invoke(dlq_app, ["purge", "--project", "p"])
     assert result.exit_code == 2
     assert "--yes" in result.output
+
+
+def test_an_unreachable_pubsub_is_one_clear_error(topology: DlqTopology) -> None:
+    from google.api_core.exceptions import ServiceUnavailable
+
+    class Unreachable(FakeSubscriber):
+        def pull(self, request: dict[str, Any], timeout: float, retry: Any = None) -> Any:
+            raise ServiceUnavailable("failed to connect to all addresses")
+
+    queues = DeadLetterQueues("p", topology, Unreachable([]), Publisher("p", client=object()))
+    with pytest.raises(DlqError) as caught:
+        queues.peek(["scraper-complete"])
+    assert "cannot pull projects/p/subscriptions/" in str(caught.value)
+    assert "failed to connect" in str(caught.value) and "--project" in str(caught.value)
