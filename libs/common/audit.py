@@ -182,10 +182,15 @@ def already_processed(warehouse: Warehouse, subscription: str, message_id: str) 
 
 
 def record_processed(warehouse: Warehouse, **fields: Any) -> None:
-    """Record an applied message (keyed by subscription and message id)."""
+    """Record an applied message (keyed by subscription and message id).
+
+    A keyed replace, not an upsert: nobody needs the changed-row count, and on DuckDB the
+    upsert's staging table and whole-table comparison made this row cost as much as the load.
+    """
     row = {name: fields.get(name) for name in PROCESSED_MESSAGES.column_names}
     row["processed_at"] = utc_now()
-    warehouse.upsert(PROCESSED_MESSAGES, [row])
+    key = {name: row[name] for name in PROCESSED_MESSAGES.natural_key}
+    warehouse.replace(PROCESSED_MESSAGES, key, [row])
 
 
 def record_run(warehouse: Warehouse, **fields: Any) -> None:
