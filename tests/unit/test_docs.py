@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from nba_pipeline.tabledocs import render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -14,11 +16,12 @@ def test_docs_tables_md_matches_the_declarations() -> None:
     assert committed == render(), "run: uv run nba-pipeline docs-tables > docs/tables.md"
 
 
-def test_deploy_docs_list_every_service_setting() -> None:
+@pytest.mark.parametrize("doc", ["docs/deploy.md", "README.md"])
+def test_docs_list_every_service_setting(doc: str) -> None:
     from libs.common.settings import ScraperSettings
 
-    deploy = (ROOT / "docs" / "deploy.md").read_text()
+    text = (ROOT / doc).read_text()
     missing = [
-        name.upper() for name in ScraperSettings.model_fields if f"`{name.upper()}`" not in deploy
+        name.upper() for name in ScraperSettings.model_fields if f"`{name.upper()}`" not in text
     ]
-    assert not missing, f"add to docs/deploy.md's settings tables: {', '.join(missing)}"
+    assert not missing, f"add to {doc}'s settings tables: {', '.join(missing)}"
