@@ -31,7 +31,7 @@ class Plan:
     duplicates: int
 
 
-FULL = Plan(LoadPlan((20, 50, 100), 10, 1000), SEASON_START, SEASON_END, 10_000)
+FULL = Plan(LoadPlan((20, 50, 100), 5, 500), SEASON_START, SEASON_END, 10_000)
 QUICK = Plan(
     LoadPlan((20, 50, 100), 2, 200), SEASON_START, SEASON_START + dt.timedelta(days=13), 1_000
 )
