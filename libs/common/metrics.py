@@ -61,9 +61,14 @@ def count_run(phase: str, scraper_name: str, status: str, rows: int, seconds: fl
     DURATION.record(seconds, labels)
 
 
-def observe_dlq_depth(depths: DepthSource | None) -> None:
-    """The source the DLQ gauge reads when metrics are collected (None: stop reporting)."""
-    _dlq_depths[:] = [depths] if depths is not None else []
+def observe_dlq_depth(depths: DepthSource) -> Callable[[], None]:
+    """Add a source the DLQ gauge reads when metrics are collected; returns its removal.
+
+    Each running scrapers app adds its own, so one app stopping (a test's second stack, a
+    restart) never silences another's gauge.
+    """
+    _dlq_depths.append(depths)
+    return lambda: _dlq_depths.remove(depths)
 
 
 def exporter_for(kind: MetricsExporter) -> MetricExporter | None:

@@ -78,14 +78,12 @@ class DeadLetterCounter:
     ) -> None:
         self.project = project
         self.subscriptions = tuple(subscriptions)
-        self._subscriber = subscriber
-
-    def _client(self) -> Any:
-        if self._subscriber is None:
+        if subscriber is None:
+            # made now, so it keeps the emulator host of the app that owns it
             from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 
-            self._subscriber = pubsub_v1.SubscriberClient()
-        return self._subscriber
+            subscriber = pubsub_v1.SubscriberClient()
+        self._subscriber = subscriber
 
     def depth(self, subscription: str) -> int:
         """Messages waiting in one subscription (short name)."""
@@ -97,7 +95,7 @@ class DeadLetterCounter:
                     # deprecated, but a waiting pull would hold the caller for its whole deadline
                     # on every empty DLQ; an occasional short count is acceptable here
                     warnings.simplefilter("ignore", DeprecationWarning)
-                    response = self._client().pull(
+                    response = self._subscriber.pull(
                         request={"subscription": path, "max_messages": 100,
                                  "return_immediately": True},
                         timeout=5,
@@ -108,7 +106,7 @@ class DeadLetterCounter:
                 seen |= fresh
         finally:
             if seen:
-                self._client().modify_ack_deadline(
+                self._subscriber.modify_ack_deadline(
                     request={"subscription": path, "ack_ids": list(seen.values()),
                              "ack_deadline_seconds": 0}
                 )  # fmt: skip
@@ -117,3 +115,6 @@ class DeadLetterCounter:
     def depths(self) -> dict[str, int]:
         """Depth of every DLQ subscription."""
         return {name: self.depth(name) for name in self.subscriptions}
+
+    def close(self) -> None:
+        self._subscriber.close()

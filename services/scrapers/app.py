@@ -128,14 +128,15 @@ def create_app(
     def start_runner(app: FastAPI) -> None:
         app.state.clock = clock
         app.state.dead_letters = DeadLetterCounter(settings.gcp_project)
-        observe_dlq_depth(app.state.dead_letters.depths)
+        app.state.stop_observing_dlq = observe_dlq_depth(app.state.dead_letters.depths)
         app.state.runner = ScrapeRunner(settings, app.state.clients, clock)
         app.state.orchestrator = Orchestrator(
             config, app.state.runner, app.state.clients.warehouse, clock
         )
 
     async def close_runner(app: FastAPI) -> None:
-        observe_dlq_depth(None)
+        app.state.stop_observing_dlq()
+        app.state.dead_letters.close()
         await app.state.runner.aclose()
 
     return create_service_app(
