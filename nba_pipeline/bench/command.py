@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import platform
 import tempfile
 import time
@@ -40,10 +42,17 @@ QUICK = Plan(
 
 def machine() -> str:
     """One line describing where the numbers come from."""
-    import os
+    import psutil
 
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")  # fmt: skip
+    cpu = platform.machine()
+    with contextlib.suppress(OSError):
+        models = [
+            line for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line
+        ]
+        cpu = models[0].split(":", 1)[1].strip() if models else cpu
+    memory = psutil.virtual_memory().total / 2**30
+    return (f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}")  # fmt: skip
 
 
 def measure(stack: LocalStack, plan: Plan, workdir: Path) -> Results:

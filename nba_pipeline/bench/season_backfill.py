@@ -25,8 +25,8 @@ from nba_pipeline.stack import LocalStack
 
 FLOOR_TARGET = 3.0
 """The pipeline's wall time at most this many times the in-process floor."""
-PARSER_SAMPLES = 300
-"""Files of the backfill handed on to the parser bench (evenly spread over the season)."""
+PARSER_SAMPLES = 40
+"""Files per scraper handed on to the parser bench (evenly spread over the season)."""
 STATE_TABLES = ("nba_raw.bdl_games", "nba_raw.bdl_player_boxscores", "nba_raw.espn_scoreboard")
 """Tables with one row per key whatever the snapshot, so their counts follow from the season."""
 
@@ -108,4 +108,9 @@ def season_backfill(stack: LocalStack, season: Season, start: dt.date, end: dt.d
         Figure("backfill", "rows per second (pipeline)", rows / wall, "rows/s"),
         Figure("backfill", "rows per second (in-process parse + load floor)", rows / floor, "rows/s"),
     )  # fmt: skip
-    return samples[:: max(1, len(samples) // PARSER_SAMPLES)]
+    by_scraper: dict[str, list[Sample]] = defaultdict(list)
+    for sample in samples:
+        by_scraper[sample.source.name].append(sample)
+    return [
+        s for group in by_scraper.values() for s in group[:: max(1, len(group) // PARSER_SAMPLES)]
+    ]
