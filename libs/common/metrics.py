@@ -36,11 +36,11 @@ DURATION = _meter.create_histogram(
 )
 
 DepthSource = Callable[[], Mapping[str, int]]
-_dlq_depths: list[DepthSource] = []
+_dlq_depths: dict[object, DepthSource] = {}
 
 
 def _observe_dlq(options: CallbackOptions) -> Iterable[Observation]:
-    for depths in _dlq_depths:
+    for depths in list(_dlq_depths.values()):
         for subscription, depth in depths().items():
             yield Observation(depth, {"subscription": subscription})
 
@@ -61,14 +61,16 @@ def count_run(phase: str, scraper_name: str, status: str, rows: int, seconds: fl
     DURATION.record(seconds, labels)
 
 
-def observe_dlq_depth(depths: DepthSource) -> Callable[[], None]:
-    """Add a source the DLQ gauge reads when metrics are collected; returns its removal.
+def observe_dlq_depth(owner: object, depths: DepthSource | None) -> None:
+    """Set (None: remove) the source the DLQ gauge reads for `owner`, e.g. one scrapers app.
 
-    Each running scrapers app adds its own, so one app stopping (a test's second stack, a
-    restart) never silences another's gauge.
+    Keyed by owner, so one app stopping (a test's second stack, a restart) never silences
+    another's gauge, and a repeated start of the same app replaces its source.
     """
-    _dlq_depths.append(depths)
-    return lambda: _dlq_depths.remove(depths)
+    if depths is None:
+        _dlq_depths.pop(owner, None)
+    else:
+        _dlq_depths[owner] = depths
 
 
 def exporter_for(kind: MetricsExporter) -> MetricExporter | None:

@@ -19,6 +19,7 @@ from libs.common.service import create_service_app
 from libs.common.settings import ScraperSettings
 from libs.common.sources.registry import UnknownScraperError
 from services.scrapers.admin import admin_router
+from services.scrapers.breakers import breaker_router
 from services.scrapers.dashboard import dashboard_router
 from services.scrapers.orchestration.config import load_workflows
 from services.scrapers.orchestration.engine import Orchestrator
@@ -128,14 +129,14 @@ def create_app(
     def start_runner(app: FastAPI) -> None:
         app.state.clock = clock
         app.state.dead_letters = DeadLetterCounter(settings.gcp_project)
-        app.state.stop_observing_dlq = observe_dlq_depth(app.state.dead_letters.depths)
+        observe_dlq_depth(app, app.state.dead_letters.depths)
         app.state.runner = ScrapeRunner(settings, app.state.clients, clock)
         app.state.orchestrator = Orchestrator(
             config, app.state.runner, app.state.clients.warehouse, clock
         )
 
     async def close_runner(app: FastAPI) -> None:
-        app.state.stop_observing_dlq()
+        observe_dlq_depth(app, None)
         app.state.dead_letters.close()
         await app.state.runner.aclose()
 
@@ -149,6 +150,7 @@ def create_app(
             admin_router(),
             orchestration_router(),
             gaps_router(),
+            breaker_router(),
             dashboard_router(),
         ],
         clients,

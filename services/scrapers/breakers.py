@@ -17,8 +17,11 @@ import time
 from typing import Any
 
 import pybreaker
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.audit import CIRCUIT_BREAKER_STATE
+from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.warehouse.base import Warehouse
 
@@ -142,3 +145,43 @@ class BreakerRegistry:
         return opened is None or self.clock.now() - opened < dt.timedelta(
             seconds=self.reset_timeout
         )
+
+    def reset(self, provider: str | None = None, host: str | None = None) -> list[str]:
+        """Close every circuit that is not closed (optionally one provider's or one host's) now,
+        for an operator who saw the upstream recover; every instance sees it at its next read."""
+        rows = self.warehouse.query(
+            "SELECT provider, host FROM {nba_orchestration.circuit_breaker_state} "
+            "WHERE state <> 'closed' ORDER BY provider, host"
+        )
+        closed = []
+        for row in rows:
+            if provider in (None, row["provider"]) and host in (None, row["host"]):
+                breaker = self.get(row["provider"], row["host"])
+                breaker.close()
+                closed.append(f"{row['provider']}->{row['host']}")
+        return closed
+
+
+class ResetRequest(BaseModel):
+    """Which circuits to close; both empty closes every open one."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{}, {"host": "api.balldontlie.io"}]}
+    )
+    provider: str | None = Field(None, description="proxy provider name (`direct` without proxies)")
+    host: str | None = Field(None, description="upstream host, with :port when it has one")
+
+
+def breaker_router() -> APIRouter:
+    """`POST /admin/circuit-breakers/reset`."""
+    router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_identity)])
+
+    @router.post(
+        "/admin/circuit-breakers/reset",
+        summary="Close open circuits now instead of waiting for the cooldown",
+    )
+    def reset(body: ResetRequest, request: Request) -> dict[str, list[str]]:
+        registry: BreakerRegistry = request.app.state.runner.breakers
+        return {"closed": registry.reset(body.provider, body.host)}
+
+    return router

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -290,26 +289,3 @@ def test_generated_bodies_use_the_recorded_fields(client: TestClient, season: Se
     ]  # fmt: skip
     for generated, recorded in pairs:
         assert same_shape(generated, recorded) == []
-
-
-def test_a_new_date_is_served_fast(client: TestClient, season: Season) -> None:
-    """Every per-date endpoint of a never-requested date, after the app has warmed up."""
-    day = dt.date(2025, 3, 12)
-    game = season.games_on(day)[0]
-    requests = [
-        ("balldontlie", "/v1/games", {"dates[]": day.isoformat()}),
-        ("balldontlie", "/v1/box_scores", {"date": day.isoformat()}),
-        ("oddsapi", f"{ODDS}/events", day_window(day)),
-        ("oddsapi", f"{ODDS_HIS}/events", {"date": f"{day}T20:00:00Z"}),
-        ("oddsapi", f"{ODDS}/events/{game.odds_id}/odds", {"markets": "player_points"}),
-        ("oddsapi", f"{ODDS_HIS}/events/{game.odds_id}/odds", {"date": f"{day}T20:00:00Z", "markets": "player_points"}),
-        ("espn", f"{ESPN}/scoreboard", {"dates": f"{day:%Y%m%d}"}),
-        ("bettingpros", "/v3/events", {"sport": "NBA", "date": day.isoformat()}),
-        ("bettingpros", "/v3/offers", {"event_id": str(game.bp_id)}),
-    ]  # fmt: skip
-    timings = {}
-    for upstream, path, params in requests:
-        started = time.perf_counter()
-        Upstream(client, upstream).json(path, params)
-        timings[path] = time.perf_counter() - started
-    assert max(timings.values()) < 0.2, timings

@@ -117,6 +117,23 @@ def test_breaker_opens_after_three_failures_then_recovers_through_half_open(
 
 
 @respx.mock
+def test_reset_closes_open_circuits_for_every_instance(warehouse: DuckDBWarehouse) -> None:
+    route = respx.get(f"{BASE}/v1/games").mock(return_value=httpx.Response(500))
+    f = fetcher(warehouse, http_attempts=1)
+    for _ in range(3):
+        with pytest.raises(UpstreamError):
+            get(f)
+    other_instance = BreakerRegistry(warehouse, refresh_seconds=0)
+    assert other_instance.is_open("direct", "api.balldontlie.io")
+    assert f.breakers.reset(host="elsewhere.example") == [], "only the asked host"
+    assert other_instance.reset() == ["direct->api.balldontlie.io"]
+    route.mock(return_value=httpx.Response(200, json={"data": []}))
+    f.breakers.get("direct", "api.balldontlie.io")._state_storage.refresh_seconds = 0
+    assert get(f) == {"data": []}, "the first instance reads the closed circuit back"
+    assert other_instance.reset() == [], "nothing left open"
+
+
+@respx.mock
 def test_rotation_skips_a_provider_whose_circuit_is_open(warehouse: DuckDBWarehouse) -> None:
     proxies = [
         {"name": "primary", "url": None, "priority": 1},
