@@ -47,3 +47,13 @@ def stack(
     workdir = tmp_path_factory.mktemp("stack")
     with LocalStack(ports=Ports.free(), workdir=workdir, project="nba-test") as running:
         yield running
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped test is a part that did not run (an emulator that did not start, a missing
+    package): fail the run loudly instead of passing with less tested than it says."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped:
+        reporter.write_line(f"{len(skipped)} tests were skipped; skips fail this suite", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
