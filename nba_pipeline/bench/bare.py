@@ -31,17 +31,15 @@ def start_process(
 class NoopEndpoint:
     """The no-op app in its own process, with a push subscription of its own."""
 
-    project: str
     process: subprocess.Popen[bytes]
     port: int
-    ready_seconds: float
 
     @classmethod
     def start(cls, project: str) -> NoopEndpoint:
         from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 
         port = free_port()
-        process, ready = start_process(noop.command(port), port, dict(os.environ))
+        process, _ = start_process(noop.command(port), port, dict(os.environ))
         publisher = pubsub_v1.PublisherClient()
         topic = publisher.topic_path(project, noop.TOPIC)
         publisher.create_topic(request={"name": topic})
@@ -51,7 +49,7 @@ class NoopEndpoint:
             "push_config": {"push_endpoint": f"http://127.0.0.1:{port}/push"},
             "ack_deadline_seconds": 30,
         })  # fmt: skip
-        return cls(project, process, port, ready)
+        return cls(process, port)
 
     def publish_and_collect(
         self, publisher: Publisher, count: int, rate: float | None, timeout: float = 120
