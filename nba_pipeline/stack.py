@@ -29,7 +29,7 @@ from libs.common.deps import Clients
 from libs.common.gcs import RawFileStore
 from libs.common.pubsub import Publisher
 from libs.common.settings import CommonSettings, ScraperSettings
-from libs.common.warehouse.duckdb import DuckDBWarehouse
+from libs.common.warehouse import open_warehouse
 from nba_pipeline.scheduler import SchedulerConfig, SchedulerLoop
 from nba_pipeline.topology import Topology, TopologyApplier
 
@@ -223,7 +223,7 @@ class LocalStack:
         if not store._client.lookup_bucket(settings.gcs_bucket):
             store._client.create_bucket(settings.gcs_bucket)
         self.clients = Clients(
-            warehouse=DuckDBWarehouse(settings.duckdb_path),
+            warehouse=open_warehouse(settings),
             store=store,
             publisher=Publisher(settings.gcp_project, settings.publish_timeout_seconds),
         )

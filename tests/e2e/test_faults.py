@@ -20,6 +20,7 @@ import pytest
 
 from libs.common.clock import Clock
 from libs.common.sources.registry import get_source
+from libs.common.warehouse.combining import CombiningWarehouse
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from nba_pipeline.pipeline import PipelineClient, RunReport
 from nba_pipeline.replay.season import Season
@@ -271,7 +272,10 @@ def test_a_crash_inside_the_load_leaves_no_partial_rows_and_the_retry_completes(
     assert faulty.clients is not None
     day = GAME_DAYS[15]
     warehouse = faulty.clients.warehouse
-    assert isinstance(warehouse, DuckDBWarehouse)
+    assert isinstance(warehouse, CombiningWarehouse) and isinstance(
+        warehouse.inner, DuckDBWarehouse
+    )
+    warehouse = warehouse.inner
     with crash_mid_load(warehouse, 'nba_raw."bdl_player_boxscores"') as crash:
         run = pipeline.scrape("bdl_box_scores", {"date": day.isoformat()})
         assert run.status == "success", run.body

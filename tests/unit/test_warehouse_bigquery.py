@@ -15,7 +15,7 @@ from libs.common.warehouse.bigquery import BigQueryWarehouse, merge_sql, schema_
 
 @dataclass
 class Job:
-    rows: list[dict[str, Any]] = field(default_factory=lambda: [{"n": 3}])
+    rows: list[dict[str, Any]] = field(default_factory=lambda: [{"batch": 0, "n": 3}])
 
     def result(self) -> list[dict[str, Any]]:
         return self.rows
@@ -80,11 +80,26 @@ def test_upsert_stages_a_load_then_merges_on_the_natural_key_and_drops_the_stage
     assert staging.startswith("proj.nba_raw.bdl_games__staging_")
     assert config.write_disposition == "WRITE_TRUNCATE"
     assert payload[0]["game_date"] == "2025-02-20"
+    assert payload[0]["_batch"] == 0 and config.schema[-1].name == "_batch"
     merge = client.of("query")[-1][1]
     assert merge == merge_sql("proj.nba_raw.bdl_games", staging, BDL_GAMES)
     assert "ON T.`game_id` IS NOT DISTINCT FROM S.`game_id`" in merge
-    assert "WHEN NOT MATCHED THEN INSERT ROW" in merge
+    assert "WHEN NOT MATCHED THEN INSERT (`game_id`," in merge and "_batch" not in merge
     assert client.of("delete_table") == [("delete_table", staging, True)]
+
+
+def test_upsert_many_stages_once_and_counts_changes_per_batch() -> None:
+    w, client = warehouse()
+    client.query = lambda sql, job_config=None: (  # type: ignore[method-assign]
+        client.calls.append(("query", sql, job_config)) or Job([{"batch": 2, "n": 1}, {"batch": 0, "n": 4}])
+    )  # fmt: skip
+    base = {name: None for name in BDL_GAMES.column_names} | {"game_date": dt.date(2025, 2, 20)}
+    batches = [[base | {"game_id": 1}, base | {"game_id": 2}], [], [base | {"game_id": 3}]]
+    assert w.upsert_many(BDL_GAMES, batches) == [4, 0, 1]
+    ((_, (staging, payload), _),) = client.of("load")
+    assert [(r["game_id"], r["_batch"]) for r in payload] == [(1, 0), (2, 0), (3, 2)]
+    changed = client.of("query")[0][1]
+    assert "GROUP BY batch" in changed and f"FROM `{staging}` S" in changed
 
 
 def test_rebuild_is_one_transaction_with_typed_parameters() -> None:

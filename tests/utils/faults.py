@@ -23,7 +23,7 @@ class InjectedCrash(RuntimeError):
 
 @dataclass
 class LoadCrash:
-    """While armed, the final `INSERT INTO <table> SELECT * FROM staging` of an upsert writes
+    """While armed, the final `INSERT INTO <table> SELECT ... FROM staging` of an upsert writes
     half the staged rows and then raises, inside the upsert's transaction."""
 
     table: str
@@ -38,7 +38,8 @@ class _CrashingCursor:
         self._crash = crash
 
     def execute(self, sql: str, *args: Any) -> Any:
-        if self._crash.armed and sql == f"INSERT INTO {self._crash.table} SELECT * FROM staging":
+        final_insert = sql.startswith(f"INSERT INTO {self._crash.table} SELECT")
+        if self._crash.armed and final_insert and sql.endswith("FROM staging"):
             staged = self._inner.execute("SELECT count(*) FROM staging").fetchone()[0]
             self._inner.execute(f"{sql} LIMIT {staged // 2}")
             self._crash.written_before_crash = staged // 2

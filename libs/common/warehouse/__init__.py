@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from libs.common.settings import CommonSettings
 from libs.common.warehouse.base import Row, Warehouse
+from libs.common.warehouse.combining import CombiningWarehouse
 from libs.common.warehouse.schema import Column, Table, col
 
 __all__ = ["Column", "Row", "Table", "Warehouse", "col", "open_warehouse"]
 
 
 def open_warehouse(settings: CommonSettings) -> Warehouse:
-    """The configured warehouse; heavy clients are imported only when chosen."""
+    """The configured warehouse, its concurrent writes combined; heavy clients are imported
+    only when chosen."""
+    inner: Warehouse
     if settings.warehouse == "bigquery":
         from libs.common.warehouse.bigquery import BigQueryWarehouse
 
-        return BigQueryWarehouse(settings.gcp_project, settings.bigquery_location)
-    from libs.common.warehouse.duckdb import DuckDBWarehouse
+        inner = BigQueryWarehouse(settings.gcp_project, settings.bigquery_location)
+    else:
+        from libs.common.warehouse.duckdb import DuckDBWarehouse
 
-    return DuckDBWarehouse(settings.duckdb_path)
+        inner = DuckDBWarehouse(settings.duckdb_path)
+    return CombiningWarehouse(inner)

@@ -26,6 +26,12 @@ class Warehouse(Protocol):
         Returns how many rows were new or different, so a redelivered file reports 0.
         """
 
+    def upsert_many(self, table: Table, batches: Sequence[Sequence[Row]]) -> list[int]:
+        """`upsert` of several batches whose natural keys do not overlap, in one transaction.
+
+        Returns each batch's own count of new or different rows, in order.
+        """
+
     def replace(self, table: Table, where: Mapping[str, Any], rows: Sequence[Row]) -> None:
         """Atomically replace the rows matching `where` (column = value) with `rows`."""
 

@@ -33,25 +33,34 @@ def schema_fields(table: Table) -> list[bigquery.SchemaField]:
     ]
 
 
+BATCH_COLUMN = "_batch"
+"""Staging-only column saying which batch of an `upsert_many` a row came from."""
+
+
 def merge_sql(target: str, staging: str, table: Table) -> str:
     """MERGE replacing target rows that share the natural key with the staged rows."""
     on = " AND ".join(f"T.`{k}` IS NOT DISTINCT FROM S.`{k}`" for k in table.natural_key)
     updates = ", ".join(
         f"`{c}` = S.`{c}`" for c in table.column_names if c not in table.natural_key
     )
+    names = ", ".join(f"`{c}`" for c in table.column_names)
+    values = ", ".join(f"S.`{c}`" for c in table.column_names)
     return (
         f"MERGE `{target}` T USING `{staging}` S ON {on} "
         f"WHEN MATCHED THEN UPDATE SET {updates} "
-        f"WHEN NOT MATCHED THEN INSERT ROW"
+        f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
     )
 
 
 def changed_sql(target: str, staging: str, table: Table) -> str:
-    """Count staged rows with no identical row in the target (lineage timestamps aside)."""
+    """Per batch, the staged rows with no identical row in the target (lineage timestamps aside)."""
     same = " AND ".join(
         f"T.`{c}` IS NOT DISTINCT FROM S.`{c}`" for c in table.column_names if c != "loaded_at"
     )
-    return f"SELECT COUNT(*) AS n FROM `{staging}` S WHERE NOT EXISTS (SELECT 1 FROM `{target}` T WHERE {same})"
+    return (
+        f"SELECT S.`{BATCH_COLUMN}` AS batch, COUNT(*) AS n FROM `{staging}` S "
+        f"WHERE NOT EXISTS (SELECT 1 FROM `{target}` T WHERE {same}) GROUP BY batch"
+    )
 
 
 def query_parameters(params: Mapping[str, Any]) -> list[bigquery.ScalarQueryParameter]:
@@ -103,29 +112,44 @@ class BigQueryWarehouse:
                 bq_table.clustering_fields = list(table.natural_key[:4])
             self.client.create_table(bq_table, exists_ok=True)
 
-    def _load(self, table_id: str, table: Table, rows: Sequence[Row], disposition: str) -> None:
+    def _load(
+        self,
+        table_id: str,
+        table: Table,
+        rows: Sequence[Row],
+        disposition: str,
+        extra: Sequence[bigquery.SchemaField] = (),
+    ) -> None:
         config = bigquery.LoadJobConfig(
-            schema=schema_fields(table),
+            schema=[*schema_fields(table), *extra],
             write_disposition=disposition,
             source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
         )
-        payload = [_json_row(row, table) for row in rows]
+        payload = [_json_row(row, table) | {f.name: row[f.name] for f in extra} for row in rows]
         self.client.load_table_from_json(payload, table_id, job_config=config).result()
 
     def upsert(self, table: Table, rows: Sequence[Row]) -> int:
+        return self.upsert_many(table, [rows])[0]
+
+    def upsert_many(self, table: Table, batches: Sequence[Sequence[Row]]) -> list[int]:
         if not table.natural_key:
             raise ValueError(f"{table.fqn} has no natural key to upsert by")
-        if not rows:
-            return 0
+        staged = [{**row, BATCH_COLUMN: i} for i, batch in enumerate(batches) for row in batch]
+        if not staged:
+            return [0] * len(batches)
         target = self._table_id(table)
         staging = f"{target}__staging_{uuid.uuid4().hex[:12]}"
-        self._load(staging, table, rows, bigquery.WriteDisposition.WRITE_TRUNCATE)
+        batch_field = bigquery.SchemaField(BATCH_COLUMN, "INT64", mode="REQUIRED")
+        self._load(staging, table, staged, bigquery.WriteDisposition.WRITE_TRUNCATE, [batch_field])
         try:
             changed = list(self.client.query(changed_sql(target, staging, table)).result())
             self.client.query(merge_sql(target, staging, table)).result()
         finally:
             self.client.delete_table(staging, not_found_ok=True)
-        return int(changed[0]["n"]) if changed else 0
+        counts = [0] * len(batches)
+        for row in changed:
+            counts[int(row["batch"])] = int(row["n"])
+        return counts
 
     def replace(self, table: Table, where: Mapping[str, Any], rows: Sequence[Row]) -> None:
         target = self._table_id(table)

@@ -25,6 +25,9 @@ DUCKDB_TYPES: dict[ColumnType, str] = {
     "JSON": "JSON",
 }
 
+BATCH_COLUMN = "_batch"
+"""Staging-only column saying which batch of an `upsert_many` a row came from."""
+
 PARAM = re.compile(r"@([a-zA-Z_][a-zA-Z0-9_]*)")
 
 
@@ -85,10 +88,14 @@ class DuckDBWarehouse:
                 cur.execute(ddl(table))
 
     def upsert(self, table: Table, rows: Sequence[Row]) -> int:
+        return self.upsert_many(table, [rows])[0]
+
+    def upsert_many(self, table: Table, batches: Sequence[Sequence[Row]]) -> list[int]:
         if not table.natural_key:
             raise ValueError(f"{table.fqn} has no natural key to upsert by")
+        rows = [row for batch in batches for row in batch]
         if not rows:
-            return 0
+            return [0] * len(batches)
         target = self._ref(table.dataset, table.name)
         keys = " AND ".join(f't."{k}" IS NOT DISTINCT FROM s."{k}"' for k in table.natural_key)
         compared = [c for c in table.column_names if c != "loaded_at"]
@@ -98,32 +105,52 @@ class DuckDBWarehouse:
             cur.execute("BEGIN TRANSACTION")
             try:
                 cur.execute(
-                    f"CREATE OR REPLACE TEMP TABLE staging AS SELECT * FROM {target} LIMIT 0"
+                    f"CREATE OR REPLACE TEMP TABLE staging AS "
+                    f"SELECT *, 0 AS {BATCH_COLUMN} FROM {target} LIMIT 0"
                 )
-                self._insert_into(cur, "staging", table, rows)
+                batch_of_row = [i for i, batch in enumerate(batches) for _ in batch]
+                self._insert_into(cur, "staging", table, rows, batch_of_row)
                 changed = cur.execute(
-                    f"SELECT count(*) FROM staging s WHERE NOT EXISTS "
-                    f"(SELECT 1 FROM {target} t WHERE {same})"
-                ).fetchone()
+                    f"SELECT s.{BATCH_COLUMN}, count(*) FROM staging s WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM {target} t WHERE {same}) GROUP BY 1"
+                ).fetchall()
                 cur.execute(f"DELETE FROM {target} t USING staging s WHERE {keys}")
-                cur.execute(f"INSERT INTO {target} SELECT * FROM staging")
+                cur.execute(f"INSERT INTO {target} SELECT * EXCLUDE ({BATCH_COLUMN}) FROM staging")
                 cur.execute("DROP TABLE staging")
                 cur.execute("COMMIT")
             except Exception:
                 cur.execute("ROLLBACK")
                 raise
-        return int(changed[0]) if changed else 0
+        counts = [0] * len(batches)
+        for batch, n in changed:
+            counts[batch] = int(n)
+        return counts
 
     def _insert_into(
-        self, cur: duckdb.DuckDBPyConnection, target: str, table: Table, rows: Sequence[Row]
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        target: str,
+        table: Table,
+        rows: Sequence[Row],
+        batch_of_row: Sequence[int] | None = None,
     ) -> None:
-        """One INSERT binding a list per column: binding one parameter per cell is ~15x slower."""
-        names = ", ".join(f'"{n}"' for n in table.column_names)
-        unnests = ", ".join(
+        """One INSERT binding a list per column: binding one parameter per cell is ~15x slower.
+
+        `batch_of_row` fills the staging table's batch column when given."""
+        names = [f'"{n}"' for n in table.column_names]
+        unnests = [
             f"unnest(${i}::{DUCKDB_TYPES[c.type]}[])" for i, c in enumerate(table.columns, 1)
+        ]
+        columns: list[list[Any]] = [
+            [_cell(row.get(c.name), c.type) for row in rows] for c in table.columns
+        ]
+        if batch_of_row is not None:
+            names.append(BATCH_COLUMN)
+            unnests.append(f"unnest(${len(columns) + 1}::INTEGER[])")
+            columns.append(list(batch_of_row))
+        cur.execute(
+            f"INSERT INTO {target} ({', '.join(names)}) SELECT {', '.join(unnests)}", columns
         )
-        columns = [[_cell(row.get(c.name), c.type) for row in rows] for c in table.columns]
-        cur.execute(f"INSERT INTO {target} ({names}) SELECT {unnests}", columns)
 
     def append(self, table: Table, rows: Sequence[Row]) -> None:
         if not rows:

@@ -1,0 +1,219 @@
+"""Combined writes: concurrent upserts share a transaction, concurrent rebuilds share a run,
+and what every caller sees is what applying the writes one by one would have given."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from libs.common.warehouse.base import Row
+from libs.common.warehouse.combining import CombiningWarehouse
+from libs.common.warehouse.duckdb import DuckDBWarehouse
+from libs.common.warehouse.schema import Table, col
+
+SCORES = Table(
+    "nba_raw",
+    "scores",
+    (col("game_date", "DATE", True), col("player_id", "INT64", True), col("pts", "INT64"),
+     col("loaded_at", "TIMESTAMP", True)),
+    natural_key=("game_date", "player_id"),
+)  # fmt: skip
+TOTALS = Table("nba_analytics", "totals", (col("game_date", "DATE", True), col("pts", "INT64")))
+TOTALS_SQL = (
+    "SELECT game_date, sum(pts) FROM {nba_raw.scores} WHERE game_date = @game_date GROUP BY 1"
+)
+DAY = dt.date(2025, 2, 20)
+
+
+def scores(points: Mapping[int, int | None], day: dt.date = DAY) -> list[Row]:
+    now = dt.datetime.now(dt.UTC)
+    return [
+        {"game_date": day, "player_id": p, "pts": v, "loaded_at": now} for p, v in points.items()
+    ]
+
+
+class Gated(DuckDBWarehouse):
+    """DuckDB whose next call of the `hold` kind waits at a gate; records every call."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate = threading.Event()
+        self.hold: str | None = None
+        self.upsert_calls: list[int] = []
+        self.rebuild_calls = 0
+
+    def _maybe_wait(self, kind: str) -> None:
+        if self.hold == kind:
+            self.hold = None
+            self.gate.wait(10)
+
+    def upsert_many(self, table: Table, batches: Sequence[Sequence[Row]]) -> list[int]:
+        self.upsert_calls.append(len(batches))
+        self._maybe_wait("upsert")
+        return super().upsert_many(table, batches)
+
+    def rebuild(self, table: Table, where: Mapping[str, Any], select_sql: str) -> int:
+        self.rebuild_calls += 1
+        self._maybe_wait("rebuild")
+        return super().rebuild(table, where, select_sql)
+
+
+@pytest.fixture
+def gated(tmp_path: Path) -> Iterator[Gated]:
+    inner = Gated(tmp_path / "w.duckdb")
+    inner.ensure_tables([SCORES, TOTALS])
+    yield inner
+    inner.gate.set()
+    inner.close()
+
+
+def until(check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not check():
+        assert time.monotonic() < deadline, "the writers did not queue up"
+        time.sleep(0.005)
+
+
+def in_threads(calls: list[Callable[[], Any]]) -> tuple[list[threading.Thread], dict[int, Any]]:
+    """Start each call in its own thread, in order, each after the previous one queued."""
+    results: dict[int, Any] = {}
+
+    def run(i: int, call: Callable[[], Any]) -> None:
+        try:
+            results[i] = call()
+        except Exception as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    return threads, results
+
+
+def queued(combining: CombiningWarehouse) -> int:
+    return sum(len(queue) for queue in combining._queues.values())
+
+
+def all_scores(w: DuckDBWarehouse) -> dict[int, int | None]:
+    rows = w.query("SELECT player_id, pts FROM {nba_raw.scores} ORDER BY player_id")
+    return {row["player_id"]: row["pts"] for row in rows}
+
+
+def test_upsert_many_counts_each_batch_on_its_own(tmp_path: Path) -> None:
+    w = DuckDBWarehouse(tmp_path / "w.duckdb")
+    w.ensure_tables([SCORES])
+    w.upsert(SCORES, scores({i: i for i in range(3000)}))
+    batches = [
+        scores({i: i for i in range(0, 2500)}),  # all unchanged
+        scores({i: (i + 1 if i % 2 else i) for i in range(2500, 5000)}),  # 250 changed + 2000 new
+        scores({i: i for i in range(5000, 5010)}),  # all new
+    ]
+    assert w.upsert_many(SCORES, batches) == [0, 250 + 2000, 10]
+    assert len(all_scores(w)) == 5010
+    assert w.upsert_many(SCORES, [[], batches[2]]) == [0, 0]
+    w.close()
+
+
+def test_concurrent_upserts_share_one_transaction_and_keep_their_own_counts(
+    gated: Gated,
+) -> None:
+    combining = CombiningWarehouse(gated)
+    combining.upsert(SCORES, scores({1: 10}))
+    gated.upsert_calls.clear()
+    gated.hold = "upsert"
+    first = lambda: combining.upsert(SCORES, scores({100: 1}))  # noqa: E731
+    others = [
+        lambda p=p: combining.upsert(SCORES, scores({p: 7, p + 1: 7}))  # type: ignore[misc]
+        for p in range(200, 210, 2)
+    ]
+    unchanged = lambda: combining.upsert(SCORES, scores({1: 10}))  # noqa: E731
+    threads, results = in_threads([first, *others, unchanged])
+    threads[0].start()
+    until(lambda: gated.upsert_calls == [1])
+    for thread in threads[1:]:
+        thread.start()
+    until(lambda: queued(combining) == len(threads) - 1)
+    gated.gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert gated.upsert_calls == [1, len(threads) - 1], "everything that queued went in one go"
+    assert results == {0: 1, **{i: 2 for i in range(1, len(threads) - 1)}, len(threads) - 1: 0}
+    assert len(all_scores(gated)) == 1 + 1 + 10
+
+
+def test_upserts_of_the_same_keys_are_never_combined_and_apply_in_order(gated: Gated) -> None:
+    combining = CombiningWarehouse(gated)
+    gated.hold = "upsert"
+    calls = [
+        lambda: combining.upsert(SCORES, scores({1: 1})),
+        lambda: combining.upsert(SCORES, scores({1: 2, 2: 2})),
+        lambda: combining.upsert(SCORES, scores({3: 3})),
+        lambda: combining.upsert(SCORES, scores({2: 2, 4: 4})),
+    ]
+    threads, results = in_threads(calls)
+    threads[0].start()
+    until(lambda: gated.upsert_calls == [1])
+    for i, thread in enumerate(threads[1:], start=1):
+        thread.start()
+        until(lambda i=i: queued(combining) == i)  # type: ignore[misc]
+    gated.gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert gated.upsert_calls == [1, 2, 1], "the third joins the second; the fourth overlaps"
+    assert results == {0: 1, 1: 2, 2: 1, 3: 1}
+    assert all_scores(gated) == {1: 2, 2: 2, 3: 3, 4: 4}
+
+
+def test_a_bad_batch_fails_alone_and_the_others_land(gated: Gated) -> None:
+    combining = CombiningWarehouse(gated)
+    gated.hold = "upsert"
+    calls = [
+        lambda: combining.upsert(SCORES, scores({1: 1})),
+        lambda: combining.upsert(SCORES, scores({2: 2})),
+        lambda: combining.upsert(SCORES, [{"game_date": None, "player_id": 3, "pts": 3}]),
+        lambda: combining.upsert(SCORES, scores({4: 4})),
+    ]
+    threads, results = in_threads(calls)
+    threads[0].start()
+    until(lambda: gated.upsert_calls == [1])
+    for thread in threads[1:]:
+        thread.start()
+    until(lambda: queued(combining) == 3)
+    gated.gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert results[0] == results[1] == results[3] == 1
+    assert "NOT NULL" in str(results[2]), results[2]
+    assert all_scores(gated) == {1: 1, 2: 2, 4: 4}
+
+
+def test_rebuilds_asked_for_while_one_runs_share_the_next_one(gated: Gated) -> None:
+    combining = CombiningWarehouse(gated)
+    combining.upsert(SCORES, scores({1: 10, 2: 20}))
+    gated.hold = "rebuild"
+
+    def rebuild() -> int:
+        return combining.rebuild(TOTALS, {"game_date": DAY}, TOTALS_SQL)
+
+    threads, results = in_threads([rebuild] * 6)
+    threads[0].start()
+    until(lambda: gated.rebuild_calls == 1)
+    combining.upsert(SCORES, scores({3: 30}))  # committed while the first rebuild runs
+    for thread in threads[1:]:
+        thread.start()
+    until(lambda: combining._rebuilds[(TOTALS.fqn, (("game_date", DAY),), TOTALS_SQL)].waiting == 6)
+    gated.gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert gated.rebuild_calls == 2, "the five that waited were answered by one more rebuild"
+    assert set(results.values()) == {1}
+    assert gated.query("SELECT pts FROM {nba_analytics.totals}") == [{"pts": 60}], (
+        "the shared rebuild read the load committed before it was asked for"
+    )
+    assert combining._rebuilds == {}, "nothing is kept once nobody waits"
+    rebuild()
+    assert gated.rebuild_calls == 3, "a later request rebuilds again"
