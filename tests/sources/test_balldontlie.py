@@ -25,6 +25,7 @@ from libs.common.sources.balldontlie import (
 from libs.common.sources.base import ParseContext, ParseError, Source
 from libs.common.sources.params import DateParams, NoParams
 from tests.conftest import RECORDINGS
+from tests.utils.fetchers import FakeFetcher
 
 BDL = RECORDINGS / "balldontlie"
 GAMES_FILE = BDL / "bdl_games_v1_raw_2025-02-20.json"
@@ -302,21 +303,6 @@ def test_players_malformed(body: Any, field: str) -> None:
 # --- requests --------------------------------------------------------------------------------
 
 
-class PagedFetcher:
-    """Answers GET from `answer(path, params)` and records (path, params) of every call."""
-
-    def __init__(self, answer: Callable[[str, dict[str, Any]], Any]) -> None:
-        self.answer = answer
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    async def get_json(self, path: str, params: Any = None) -> Any:
-        self.calls.append((path, dict(params or {})))
-        return self.answer(path, dict(params or {}))
-
-    async def get_text(self, path: str, params: Any = None) -> str:
-        raise AssertionError("balldontlie serves JSON only")
-
-
 def cursor_pages(pages: list[list[Any]]) -> Callable[[str, dict[str, Any]], Any]:
     """Page n (cursor n-1, the first without one) with `next_cursor` n while pages remain."""
 
@@ -330,13 +316,13 @@ def cursor_pages(pages: list[list[Any]]) -> Callable[[str, dict[str, Any]], Any]
     return answer
 
 
-def run(source: Source, fetcher: PagedFetcher, params: dict[str, Any]) -> Any:
+def run(source: Source, fetcher: FakeFetcher, params: dict[str, Any]) -> Any:
     return asyncio.run(source.fetch(fetcher, source.params_model.model_validate(params)))
 
 
 def test_games_request_for_one_date() -> None:
     body = load(GAMES_FILE)
-    fetcher = PagedFetcher(lambda path, query: body)
+    fetcher = FakeFetcher(lambda path, query: body)
     merged = run(GAMES, fetcher, {"date": "2025-02-20"})
     assert fetcher.calls == [("/v1/games", {"dates[]": "2025-02-20", "per_page": 100})]
     assert merged["data"] == body["data"] and merged["meta"]["pages"] == 1
@@ -347,7 +333,7 @@ def test_games_request_for_one_date() -> None:
 
 def test_box_scores_request_for_one_date() -> None:
     body = load(BOX_FILE)
-    fetcher = PagedFetcher(lambda path, query: body)
+    fetcher = FakeFetcher(lambda path, query: body)
     assert run(BOX_SCORES, fetcher, {"date": "2024-01-15"}) is body
     assert fetcher.calls == [("/v1/box_scores", {"date": "2024-01-15"})]
 
@@ -355,7 +341,7 @@ def test_box_scores_request_for_one_date() -> None:
 def test_players_follow_the_cursor_and_merge_every_page() -> None:
     recorded = load(PLAYERS_FILE)["data"]
     pages = [recorded[:20], recorded[20:40], recorded[40:]]
-    fetcher = PagedFetcher(cursor_pages(pages))
+    fetcher = FakeFetcher(cursor_pages(pages))
     merged = run(PLAYERS, fetcher, {})
     assert fetcher.calls == [
         ("/v1/players", {"per_page": 100}),
@@ -368,7 +354,7 @@ def test_players_follow_the_cursor_and_merge_every_page() -> None:
 
 def test_games_pages_keep_the_date_on_every_request() -> None:
     recorded = load(GAMES_FILE)["data"]
-    fetcher = PagedFetcher(cursor_pages([recorded[:5], recorded[5:]]))
+    fetcher = FakeFetcher(cursor_pages([recorded[:5], recorded[5:]]))
     merged = run(GAMES, fetcher, {"date": "2025-02-20"})
     assert [query for _, query in fetcher.calls] == [
         {"dates[]": "2025-02-20", "per_page": 100},
@@ -378,7 +364,7 @@ def test_games_pages_keep_the_date_on_every_request() -> None:
 
 
 def test_a_cursor_that_never_ends_stops_at_the_page_limit() -> None:
-    fetcher = PagedFetcher(lambda path, query: {"data": [], "meta": {"next_cursor": 7}})
+    fetcher = FakeFetcher(lambda path, query: {"data": [], "meta": {"next_cursor": 7}})
     with pytest.raises(RuntimeError, match=f"more than {MAX_PAGES} pages"):
         run(PLAYERS, fetcher, {})
     assert len(fetcher.calls) == MAX_PAGES
@@ -386,13 +372,13 @@ def test_a_cursor_that_never_ends_stops_at_the_page_limit() -> None:
 
 def test_a_malformed_later_page_fails_naming_it() -> None:
     first = {"data": load(PLAYERS_FILE)["data"], "meta": {"next_cursor": 1}}
-    fetcher = PagedFetcher(lambda path, query: first if "cursor" not in query else {"error": "x"})
+    fetcher = FakeFetcher(lambda path, query: first if "cursor" not in query else {"error": "x"})
     with pytest.raises(ParseError, match=re.escape("bdl_players: field '<page 2>.data'")):
         run(PLAYERS, fetcher, {})
 
 
 def test_a_malformed_first_page_is_kept_for_the_parser_to_name() -> None:
-    fetcher = PagedFetcher(lambda path, query: {"error": "rate limited"})
+    fetcher = FakeFetcher(lambda path, query: {"error": "rate limited"})
     body = run(PLAYERS, fetcher, {})
     assert body == {"error": "rate limited"} and len(fetcher.calls) == 1
     assert_parse_error(PLAYERS, body, "data")

@@ -21,6 +21,7 @@ from libs.common.sources.bettingpros import (
 )
 from libs.common.sources.oddsapi import ODDS_API_PLAYER_POINTS_PROPS
 from tests.conftest import RECORDINGS
+from tests.utils.fetchers import FakeFetcher
 
 EVENTS_FILE = RECORDINGS / "bettingpros" / "bp_events_v3_raw.json"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bettingpros"
@@ -37,18 +38,6 @@ def load(path: Path) -> Any:
 
 def ctx(game_date: dt.date | None = GAME_DATE) -> ParseContext:
     return ParseContext("run-1", "gs://nba-scraped-data/bettingpros/x.json", game_date, FETCHED, {})
-
-
-class FakeFetcher:
-    """Answers get_json from `answer(path, params)` and records every call."""
-
-    def __init__(self, answer: Any) -> None:
-        self.answer = answer
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    async def get_json(self, path: str, params: Any = None) -> Any:
-        self.calls.append((path, dict(params or {})))
-        return self.answer(path, dict(params or {}))
 
 
 def upstream(events: Any = None) -> FakeFetcher:

@@ -17,6 +17,7 @@ from libs.common.sources.base import ParseContext, ParseError
 from libs.common.sources.espn import ESPN_SCOREBOARD, ESPN_TEAM_ROSTERS, SOURCES
 from libs.common.sources.params import DateParams, TeamParams
 from tests.conftest import RECORDINGS
+from tests.utils.fetchers import FakeFetcher
 
 ESPN = RECORDINGS / "espn"
 FULL_FILE = ESPN / "espn_scoreboard_site_v2_raw_full.json"
@@ -220,28 +221,12 @@ def test_roster_malformed(body: Any, field: str) -> None:
 # --- requests --------------------------------------------------------------------------------
 
 
-class FakeFetcher:
-    """Answers every GET with `answer` and records (method, path, params)."""
-
-    def __init__(self, answer: Any) -> None:
-        self.answer = answer
-        self.calls: list[tuple[str, str, dict[str, Any]]] = []
-
-    async def get_json(self, path: str, params: Any = None) -> Any:
-        self.calls.append(("json", path, dict(params or {})))
-        return self.answer
-
-    async def get_text(self, path: str, params: Any = None) -> str:
-        self.calls.append(("text", path, dict(params or {})))
-        return str(self.answer)
-
-
 def test_scoreboard_request() -> None:
     fetcher = FakeFetcher({"events": []})
     params = DateParams.model_validate({"date": "2025-02-14"})
     assert asyncio.run(SCOREBOARD.fetch(fetcher, params)) == {"events": []}
     assert fetcher.calls == [
-        ("json", "/apis/site/v2/sports/basketball/nba/scoreboard", {"dates": "20250214"})
+        ("/apis/site/v2/sports/basketball/nba/scoreboard", {"dates": "20250214"})
     ]
     assert SCOREBOARD.game_date(params) == dt.date(2025, 2, 14)
 
@@ -258,7 +243,7 @@ def test_roster_request(team_id: str, path: str) -> None:
     fetcher = FakeFetcher(body)
     params = TeamParams.model_validate({"team_id": team_id, "date": "2025-07-16"})
     assert asyncio.run(ROSTER.fetch(fetcher, params)) is body
-    assert fetcher.calls == [("json", path, {"enable": "roster"})]
+    assert fetcher.calls == [(path, {"enable": "roster"})]
     assert ROSTER.game_date(params) == dt.date(2025, 7, 16)
 
 

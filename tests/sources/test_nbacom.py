@@ -19,6 +19,7 @@ from libs.common.sources.base import ParseContext, ParseError
 from libs.common.sources.nbacom import NBAC_SCHEDULE, NBAC_TEAM_ROSTER, SOURCES, NbacRosterParams
 from libs.common.sources.params import OptionalDateParams
 from tests.conftest import RECORDINGS
+from tests.utils.fetchers import FakeFetcher
 
 NBACOM = RECORDINGS / "nbacom"
 SCHEDULE_FILE = NBACOM / "nbac_schedule_cdn_raw.json"
@@ -279,29 +280,13 @@ def test_roster_malformed(body: Any, field: str) -> None:
 # --- requests --------------------------------------------------------------------------------
 
 
-class FakeFetcher:
-    """Answers every GET with `answer` and records (method, path, params)."""
-
-    def __init__(self, answer: Any) -> None:
-        self.answer = answer
-        self.calls: list[tuple[str, str, dict[str, Any]]] = []
-
-    async def get_json(self, path: str, params: Any = None) -> Any:
-        self.calls.append(("json", path, dict(params or {})))
-        return self.answer
-
-    async def get_text(self, path: str, params: Any = None) -> str:
-        self.calls.append(("text", path, dict(params or {})))
-        return str(self.answer)
-
-
 @pytest.mark.parametrize("params", [{}, {"date": "2025-10-03"}])
 def test_schedule_request(params: dict[str, Any]) -> None:
     body = load(SCHEDULE_FILE)
     fetcher = FakeFetcher(body)
     typed = OptionalDateParams.model_validate(params)
     assert asyncio.run(SCHEDULE.fetch(fetcher, typed)) is body  # stored whole, filtered on parse
-    assert fetcher.calls == [("json", "/static/json/staticData/scheduleLeagueV2_1.json", {})]
+    assert fetcher.calls == [("/static/json/staticData/scheduleLeagueV2_1.json", {})]
     expected = dt.date.fromisoformat(params["date"]) if params else None
     assert SCHEDULE.game_date(typed) == expected
 
@@ -313,7 +298,7 @@ def test_roster_request() -> None:
         {"team_id": "1610612744", "slug": "warriors", "date": "2025-07-16"}
     )
     assert asyncio.run(ROSTER.fetch(fetcher, params)) == PAGE
-    assert fetcher.calls == [("text", "/team/1610612744/warriors", {})]
+    assert fetcher.calls == [("/team/1610612744/warriors", {})] and fetcher.kinds == ["text"]
     assert ROSTER.game_date(params) == dt.date(2025, 7, 16)
 
 

@@ -22,6 +22,7 @@ from libs.common.sources.oddsapi import (
 )
 from libs.common.sources.params import DateParams
 from tests.conftest import RECORDINGS
+from tests.utils.fetchers import FakeFetcher
 
 ODDS = RECORDINGS / "oddsapi"
 EVENTS_FILE = ODDS / "historical_events_v4_raw_1.json"
@@ -49,18 +50,6 @@ def bare_and_wrapped(path: Any) -> list[tuple[Any, dt.datetime]]:
     """The recording as the historical endpoint sent it, and its payload as a current body."""
     wrapped = load(path)
     return [(wrapped, utc(wrapped["timestamp"])), (wrapped["data"], FETCHED)]
-
-
-class FakeFetcher:
-    """Answers get_json from `answer(path, params)` and records every call."""
-
-    def __init__(self, answer: Any) -> None:
-        self.answer = answer
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    async def get_json(self, path: str, params: Any = None) -> Any:
-        self.calls.append((path, dict(params or {})))
-        return self.answer(path, dict(params or {}))
 
 
 def fetch(source: Source, params: Any, answer: Any = None) -> FakeFetcher:

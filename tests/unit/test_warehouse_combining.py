@@ -15,16 +15,9 @@ import pytest
 from libs.common.warehouse.base import Row
 from libs.common.warehouse.combining import CombiningWarehouse
 from libs.common.warehouse.duckdb import DuckDBWarehouse
-from libs.common.warehouse.schema import Table, col
+from libs.common.warehouse.schema import Table
+from tests.utils.tables import SCORES, TOTALS
 
-SCORES = Table(
-    "nba_raw",
-    "scores",
-    (col("game_date", "DATE", True), col("player_id", "INT64", True), col("pts", "INT64"),
-     col("loaded_at", "TIMESTAMP", True)),
-    natural_key=("game_date", "player_id"),
-)  # fmt: skip
-TOTALS = Table("nba_analytics", "totals", (col("game_date", "DATE", True), col("pts", "INT64")))
 TOTALS_SQL = (
     "SELECT game_date, sum(pts) FROM {nba_raw.scores} WHERE game_date = @game_date GROUP BY 1"
 )

@@ -9,16 +9,8 @@ import duckdb
 import pytest
 
 from libs.common.warehouse.duckdb import DuckDBWarehouse, ddl
-from libs.common.warehouse.schema import Table, col
+from tests.utils.tables import SCORES, TOTALS
 
-SCORES = Table(
-    "nba_raw",
-    "scores",
-    (col("game_date", "DATE", True), col("player_id", "INT64", True), col("pts", "INT64"),
-     col("loaded_at", "TIMESTAMP", True)),
-    natural_key=("game_date", "player_id"),
-)  # fmt: skip
-TOTALS = Table("nba_analytics", "totals", (col("game_date", "DATE", True), col("pts", "INT64")))
 DAY = dt.date(2025, 2, 20)
 
 

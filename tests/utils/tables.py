@@ -1,0 +1,14 @@
+"""Small tables for warehouse tests: a keyed raw table and an analytics table built from it."""
+
+from __future__ import annotations
+
+from libs.common.warehouse.schema import Table, col
+
+SCORES = Table(
+    "nba_raw",
+    "scores",
+    (col("game_date", "DATE", True), col("player_id", "INT64", True), col("pts", "INT64"),
+     col("loaded_at", "TIMESTAMP", True)),
+    natural_key=("game_date", "player_id"),
+)  # fmt: skip
+TOTALS = Table("nba_analytics", "totals", (col("game_date", "DATE", True), col("pts", "INT64")))
