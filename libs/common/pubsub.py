@@ -78,12 +78,15 @@ class DeadLetterCounter:
     ) -> None:
         self.project = project
         self.subscriptions = tuple(subscriptions)
-        if subscriber is None:
-            # made now, so it keeps the emulator host of the app that owns it
+        self._subscriber = subscriber
+
+    def _client(self) -> Any:
+        """Made on first use: an app that never counts needs no Pub/Sub credentials."""
+        if self._subscriber is None:
             from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 
-            subscriber = pubsub_v1.SubscriberClient()
-        self._subscriber = subscriber
+            self._subscriber = pubsub_v1.SubscriberClient()
+        return self._subscriber
 
     def depth(self, subscription: str) -> int:
         """Messages waiting in one subscription (short name)."""
@@ -95,7 +98,7 @@ class DeadLetterCounter:
                     # deprecated, but a waiting pull would hold the caller for its whole deadline
                     # on every empty DLQ; an occasional short count is acceptable here
                     warnings.simplefilter("ignore", DeprecationWarning)
-                    response = self._subscriber.pull(
+                    response = self._client().pull(
                         request={"subscription": path, "max_messages": 100,
                                  "return_immediately": True},
                         timeout=5,
@@ -106,7 +109,7 @@ class DeadLetterCounter:
                 seen |= fresh
         finally:
             if seen:
-                self._subscriber.modify_ack_deadline(
+                self._client().modify_ack_deadline(
                     request={"subscription": path, "ack_ids": list(seen.values()),
                              "ack_deadline_seconds": 0}
                 )  # fmt: skip
@@ -117,4 +120,5 @@ class DeadLetterCounter:
         return {name: self.depth(name) for name in self.subscriptions}
 
     def close(self) -> None:
-        self._subscriber.close()
+        if self._subscriber is not None:
+            self._subscriber.close()

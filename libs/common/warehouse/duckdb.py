@@ -65,12 +65,16 @@ class DuckDBWarehouse:
         self._conn = duckdb.connect(str(path))
         self._write_lock = threading.Lock()
         self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursors_lock = threading.Lock()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
         if cursor is None:
             cursor = self._conn.cursor()
             self._local.cursor = cursor
+            with self._cursors_lock:
+                self._cursors.append(cursor)
         return cursor
 
     @staticmethod
@@ -199,6 +203,11 @@ class DuckDBWarehouse:
         return [dict(zip(names, values, strict=True)) for values in result.fetchall()]
 
     def close(self) -> None:
+        """Checkpoint (no .wal left to replay) and close every thread's cursor with the file."""
         with self._write_lock:
             self._conn.execute("CHECKPOINT")
+            with self._cursors_lock:
+                for cursor in self._cursors:
+                    cursor.close()
+                self._cursors.clear()
             self._conn.close()
