@@ -186,10 +186,9 @@ class DuckDBWarehouse:
             cur.execute("BEGIN TRANSACTION")
             try:
                 cur.execute(f"DELETE FROM {target} WHERE {condition}", dict(where))
-                cur.execute(f"INSERT INTO {target} ({names}) {self._sql(select_sql)}", dict(where))
                 written = cur.execute(
-                    f"SELECT count(*) FROM {target} WHERE {condition}", dict(where)
-                ).fetchone()
+                    f"INSERT INTO {target} ({names}) {self._sql(select_sql)}", dict(where)
+                ).fetchone()  # DuckDB answers an INSERT with its row count
                 cur.execute("COMMIT")
             except Exception:
                 cur.execute("ROLLBACK")
@@ -211,3 +210,6 @@ class DuckDBWarehouse:
                     cursor.close()
                 self._cursors.clear()
             self._conn.close()
+            # drop every handle, so nothing of DuckDB outlives the close (a worker thread's
+            # cursor slot, a reference to this object kept until interpreter exit)
+            self._local = threading.local()
