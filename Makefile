@@ -13,7 +13,7 @@ install: ## uv (from PyPI) and the locked dependencies in .venv
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@$(UV) sync --locked --quiet
 
-check-emulators: ## fail loudly unless Java and the Pub/Sub emulator are installed
+check-emulators: ## Java, the Pub/Sub emulator and Chromium: apt-installed when missing (root), else a clear error
 	@scripts/check-emulators.sh
 
 run: install check-emulators ## start the local stack, run a demo day, keep services up (Ctrl-C stops)
