@@ -158,7 +158,7 @@ class BreakerRegistry:
             if provider in (None, row["provider"]) and host in (None, row["host"]):
                 breaker = self.get(row["provider"], row["host"])
                 breaker.close()
-                closed.append(f"{row['provider']}->{row['host']}")
+                closed.append(str(breaker.name))
         return closed
 
 

@@ -210,6 +210,3 @@ class DuckDBWarehouse:
                     cursor.close()
                 self._cursors.clear()
             self._conn.close()
-            # drop every handle, so nothing of DuckDB outlives the close (a worker thread's
-            # cursor slot, a reference to this object kept until interpreter exit)
-            self._local = threading.local()
