@@ -40,10 +40,11 @@ def floor_seconds(samples: list[Sample], path: Path) -> float:
         rows = sample.source.parse(split_envelope(orjson.loads(sample.content))[1], sample.context)
         if rows:
             warehouse.upsert(sample.source.table, rows)
-            for build in builds_reading(sample.source.table.fqn):
-                warehouse.rebuild(
-                    build.table, {"game_date": sample.context.game_date}, build.select_sql
-                )
+            builds = builds_reading(sample.source.table.fqn)
+            warehouse.rebuild(
+                [(build.table, build.select_sql) for build in builds],
+                {"game_date": sample.context.game_date},
+            )
     elapsed = time.perf_counter() - started
     warehouse.close()
     return elapsed

@@ -39,10 +39,10 @@ def _build(clients: Clients, envelope: PushEnvelope) -> Applied:
     builds = builds_reading(message.source_table)
     if not builds or message.game_date is None:
         return applied
-    for build in builds:
-        applied.record_count += clients.warehouse.rebuild(
-            build.table, {"game_date": message.game_date}, build.select_sql
-        )
+    written = clients.warehouse.rebuild(
+        [(build.table, build.select_sql) for build in builds], {"game_date": message.game_date}
+    )
+    applied.record_count = sum(written)
     applied.outcome = "built"
     applied.details["target_table"] = ",".join(build.table.fqn for build in builds)
     return applied

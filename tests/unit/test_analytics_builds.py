@@ -46,8 +46,7 @@ def prop(
 
 
 def build_all(warehouse: DuckDBWarehouse, day: dt.date = DAY) -> None:
-    for build in BUILDS:
-        warehouse.rebuild(build.table, {"game_date": day}, build.select_sql)
+    warehouse.rebuild([(build.table, build.select_sql) for build in BUILDS], {"game_date": day})
 
 
 def load_day(warehouse: DuckDBWarehouse) -> None:

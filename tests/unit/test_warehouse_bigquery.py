@@ -8,7 +8,12 @@ from typing import Any
 
 from google.cloud import bigquery
 
-from libs.common.analytics import PLAYER_GAME_SUMMARY, PLAYER_GAME_SUMMARY_SQL
+from libs.common.analytics import (
+    PLAYER_GAME_SUMMARY,
+    PLAYER_GAME_SUMMARY_SQL,
+    TEAM_GAME_SUMMARY,
+    TEAM_GAME_SUMMARY_SQL,
+)
 from libs.common.sources.balldontlie import BDL_GAMES
 from libs.common.warehouse.bigquery import BigQueryWarehouse, merge_sql, schema_fields
 
@@ -102,19 +107,29 @@ def test_upsert_many_stages_once_and_counts_changes_per_batch() -> None:
     assert "GROUP BY batch" in changed and f"FROM `{staging}` S" in changed
 
 
-def test_rebuild_is_one_transaction_with_typed_parameters() -> None:
+def test_rebuilds_of_several_tables_are_one_script_job_with_typed_parameters() -> None:
     w, client = warehouse()
-    w.rebuild(PLAYER_GAME_SUMMARY, {"game_date": dt.date(2025, 2, 20)}, PLAYER_GAME_SUMMARY_SQL)
+    client.query = lambda sql, job_config=None: (  # type: ignore[method-assign]
+        client.calls.append(("query", sql, job_config)) or Job([{"n0": 7, "n1": 2}])
+    )
+    day = dt.date(2025, 2, 20)
+    targets = [
+        (PLAYER_GAME_SUMMARY, PLAYER_GAME_SUMMARY_SQL),
+        (TEAM_GAME_SUMMARY, TEAM_GAME_SUMMARY_SQL),
+    ]
+    assert w.rebuild(targets, {"game_date": day}) == [7, 2]
     ((_, script, config),) = client.of("query")
     assert script.startswith("BEGIN TRANSACTION;")
-    assert (
-        "DELETE FROM `proj.nba_analytics.player_game_summary` WHERE `game_date` = @game_date;"
-        in script
-    )
+    deletes = [
+        "DELETE FROM `proj.nba_analytics.player_game_summary` WHERE `game_date` = @game_date;",
+        "DELETE FROM `proj.nba_analytics.team_game_summary` WHERE `game_date` = @game_date;",
+    ]
+    assert script.index(deletes[0]) < script.index(deletes[1]) < script.index("COMMIT TRANSACTION;")
     assert "FROM `proj.nba_raw.bdl_player_boxscores` b" in script
-    assert "COMMIT TRANSACTION;" in script
+    assert "FROM `proj.nba_analytics.player_game_summary`" in script.split(deletes[1])[1]
+    assert script.rstrip().endswith("AS n1;")
     (param,) = config.query_parameters
-    assert (param.name, param.type_, param.value) == ("game_date", "DATE", dt.date(2025, 2, 20))
+    assert (param.name, param.type_, param.value) == ("game_date", "DATE", day)
 
 
 def test_schema_fields_mark_required_columns() -> None:

@@ -51,10 +51,10 @@ class Gated(DuckDBWarehouse):
         self._maybe_wait("upsert")
         return super().upsert_many(table, batches)
 
-    def rebuild(self, table: Table, where: Mapping[str, Any], select_sql: str) -> int:
+    def rebuild(self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any]) -> list[int]:
         self.rebuild_calls += 1
         self._maybe_wait("rebuild")
-        return super().rebuild(table, where, select_sql)
+        return super().rebuild(targets, where)
 
 
 @pytest.fixture
@@ -189,8 +189,8 @@ def test_rebuilds_asked_for_while_one_runs_share_the_next_one(gated: Gated) -> N
     combining.upsert(SCORES, scores({1: 10, 2: 20}))
     gated.hold = "rebuild"
 
-    def rebuild() -> int:
-        return combining.rebuild(TOTALS, {"game_date": DAY}, TOTALS_SQL)
+    def rebuild() -> list[int]:
+        return combining.rebuild([(TOTALS, TOTALS_SQL)], {"game_date": DAY})
 
     threads, results = in_threads([rebuild] * 6)
     threads[0].start()
@@ -198,12 +198,16 @@ def test_rebuilds_asked_for_while_one_runs_share_the_next_one(gated: Gated) -> N
     combining.upsert(SCORES, scores({3: 30}))  # committed while the first rebuild runs
     for thread in threads[1:]:
         thread.start()
-    until(lambda: combining._rebuilds[(TOTALS.fqn, (("game_date", DAY),), TOTALS_SQL)].waiting == 6)
+    until(
+        lambda: (
+            combining._rebuilds[(((TOTALS.fqn, TOTALS_SQL),), (("game_date", DAY),))].waiting == 6
+        )
+    )
     gated.gate.set()
     for thread in threads:
         thread.join(10)
     assert gated.rebuild_calls == 2, "the five that waited were answered by one more rebuild"
-    assert set(results.values()) == {1}
+    assert all(result == [1] for result in results.values()), results
     assert gated.query("SELECT pts FROM {nba_analytics.totals}") == [{"pts": 60}], (
         "the shared rebuild read the load committed before it was asked for"
     )

@@ -9,7 +9,8 @@ import duckdb
 import pytest
 
 from libs.common.warehouse.duckdb import DuckDBWarehouse, ddl
-from tests.utils.tables import SCORES, TOTALS
+from libs.common.warehouse.schema import Table, col
+from tests.utils.tables import DOUBLED, SCORES, TOTALS
 
 DAY = dt.date(2025, 2, 20)
 
@@ -24,7 +25,7 @@ def rows(*points: int, day: dt.date = DAY) -> list[dict[str, object]]:
 @pytest.fixture
 def warehouse(tmp_path):  # type: ignore[no-untyped-def]
     w = DuckDBWarehouse(tmp_path / "w.duckdb")
-    w.ensure_tables([SCORES, TOTALS])
+    w.ensure_tables([SCORES, TOTALS, DOUBLED])
     yield w
     w.close()
 
@@ -56,17 +57,28 @@ def test_failed_upsert_leaves_previous_rows(warehouse: DuckDBWarehouse) -> None:
     assert [r["pts"] for r in all_rows(warehouse)] == [10, 20]
 
 
-def test_rebuild_replaces_one_partition_atomically(warehouse: DuckDBWarehouse) -> None:
+def test_rebuild_replaces_one_partition_of_each_table_in_one_transaction(
+    warehouse: DuckDBWarehouse,
+) -> None:
     warehouse.upsert(SCORES, rows(10, 20) + rows(5, day=DAY + dt.timedelta(days=1)))
     select = (
         "SELECT game_date, sum(pts) FROM {nba_raw.scores} WHERE game_date = @game_date GROUP BY 1"
     )
-    assert warehouse.rebuild(TOTALS, {"game_date": DAY}, select) == 1
-    assert warehouse.rebuild(TOTALS, {"game_date": DAY}, select) == 1
+    doubled = "SELECT game_date, 2 * pts FROM {nba_analytics.totals} WHERE game_date = @game_date"
+    both = [(TOTALS, select), (DOUBLED, doubled)]
+    assert warehouse.rebuild(both, {"game_date": DAY}) == [1, 1], "the second reads the first"
+    assert warehouse.rebuild(both, {"game_date": DAY}) == [1, 1]
+    warehouse.upsert(SCORES, rows(11, 21))
     with pytest.raises(duckdb.BinderException):
-        warehouse.rebuild(TOTALS, {"game_date": DAY}, "SELECT no_such_column FROM {nba_raw.scores}")
+        warehouse.rebuild(
+            [(TOTALS, select), (DOUBLED, "SELECT no_such_column FROM {nba_raw.scores}")],
+            {"game_date": DAY},
+        )
     assert warehouse.query("SELECT * FROM {nba_analytics.totals}") == [
         {"game_date": DAY, "pts": 30}
+    ], "the failing second build rolled back the first"
+    assert warehouse.query("SELECT * FROM {nba_analytics.doubled}") == [
+        {"game_date": DAY, "pts": 60}
     ]
 
 
@@ -94,3 +106,46 @@ def test_query_parameters_and_table_references(warehouse: DuckDBWarehouse) -> No
         "SELECT pts FROM {nba_raw.scores} WHERE pts > @floor ORDER BY pts", {"floor": 15}
     )
     assert found == [{"pts": 20}, {"pts": 30}]
+
+
+def test_a_natural_key_column_must_be_required() -> None:
+    with pytest.raises(ValueError, match=r"natural key columns \['player_id'\] must be required"):
+        Table("nba_raw", "loose", (col("player_id", "INT64"),), natural_key=("player_id",))
+
+
+def test_a_rebuilt_table_cannot_also_be_loaded(warehouse: DuckDBWarehouse) -> None:
+    select = (
+        "SELECT game_date, sum(pts) FROM {nba_raw.scores} WHERE game_date = @game_date GROUP BY 1"
+    )
+    warehouse.rebuild([(TOTALS, select)], {"game_date": DAY})
+    with pytest.raises(ValueError, match=r"nba_analytics\.totals is written by rebuild"):
+        warehouse.append(TOTALS, [{"game_date": DAY, "pts": 1}])
+
+
+def test_rebuilds_of_different_dates_run_side_by_side_without_conflicts(
+    warehouse: DuckDBWarehouse,
+) -> None:
+    days = [DAY + dt.timedelta(days=i) for i in range(8)]
+    for day in days:
+        warehouse.upsert(SCORES, rows(1, 2, 3, day=day))
+    select = (
+        "SELECT game_date, sum(pts) FROM {nba_raw.scores} WHERE game_date = @game_date GROUP BY 1"
+    )
+    errors: list[BaseException] = []
+
+    def rebuild(day: dt.date) -> None:
+        try:
+            for _ in range(10):
+                warehouse.rebuild([(TOTALS, select)], {"game_date": day})
+                warehouse.upsert(SCORES, rows(1, 2, 4, day=day))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=rebuild, args=(day,)) for day in days]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    totals = warehouse.query("SELECT game_date, pts FROM {nba_analytics.totals} ORDER BY 1")
+    assert totals == [{"game_date": day, "pts": 7} for day in days]

@@ -12,3 +12,5 @@ SCORES = Table(
     natural_key=("game_date", "player_id"),
 )  # fmt: skip
 TOTALS = Table("nba_analytics", "totals", (col("game_date", "DATE", True), col("pts", "INT64")))
+DOUBLED = Table("nba_analytics", "doubled", (col("game_date", "DATE", True), col("pts", "INT64")))
+"""Built from TOTALS in the same rebuild, to check a build reads the one before it."""

@@ -38,11 +38,13 @@ class Warehouse(Protocol):
     def append(self, table: Table, rows: Sequence[Row]) -> None:
         """Append log rows (execution log, decisions): no key, no replace."""
 
-    def rebuild(self, table: Table, where: Mapping[str, Any], select_sql: str) -> int:
-        """Atomically replace the rows matching `where` (column = value) with `select_sql`'s rows.
+    def rebuild(self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any]) -> list[int]:
+        """In one transaction, for each (table, select_sql) in order, replace the rows matching
+        `where` (column = value) with the select's rows; returns each table's row count written.
 
         `select_sql` is a template with `{dataset.table}` references and `@name` parameters
-        taken from `where`. Returns the row count written.
+        taken from `where`; it may read tables rebuilt before it in the same call. One
+        transaction, not one per table: on BigQuery that is one script job instead of several.
         """
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:

@@ -170,20 +170,24 @@ class BigQueryWarehouse:
         if rows:
             self._load(self._table_id(table), table, rows, bigquery.WriteDisposition.WRITE_APPEND)
 
-    def rebuild(self, table: Table, where: Mapping[str, Any], select_sql: str) -> int:
-        target = self._table_id(table)
+    def rebuild(self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any]) -> list[int]:
         condition = " AND ".join(f"`{k}` = @{k}" for k in where) or "TRUE"
-        names = ", ".join(f"`{n}`" for n in table.column_names)
+        steps = []
+        counts = []
+        for i, (table, select_sql) in enumerate(targets):
+            target = self._table_id(table)
+            names = ", ".join(f"`{n}`" for n in table.column_names)
+            steps.append(
+                f"DELETE FROM `{target}` WHERE {condition};\n"
+                f"INSERT INTO `{target}` ({names}) {render_tables(select_sql, self._quoted)};\n"
+            )
+            counts.append(f"(SELECT COUNT(*) FROM `{target}` WHERE {condition}) AS n{i}")
         script = (
-            "BEGIN TRANSACTION;\n"
-            f"DELETE FROM `{target}` WHERE {condition};\n"
-            f"INSERT INTO `{target}` ({names}) {render_tables(select_sql, self._quoted)};\n"
-            "COMMIT TRANSACTION;\n"
-            f"SELECT COUNT(*) AS n FROM `{target}` WHERE {condition};"
+            f"BEGIN TRANSACTION;\n{''.join(steps)}COMMIT TRANSACTION;\nSELECT {', '.join(counts)};"
         )
         config = bigquery.QueryJobConfig(query_parameters=query_parameters(where))
         result = list(self.client.query(script, job_config=config).result())
-        return int(result[0]["n"]) if result else 0
+        return [int(result[0][f"n{i}"]) if result else 0 for i in range(len(targets))]
 
     def _quoted(self, dataset: str, table: str) -> str:
         return f"`{self._ref(dataset, table)}`"

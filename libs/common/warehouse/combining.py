@@ -7,7 +7,7 @@ for the same game date. `CombiningWarehouse` wraps a warehouse so that
 - upserts into one table that wait at the same time are applied as one `upsert_many`
   transaction, each caller still getting its own changed-row count; batches whose natural keys
   overlap are never combined, so the result is the same as applying them one by one in order;
-- a rebuild of (table, partition) asked for while another one runs is answered by the next
+- a rebuild of (tables, partition) asked for while the same one runs is answered by the next
   single rebuild, which starts after the request and so reads every load committed before it.
 
 There is no background thread and no timer: the caller that gets the table's write turn does
@@ -46,7 +46,7 @@ class _Rebuild:
     lock: threading.Lock = field(default_factory=threading.Lock)
     requested: int = 0
     covered: int = 0
-    written: int = 0
+    written: list[int] = field(default_factory=list)
     waiting: int = 0
 
 
@@ -125,8 +125,8 @@ class CombiningWarehouse:
     def upsert_many(self, table: Table, batches: Sequence[Sequence[Row]]) -> list[int]:
         return self.inner.upsert_many(table, batches)
 
-    def rebuild(self, table: Table, where: Mapping[str, Any], select_sql: str) -> int:
-        key = (table.fqn, tuple(sorted(where.items())), select_sql)
+    def rebuild(self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any]) -> list[int]:
+        key = (tuple((table.fqn, sql) for table, sql in targets), tuple(sorted(where.items())))
         with self._guard:
             state = self._rebuilds.setdefault(key, _Rebuild())
             state.requested += 1
@@ -138,7 +138,7 @@ class CombiningWarehouse:
                     return state.written
                 with self._guard:
                     covers = state.requested
-                state.written = self.inner.rebuild(table, where, select_sql)
+                state.written = self.inner.rebuild(targets, where)
                 state.covered = covers
                 return state.written
         finally:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,18 +57,46 @@ class DuckDBWarehouse:
     """The embedded warehouse used by `make run` and the tests.
 
     DuckDB allows one writing process per file, so the local stack runs all services in
-    one process sharing this object; a lock serialises write transactions (concurrent
-    deletes of the same key would otherwise conflict).
+    one process sharing this object; writes to one table are serialised (see `_writing`).
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, threads: int = 1) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = duckdb.connect(str(path))
+        self._conn = duckdb.connect(str(path), config={"threads": threads})
         self._write_lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._write_kinds: dict[str, str] = {}
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def _writing(
+        self, tables: Iterable[Table], where: Mapping[str, Any] | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Hold the write locks of `tables`, or of their `where` partitions, in a fixed order.
+
+        DuckDB runs the transactions of one process concurrently and fails one of two that
+        delete the same row. So loads (upsert, replace, append) serialise per table, and
+        rebuilds per table and partition; everything else runs in parallel (a raw load beside the rebuilds of two
+        game dates), DuckDB releasing the GIL meanwhile. A table is written one way only, or
+        the two kinds of lock would not exclude each other.
+        """
+        kind = "rebuild" if where is not None else "upsert, replace or append"
+        partition = repr(sorted(where.items())) if where is not None else ""
+        with self._write_lock:
+            for table in tables:
+                if self._write_kinds.setdefault(table.fqn, kind) != kind:
+                    raise ValueError(
+                        f"{table.fqn} is written by {self._write_kinds[table.fqn]}; it cannot "
+                        f"also be written by {kind} (a table is rebuilt, or loaded, never both)"
+                    )
+            locks = [self._locks[name] for name in sorted({f"{t.fqn}{partition}" for t in tables})]
+        with contextlib.ExitStack() as held:
+            for lock in locks:
+                held.enter_context(lock)
+            yield self._cursor()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
@@ -101,11 +131,16 @@ class DuckDBWarehouse:
         if not rows:
             return [0] * len(batches)
         target = self._ref(table.dataset, table.name)
-        keys = " AND ".join(f't."{k}" IS NOT DISTINCT FROM s."{k}"' for k in table.natural_key)
-        compared = [c for c in table.column_names if c != "loaded_at"]
-        same = " AND ".join(f't."{c}" IS NOT DISTINCT FROM s."{c}"' for c in compared)
-        with self._write_lock:
-            cur = self._cursor()
+        # Natural keys are NOT NULL (schema.py), so `=` joins: a hash join on IS NOT DISTINCT
+        # FROM, or on every column, costs 2-3x more.
+        keys = " AND ".join(f't."{k}" = s."{k}"' for k in table.natural_key)
+        differs = " OR ".join(
+            f't."{c}" IS DISTINCT FROM s."{c}"'
+            for c in table.column_names
+            if c not in table.natural_key and c != "loaded_at"
+        )
+        first_key = table.natural_key[0]
+        with self._writing([table]) as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
                 cur.execute(
@@ -115,8 +150,8 @@ class DuckDBWarehouse:
                 batch_of_row = [i for i, batch in enumerate(batches) for _ in batch]
                 self._insert_into(cur, "staging", table, rows, batch_of_row)
                 changed = cur.execute(
-                    f"SELECT s.{BATCH_COLUMN}, count(*) FROM staging s WHERE NOT EXISTS "
-                    f"(SELECT 1 FROM {target} t WHERE {same}) GROUP BY 1"
+                    f"SELECT s.{BATCH_COLUMN}, count(*) FROM staging s LEFT JOIN {target} t "
+                    f'ON {keys} WHERE t."{first_key}" IS NULL OR {differs or "FALSE"} GROUP BY 1'
                 ).fetchall()
                 cur.execute(f"DELETE FROM {target} t USING staging s WHERE {keys}")
                 cur.execute(f"INSERT INTO {target} SELECT * EXCLUDE ({BATCH_COLUMN}) FROM staging")
@@ -138,35 +173,29 @@ class DuckDBWarehouse:
         rows: Sequence[Row],
         batch_of_row: Sequence[int] | None = None,
     ) -> None:
-        """One INSERT binding a list per column: binding one parameter per cell is ~15x slower.
+        """Rows through DuckDB's appender, inside the caller's transaction: about 2x faster
+        than binding a list per column and 20x faster than a parameter per cell.
 
         `batch_of_row` fills the staging table's batch column when given."""
-        names = [f'"{n}"' for n in table.column_names]
-        unnests = [
-            f"unnest(${i}::{DUCKDB_TYPES[c.type]}[])" for i, c in enumerate(table.columns, 1)
-        ]
-        columns: list[list[Any]] = [
-            [_cell(row.get(c.name), c.type) for row in rows] for c in table.columns
-        ]
+        names = list(table.column_names)
+        values = [tuple(_cell(row.get(c.name), c.type) for c in table.columns) for row in rows]
         if batch_of_row is not None:
             names.append(BATCH_COLUMN)
-            unnests.append(f"unnest(${len(columns) + 1}::INTEGER[])")
-            columns.append(list(batch_of_row))
-        cur.execute(
-            f"INSERT INTO {target} ({', '.join(names)}) SELECT {', '.join(unnests)}", columns
-        )
+            values = [(*value, batch) for value, batch in zip(values, batch_of_row, strict=True)]
+        appender = cur.appender(target, columns=names)
+        appender.append_rows(values)
+        appender.flush()
 
     def append(self, table: Table, rows: Sequence[Row]) -> None:
         if not rows:
             return
-        with self._write_lock:
-            self._insert_into(self._cursor(), self._ref(table.dataset, table.name), table, rows)
+        with self._writing([table]) as cur:
+            self._insert_into(cur, self._ref(table.dataset, table.name), table, rows)
 
     def replace(self, table: Table, where: Mapping[str, Any], rows: Sequence[Row]) -> None:
         target = self._ref(table.dataset, table.name)
         condition = " AND ".join(f'"{k}" = ${k}' for k in where) or "TRUE"
-        with self._write_lock:
-            cur = self._cursor()
+        with self._writing([table]) as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
                 cur.execute(f"DELETE FROM {target} WHERE {condition}", dict(where))
@@ -177,23 +206,25 @@ class DuckDBWarehouse:
                 cur.execute("ROLLBACK")
                 raise
 
-    def rebuild(self, table: Table, where: Mapping[str, Any], select_sql: str) -> int:
-        target = self._ref(table.dataset, table.name)
+    def rebuild(self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any]) -> list[int]:
         condition = " AND ".join(f'"{k}" = ${k}' for k in where) or "TRUE"
-        names = ", ".join(f'"{n}"' for n in table.column_names)
-        with self._write_lock:
-            cur = self._cursor()
+        written: list[int] = []
+        with self._writing([table for table, _ in targets], where) as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
-                cur.execute(f"DELETE FROM {target} WHERE {condition}", dict(where))
-                written = cur.execute(
-                    f"INSERT INTO {target} ({names}) {self._sql(select_sql)}", dict(where)
-                ).fetchone()  # DuckDB answers an INSERT with its row count
+                for table, select_sql in targets:
+                    target = self._ref(table.dataset, table.name)
+                    names = ", ".join(f'"{n}"' for n in table.column_names)
+                    cur.execute(f"DELETE FROM {target} WHERE {condition}", dict(where))
+                    count = cur.execute(
+                        f"INSERT INTO {target} ({names}) {self._sql(select_sql)}", dict(where)
+                    ).fetchone()  # DuckDB answers an INSERT with its row count
+                    written.append(int(count[0]) if count else 0)
                 cur.execute("COMMIT")
             except Exception:
                 cur.execute("ROLLBACK")
                 raise
-        return int(written[0]) if written else 0
+        return written
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         cur = self._cursor()

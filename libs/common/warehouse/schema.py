@@ -36,6 +36,12 @@ class Table:
         unknown = [k for k in self.natural_key if k not in names]
         if unknown:
             raise ValueError(f"{self.fqn}: natural key columns {unknown} are not columns")
+        nullable = [c.name for c in self.columns if c.name in self.natural_key and not c.required]
+        if nullable:
+            raise ValueError(
+                f"{self.fqn}: natural key columns {nullable} must be required (NOT NULL), "
+                "so upserts can match keys with '='"
+            )
 
     @property
     def fqn(self) -> str:
