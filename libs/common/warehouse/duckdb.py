@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import re
 import threading
@@ -42,15 +41,13 @@ def ddl(table: Table) -> str:
     return f'CREATE TABLE IF NOT EXISTS {table.dataset}."{table.name}" ({columns})'
 
 
-def _cell(value: Any, type_: ColumnType) -> Any:
-    """Python value to what DuckDB binds for the column type."""
-    if value is None:
-        return None
-    if type_ == "JSON":
-        return json.dumps(value, default=str)
-    if type_ == "TIMESTAMP" and isinstance(value, str):
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value
+def _with_json(value: tuple[Any, ...], json_columns: Sequence[int]) -> tuple[Any, ...]:
+    """A row tuple with its JSON columns serialised (None stays NULL)."""
+    cells = list(value)
+    for i in json_columns:
+        if cells[i] is not None:
+            cells[i] = json.dumps(cells[i], default=str)
+    return tuple(cells)
 
 
 class DuckDBWarehouse:
@@ -73,15 +70,15 @@ class DuckDBWarehouse:
 
     @contextlib.contextmanager
     def _writing(
-        self, tables: Iterable[Table], where: Mapping[str, Any] | None = None
+        self, tables: Sequence[Table], where: Mapping[str, Any] | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """Hold the write locks of `tables`, or of their `where` partitions, in a fixed order.
 
         DuckDB runs the transactions of one process concurrently and fails one of two that
         delete the same row. So loads (upsert, replace, append) serialise per table, and
-        rebuilds per table and partition; everything else runs in parallel (a raw load beside the rebuilds of two
-        game dates), DuckDB releasing the GIL meanwhile. A table is written one way only, or
-        the two kinds of lock would not exclude each other.
+        rebuilds per table and partition; everything else runs in parallel (a raw load beside
+        the rebuilds of two game dates), DuckDB releasing the GIL meanwhile. A table is
+        written one way only, or the two kinds of lock would not exclude each other.
         """
         kind = "rebuild" if where is not None else "upsert, replace or append"
         partition = repr(sorted(where.items())) if where is not None else ""
@@ -178,7 +175,10 @@ class DuckDBWarehouse:
 
         `batch_of_row` fills the staging table's batch column when given."""
         names = list(table.column_names)
-        values = [tuple(_cell(row.get(c.name), c.type) for c in table.columns) for row in rows]
+        values = [tuple(map(row.get, names)) for row in rows]  # the appender casts ISO strings
+        json_columns = [i for i, c in enumerate(table.columns) if c.type == "JSON"]
+        if json_columns:
+            values = [_with_json(value, json_columns) for value in values]
         if batch_of_row is not None:
             names.append(BATCH_COLUMN)
             values = [(*value, batch) for value, batch in zip(values, batch_of_row, strict=True)]
