@@ -9,9 +9,9 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-install: ## uv (from PyPI) and the locked dependencies in .venv
+install: ## uv (from PyPI) and the locked dependencies in .venv, compiled to bytecode as in the image
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	@$(UV) sync --locked --quiet
+	@$(UV) sync --locked --quiet --compile-bytecode
 
 check-emulators: ## Java, the Pub/Sub emulator and Chromium: apt-installed when missing (root), else a clear error
 	@scripts/check-emulators.sh

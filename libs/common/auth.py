@@ -19,8 +19,6 @@ from typing import Any
 from fastapi import HTTPException, Request
 from google.auth import exceptions as google_exceptions
 from google.auth import transport
-from google.auth.transport.requests import Request as RequestsTransport
-from google.oauth2 import id_token
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -137,8 +135,12 @@ class CachedCertsRequest(transport.Request):
         inner: transport.Request | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if inner is None:  # requests and its TLS stack: only a service that verifies tokens
+            from google.auth.transport.requests import Request as RequestsTransport
+
+            inner = RequestsTransport()
         self.ttl_seconds = ttl_seconds
-        self._inner = inner or RequestsTransport()
+        self._inner = inner
         self._clock = clock
         self._cache: dict[str, tuple[float, _CachedResponse]] = {}
         self._lock = threading.Lock()
@@ -182,8 +184,11 @@ class PushVerifier:
     """Verifies `Authorization: Bearer <Google ID token>` against the settings."""
 
     def __init__(self, settings: AuthSettings, request: transport.Request | None = None) -> None:
+        from google.oauth2 import id_token  # JWT and crypto: only where tokens are verified
+
         self.settings = settings
         self._request = request or CachedCertsRequest(settings.oidc_certs_ttl_seconds)
+        self._verify_token = id_token.verify_token
 
     def verify(
         self, authorization_header: str | None, allowed_emails: Collection[str] | None = None
@@ -194,7 +199,7 @@ class PushVerifier:
         """
         token = _bearer_token(authorization_header)
         try:
-            claims = id_token.verify_token(
+            claims = self._verify_token(
                 token,
                 self._request,
                 audience=self.settings.push_audience,
@@ -230,21 +235,24 @@ class PushVerifier:
 _verifier_lock = threading.Lock()
 
 
-def push_verifier(app: Any) -> PushVerifier:
-    """The app's verifier: `app.state.push_verifier`, else built from its settings or the env."""
+def push_verifier(app: Any) -> PushVerifier | None:
+    """The app's verifier: `app.state.push_verifier`, else built from its settings or the env;
+    None in local mode. Service apps call it at startup, so no request pays its imports."""
     with _verifier_lock:
         verifier: PushVerifier | None = getattr(app.state, "push_verifier", None)
         if verifier is None:
             settings = getattr(app.state, "settings", None)
             if not isinstance(settings, AuthSettings):
                 settings = AuthSettings()
+            if not settings.push_auth_enabled:
+                return None
             verifier = app.state.push_verifier = PushVerifier(settings)
         return verifier
 
 
 def _require(request: Request, admin: bool) -> Claims | None:
     verifier = push_verifier(request.app)
-    if not verifier.settings.push_auth_enabled:
+    if verifier is None or not verifier.settings.push_auth_enabled:
         return None
     header = request.headers.get("authorization")
     try:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from google.api_core.exceptions import NotFound, PreconditionFailed
 
 UNDATED = "undated"
 
@@ -68,6 +67,8 @@ class RawFileStore:
 
     def write_new(self, name: str, content: bytes, content_type: str) -> int:
         """Upload `content` only if `name` does not exist yet; returns the new generation."""
+        from google.api_core.exceptions import PreconditionFailed  # loaded with the client
+
         blob = self._bucket.blob(name)
         try:
             blob.upload_from_string(content, content_type=content_type, if_generation_match=0)
@@ -86,6 +87,8 @@ class RawFileStore:
 
     def read_bytes(self, gcs_path: str) -> tuple[bytes, int]:
         """The object's bytes and generation."""
+        from google.api_core.exceptions import NotFound  # loaded with the client
+
         blob = self._bucket.blob(self.object_of(gcs_path))
         try:
             content: bytes = blob.download_as_bytes()

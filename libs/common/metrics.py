@@ -1,24 +1,22 @@
 """Metrics for runs, rows, latency and DLQ depth (DESIGN §10), exported where a setting says.
 
 Instruments are created at import from the global meter provider; OpenTelemetry binds them to
-whichever provider is installed later, so code records without knowing the exporter.
+whichever provider is installed later, so code records without knowing the exporter. The SDK
+is imported only when an exporter is chosen: with `none` the API's no-op meter records nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    ConsoleMetricExporter,
-    MetricExporter,
-    PeriodicExportingMetricReader,
-)
 
 from libs.common.tracing import TRACER_NAME, optional_class
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics.export import MetricExporter
 
 MetricsExporter = Literal["none", "console", "otlp", "cloud-monitoring"]
 EXPORT_INTERVAL_MS = 60_000
@@ -75,6 +73,10 @@ def observe_dlq_depth(owner: object, depths: DepthSource | None) -> None:
 
 def exporter_for(kind: MetricsExporter) -> MetricExporter | None:
     """The metric exporter a setting names; optional packages are imported only when chosen."""
+    if kind == "none":
+        return None
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter
+
     if kind == "console":
         return ConsoleMetricExporter()
     if kind == "otlp":
@@ -93,7 +95,12 @@ def exporter_for(kind: MetricsExporter) -> MetricExporter | None:
 def configure_metrics(kind: MetricsExporter) -> None:
     """Install a meter provider exporting every minute; `none` installs nothing (tests may)."""
     exporter = exporter_for(kind)
-    if exporter is None or isinstance(metrics.get_meter_provider(), MeterProvider):
+    if exporter is None:
+        return
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    if isinstance(metrics.get_meter_provider(), MeterProvider):
         return
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=EXPORT_INTERVAL_MS)
     metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))

@@ -6,7 +6,7 @@ import logging
 import os
 import resource
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from libs.common.auth import auth_mode
-from libs.common.deps import Clients, ClientsDep
+from libs.common.auth import auth_mode, push_verifier
+from libs.common.deps import ALL_DEPENDENCIES, Clients, ClientsDep, Dependency
 from libs.common.logs import configure_logging
 from libs.common.metrics import configure_metrics
 from libs.common.settings import CommonSettings
@@ -36,8 +36,13 @@ def create_service_app(
     clients: Clients | None = None,
     on_startup: Callable[[FastAPI], None] | None = None,
     on_shutdown: Callable[[FastAPI], Awaitable[None]] | None = None,
+    uses: Collection[Dependency] = ALL_DEPENDENCIES,
 ) -> FastAPI:
-    """A FastAPI app whose clients come from settings, unless the caller shares its own."""
+    """A FastAPI app whose clients come from settings, unless the caller shares its own.
+
+    `uses` names the clients besides the warehouse that the service needs: only those are
+    built at startup, and only those `/ready` checks.
+    """
     owned = clients is None
     tables = tuple(tables)
 
@@ -45,9 +50,10 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_tracing(settings.trace_exporter)
         configure_metrics(settings.metrics_exporter)
+        push_verifier(app)  # when push auth is on: its imports now, not on the first push
         if owned:
             configure_logging(settings.gcp_project, settings.log_level)
-            app.state.clients = Clients.from_settings(settings)
+            app.state.clients = Clients.from_settings(settings, uses)
         app.state.clients.warehouse.ensure_tables(tables)
         if on_startup is not None:
             on_startup(app)
@@ -55,8 +61,7 @@ def create_service_app(
         if on_shutdown is not None:
             await on_shutdown(app)
         if owned:
-            app.state.clients.publisher.close()
-            app.state.clients.warehouse.close()
+            app.state.clients.close()
 
     app = FastAPI(
         title=title, description=description, version=settings.service_version, lifespan=lifespan
@@ -65,7 +70,7 @@ def create_service_app(
     if clients is not None:
         app.state.clients = clients
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.include_router(health_router())
+    app.include_router(health_router(uses))
     for router in routers:
         app.include_router(router)
     return app
@@ -131,15 +136,18 @@ def _check(name: str, probe: Callable[[], Any]) -> dict[str, Any]:
     }
 
 
-def dependency_checks(clients: Clients) -> list[dict[str, Any]]:
-    """Reach every dependency once: warehouse query, bucket lookup, topic lookup."""
+def dependency_checks(
+    clients: Clients, uses: Collection[Dependency] = ALL_DEPENDENCIES
+) -> list[dict[str, Any]]:
+    """Reach the warehouse and each dependency in `uses` once: query, bucket lookup, topic lookup."""
     from libs.common.messages import SCRAPER_COMPLETE_TOPIC
 
-    return [
-        _check("warehouse", lambda: clients.warehouse.query("SELECT 1 AS ok")),
-        _check("gcs", lambda: clients.store.exists(clients.store.gcs_path("_health"))),
-        _check("pubsub", lambda: clients.publisher.topic_exists(SCRAPER_COMPLETE_TOPIC)),
-    ]
+    probes: dict[str, Callable[[], Any]] = {
+        "warehouse": lambda: clients.warehouse.query("SELECT 1 AS ok"),
+        "gcs": lambda: clients.store.exists(clients.store.gcs_path("_health")),
+        "pubsub": lambda: clients.publisher.topic_exists(SCRAPER_COMPLETE_TOPIC),
+    }
+    return [_check(name, probe) for name, probe in probes.items() if name in {"warehouse", *uses}]
 
 
 def rss_bytes() -> int:
@@ -160,7 +168,7 @@ def keys_present(settings: CommonSettings) -> dict[str, bool]:
     }
 
 
-def health_router() -> APIRouter:
+def health_router(uses: Collection[Dependency] = ALL_DEPENDENCIES) -> APIRouter:
     """`/health` (liveness), `/ready` (dependencies, 503 naming the failure), `/health/detailed`."""
     router = APIRouter(tags=["health"])
 
@@ -168,9 +176,9 @@ def health_router() -> APIRouter:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/ready", summary="Readiness: warehouse, GCS and Pub/Sub reachable")
+    @router.get("/ready", summary="Readiness: the dependencies this service uses are reachable")
     def ready(clients: ClientsDep) -> JSONResponse:
-        checks = dependency_checks(clients)
+        checks = dependency_checks(clients, uses)
         failing = [c["name"] for c in checks if c["status"] != "ok"]
         if failing:
             return JSONResponse(
@@ -184,7 +192,7 @@ def health_router() -> APIRouter:
     )
     def detailed(request: Request, clients: ClientsDep) -> JSONResponse:
         settings: CommonSettings = request.app.state.settings
-        checks = dependency_checks(clients)
+        checks = dependency_checks(clients, uses)
         ok = all(c["status"] == "ok" for c in checks)
         body = {
             "status": "ok" if ok else "degraded",

@@ -6,11 +6,12 @@ import importlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from opentelemetry import context, propagate, trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 TRACER_NAME = "nba-pipeline"
 CLIENT_LIBRARY_KEY = "googclient_traceparent"
@@ -35,6 +36,10 @@ def optional_class(
 
 def exporter_for(kind: Exporter) -> SpanExporter | None:
     """The span exporter a setting names; optional packages are imported only when chosen."""
+    if kind == "none":
+        return None
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
+
     if kind == "console":
         return ConsoleSpanExporter()
     if kind == "otlp":
@@ -51,7 +56,14 @@ def exporter_for(kind: Exporter) -> SpanExporter | None:
 
 
 def configure_tracing(kind: Exporter) -> None:
-    """Install a tracer provider once per process (the first caller wins, as OpenTelemetry requires)."""
+    """Install a tracer provider once per process (the first caller wins, as OpenTelemetry requires).
+
+    Also with `none`: its spans export nowhere, but their ids still join the log lines and the
+    `traceparent` of one run across the three services.
+    """
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
     if isinstance(trace.get_tracer_provider(), TracerProvider):
         return
     provider = TracerProvider()

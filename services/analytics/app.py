@@ -65,4 +65,5 @@ def create_app(settings: CommonSettings | None = None, clients: Clients | None =
             )
         ],
         clients,
+        uses=(),  # builds read and write only the warehouse: no raw files, no next phase
     )
