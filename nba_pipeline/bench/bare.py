@@ -17,13 +17,13 @@ from nba_pipeline.stack import free_port, http_ok, wait_until
 
 
 def start_process(
-    command: Sequence[str], port: int, env: dict[str, str] | None = None
+    command: Sequence[str], port: int, env: dict[str, str] | None = None, path: str = "/health"
 ) -> tuple[subprocess.Popen[bytes], float]:
-    """Start a server process and time it to its first 200 on /health."""
+    """Start a server process and time it to its first 200 on `path` (the no-op app has only /health)."""
     started = time.perf_counter()
     process = subprocess.Popen(list(command), env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)  # fmt: skip
-    wait_until(http_ok(f"http://127.0.0.1:{port}/health"), " ".join(command[-2:]), 60, process)
+    wait_until(http_ok(f"http://127.0.0.1:{port}{path}"), " ".join(command[-2:]), 60, process)
     return process, time.perf_counter() - started
 
 
@@ -68,6 +68,19 @@ class NoopEndpoint:
         latencies = [arrivals[i] - sent[i] for i in sorted(arrivals)]
         rate_seen = len(arrivals) / (max(arrivals.values()) - sent[0]) if arrivals else 0.0
         return latencies, rate_seen
+
+    def pushes_in_flight(self, publisher: Publisher, count: int = 40, hold_ms: int = 50) -> int:
+        """The most pushes the emulator had in flight at once to this subscription, with each
+        held `hold_ms` so they overlap."""
+        base = f"http://127.0.0.1:{self.port}"
+        httpx.delete(f"{base}/arrivals")
+        payloads = [(b"{}", {"seq": str(i), "hold_ms": str(hold_ms)}) for i in range(count)]
+        publish_paced(publisher, noop.TOPIC, payloads, None)
+        deadline = time.monotonic() + 60
+        while len(httpx.get(f"{base}/arrivals").json()) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(hold_ms / 1000)
+        return int(httpx.get(f"{base}/in-flight-max").json())
 
     def stop(self) -> None:
         self.process.terminate()

@@ -1,4 +1,4 @@
-"""Service footprint: cold start to first /health 200 in a fresh process, idle and peak RSS."""
+"""Service footprint: cold start to first /ready 200 in a fresh process, idle and peak RSS."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def _rss_mb(pid: int) -> float:
 
 
 def cold_starts(stack: LocalStack, workdir: Path, results: Results) -> None:
-    """Each service alone in a fresh `python -c` (own DuckDB file), timed to its first 200."""
+    """Each service alone in a fresh `python -c` (own DuckDB file), timed to its first 200 on
+    /ready: its dependencies answer, not just the process (the floor has only /health)."""
     floor_port = free_port()
     floor, floor_ready = start_process(noop.command(floor_port), floor_port)
     floor_rss = _rss_mb(floor.pid)
@@ -42,7 +43,7 @@ def cold_starts(stack: LocalStack, workdir: Path, results: Results) -> None:
         env = dict(os.environ, GCP_PROJECT=stack.project, GCS_BUCKET=stack.bucket,
                    DUCKDB_PATH=str(workdir / f"cold-{name}.duckdb"), LOG_LEVEL="WARNING")  # fmt: skip
         command = [sys.executable, "-c", SERVE.format(name=name, port=port)]
-        process, ready = start_process(command, port, env)
+        process, ready = start_process(command, port, env, "/ready")
         time.sleep(0.5)
         rss = _rss_mb(process.pid)
         process.terminate()

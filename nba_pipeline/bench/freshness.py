@@ -74,8 +74,14 @@ def freshness(stack: LocalStack, season: Season, noop: NoopEndpoint, plan: LoadP
 
 def throughput(stack: LocalStack, season: Season, noop: NoopEndpoint, plan: LoadPlan,
                results: Results) -> None:  # fmt: skip
-    """A burst to the no-op endpoint, then the same burst of events through the pipeline."""
+    """A burst to the no-op endpoint, then the same burst of events through the pipeline.
+
+    The emulator keeps a fixed number of pushes in flight per subscription, so a push
+    subscription's rate is that number over the handler's time per message; the figures show
+    the time per message the target allows beside the pipeline's.
+    """
     assert stack.clients is not None
+    in_flight = noop.pushes_in_flight(stack.clients.publisher)
     _, bare_rate = noop.publish_and_collect(stack.clients.publisher, plan.burst, None)
     events = ev.write_events(stack.clients.store, season, plan.burst, plan.first_day)
     found = _run(stack, events, None, results)
@@ -86,6 +92,7 @@ def throughput(stack: LocalStack, season: Season, noop: NoopEndpoint, plan: Load
             min(found[(e.execution_id, phase)]) for e in events if (e.execution_id, phase) in found
         )
         rates[phase] = len(events) / (last - first)
+    allowed = in_flight / (THROUGHPUT_TARGET * bare_rate)
     results.add(
         Figure("throughput", "bare push rate (emulator to no-op app)", bare_rate, "msg/s"),
         Figure("throughput", "pipeline: events loaded to raw", rates["processors"], "ev/s",
@@ -93,6 +100,11 @@ def throughput(stack: LocalStack, season: Season, noop: NoopEndpoint, plan: Load
                rates["processors"] / bare_rate >= THROUGHPUT_TARGET),
         Figure("throughput", "pipeline: events through analytics", rates["analytics"], "ev/s",
                rates["analytics"] / bare_rate, "bare push"),
+        Figure("throughput", "emulator: pushes in flight per subscription", in_flight, "msgs"),
+        Figure("throughput", "time per message the target allows (in flight / rate)", allowed * 1000, "ms"),
+        Figure("throughput", "processors: time per message (in flight / rate)",
+               in_flight / rates["processors"] * 1000, "ms", in_flight / rates["processors"] / allowed,
+               "allowed"),
     )  # fmt: skip
     for problem in duplicated_keys(stack.clients.warehouse):
         results.problem(problem)

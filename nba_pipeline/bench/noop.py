@@ -7,6 +7,7 @@ minimal FastAPI app.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 
@@ -17,15 +18,28 @@ TOPIC = "bench-noop"
 
 
 def create_app() -> FastAPI:
-    """Answers 204 to every push and remembers (seq attribute, arrival time)."""
+    """Answers 204 to every push and remembers (seq attribute, arrival time).
+
+    A `hold_ms` attribute makes it answer that much later, so the most pushes it ever had in
+    flight at once shows how many the emulator sends concurrently per subscription.
+    """
     app = FastAPI()
     arrivals: list[tuple[str, float]] = []
+    in_flight = {"now": 0, "max": 0}
 
     @app.post("/push", status_code=204)
     async def push(request: Request) -> Response:
-        envelope = orjson.loads(await request.body())
-        arrivals.append((envelope["message"]["attributes"]["seq"], time.time()))
+        attributes = orjson.loads(await request.body())["message"]["attributes"]
+        arrivals.append((attributes["seq"], time.time()))
+        in_flight["now"] += 1
+        in_flight["max"] = max(in_flight["max"], in_flight["now"])
+        await asyncio.sleep(float(attributes.get("hold_ms", 0)) / 1000)
+        in_flight["now"] -= 1
         return Response(status_code=204)
+
+    @app.get("/in-flight-max")
+    def in_flight_max() -> int:
+        return in_flight["max"]
 
     @app.get("/arrivals")
     def get_arrivals() -> list[tuple[str, float]]:
@@ -34,6 +48,7 @@ def create_app() -> FastAPI:
     @app.delete("/arrivals", status_code=204)
     def clear() -> None:
         arrivals.clear()
+        in_flight["max"] = 0
 
     @app.get("/health")
     def health() -> dict[str, str]:
