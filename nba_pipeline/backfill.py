@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from libs.common.sources.registry import SOURCES
 from nba_pipeline.pipeline import PipelineClient, RunReport
@@ -76,8 +78,13 @@ def backfill(
     scrapers: list[str] | None = None,
     force: bool = False,
     on_date: Callable[[dt.date], None] | None = None,
+    parallel: int = 1,
 ) -> BackfillReport:
-    """Scrape every date for every scraper and wait until all phases applied the runs."""
+    """Scrape every date for every scraper and wait until all phases applied the runs.
+
+    `parallel` scrapes of a date run at once (each scraper calls its own upstream); dates
+    still go one after another, so an interrupted backfill resumes at a date boundary.
+    """
     names = scrapers or date_scrapers()
     unknown = sorted(set(names) - set(SOURCES))
     if unknown:
@@ -91,23 +98,27 @@ def backfill(
     done = {} if force else already_loaded(client, start, end)
     report = BackfillReport()
     in_flight: list[RunReport] = []
-    for index, day in enumerate(dates(start, end), start=1):
-        for name in names:
-            if execution_id := done.get((name, day.isoformat())):
-                # An interrupted backfill may have left it mid-pipeline: wait for it too.
-                in_flight.append(
-                    RunReport(name, {}, 200, {"execution_id": execution_id, "status": "success"})
-                )
-                report.skipped += 1
-                continue
-            run = client.scrape(name, {"date": day.isoformat()}, workflow="BACKFILL")
-            report.runs.append(run)
-            in_flight.append(run)
-        if index % WAIT_EVERY_DATES == 0:
-            client.wait(in_flight, timeout=600)
-            in_flight = []
-        if on_date is not None:
-            on_date(day)
+    with ThreadPoolExecutor(parallel, thread_name_prefix="backfill") as pool:
+        for index, day in enumerate(dates(start, end), start=1):
+            wanted = []
+            for name in names:
+                if execution_id := done.get((name, day.isoformat())):
+                    # An interrupted backfill may have left it mid-pipeline: wait for it too.
+                    in_flight.append(RunReport(
+                        name, {}, 200, {"execution_id": execution_id, "status": "success"}
+                    ))  # fmt: skip
+                    report.skipped += 1
+                else:
+                    wanted.append(name)
+            params = repeat({"date": day.isoformat()})
+            runs = list(pool.map(client.scrape, wanted, params, repeat("BACKFILL")))
+            report.runs += runs
+            in_flight += runs
+            if index % WAIT_EVERY_DATES == 0:
+                client.wait(in_flight, timeout=600)
+                in_flight = []
+            if on_date is not None:
+                on_date(day)
     client.wait(in_flight, timeout=600)
     report.rows = client.table_counts(start, end)
     return report

@@ -171,6 +171,9 @@ def backfill(
         list[str] | None, typer.Option(help="scraper names (default: every date scraper)")
     ] = None,
     force: Annotated[bool, typer.Option(help="re-run dates that already loaded")] = False,
+    parallel: Annotated[
+        int, typer.Option(min=1, help="scrapes of a date run at once (mind upstream rate limits)")
+    ] = 1,
     url: Annotated[str, typer.Option(help="scrapers service")] = "http://127.0.0.1:8081",
 ) -> None:
     """Drive a date range through the running pipeline; re-running resumes where it stopped."""
@@ -189,7 +192,7 @@ def backfill(
     with Progress(console=console) as progress:
         task = progress.add_task("backfill", total=total)
         try:
-            report = run_backfill(client, start, end, scrapers, force,
+            report = run_backfill(client, start, end, scrapers, force, parallel=parallel,
                                   on_date=lambda day: progress.update(task, advance=1, description=str(day)))  # fmt: skip
         except ValueError as exc:
             raise _fail(str(exc)) from None

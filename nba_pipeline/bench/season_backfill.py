@@ -23,6 +23,8 @@ from nba_pipeline.pipeline import PipelineClient, RunReport
 from nba_pipeline.replay.season import Season
 from nba_pipeline.stack import LocalStack
 
+BACKFILL_PARALLEL = 4
+"""Scrapes of a date at once (`nba-pipeline backfill --parallel 4`); the floor runs one by one."""
 FLOOR_TARGET = 3.0
 """The pipeline's wall time at most this many times the in-process floor."""
 PARSER_SAMPLES = 40
@@ -90,7 +92,7 @@ def season_backfill(stack: LocalStack, season: Season, start: dt.date, end: dt.d
     assert stack.clients is not None
     client = PipelineClient(stack.url("scrapers"))
     started = time.perf_counter()
-    report = backfill(client, start, end, force=True)
+    report = backfill(client, start, end, force=True, parallel=BACKFILL_PARALLEL)
     wall = time.perf_counter() - started
     client.close()
     for run in report.failures:
@@ -104,7 +106,7 @@ def season_backfill(stack: LocalStack, season: Season, start: dt.date, end: dt.d
     floor = floor_seconds(samples, workdir / "floor.duckdb")
     days = (end - start).days + 1
     results.add(
-        Figure("backfill", f"{days} days, {len(report.runs)} runs, {rows:,} rows: wall time", wall, "s",
+        Figure("backfill", f"{days} days, {len(report.runs)} runs, {rows:,} rows, --parallel {BACKFILL_PARALLEL}: wall time", wall, "s",
                wall / floor, "in-process floor", f"<= {FLOOR_TARGET:g}x floor", wall / floor <= FLOOR_TARGET),
         Figure("backfill", "rows per second (pipeline)", rows / wall, "rows/s"),
         Figure("backfill", "rows per second (in-process parse + load floor)", rows / floor, "rows/s"),

@@ -126,11 +126,11 @@ def test_a_second_run_skips_every_date(client: PipelineClient, first_week: Backf
     assert counts(again) == counts(first_week)
 
 
-def test_force_reruns_every_date_and_changes_no_count_but_new_snapshots(
+def test_force_reruns_every_date_in_parallel_and_changes_no_count_but_new_snapshots(
     stack: LocalStack, client: PipelineClient, first_week: BackfillReport
 ) -> None:
     stack.clock.set(FIRST_RUN + dt.timedelta(days=1))
-    forced = backfill(client, *WEEK, force=True)
+    forced = backfill(client, *WEEK, force=True, parallel=4)
     assert forced.failures == [] and forced.skipped == 0
     assert len(forced.runs) == len(first_week.runs)
     before, after = counts(first_week), counts(forced)

@@ -52,3 +52,11 @@ def test_truncated_json_and_unknown_scraper_exit_2(tmp_path: Path) -> None:
     assert runner.invoke(app, ["parse", "bdl_games", str(truncated)]).exit_code == 2
     unknown = runner.invoke(app, ["parse", "nope", str(GAMES)])
     assert unknown.exit_code == 2 and "known:" in unknown.stderr
+
+
+def test_backfill_refuses_fewer_than_one_parallel_scrape() -> None:
+    result = CliRunner().invoke(
+        app, ["backfill", "--from", "2025-01-01", "--to", "2025-01-02", "--parallel", "0"]
+    )
+    assert result.exit_code == 2
+    assert "--parallel" in result.output
