@@ -50,6 +50,11 @@ def _with_json(value: tuple[Any, ...], json_columns: Sequence[int]) -> tuple[Any
     return tuple(cells)
 
 
+def _condition(where: Mapping[str, Any]) -> str:
+    """`where` (column = value) as SQL with `$column` parameters."""
+    return " AND ".join(f'"{k}" = ${k}' for k in where) or "TRUE"
+
+
 class DuckDBWarehouse:
     """The embedded warehouse used by `make run` and the tests.
 
@@ -95,6 +100,20 @@ class DuckDBWarehouse:
                 held.enter_context(lock)
             yield self._cursor()
 
+    @contextlib.contextmanager
+    def _transaction(
+        self, tables: Sequence[Table], where: Mapping[str, Any] | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """`_writing` inside one transaction: committed if the block returns, else rolled back."""
+        with self._writing(tables, where) as cur:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
         if cursor is None:
@@ -137,26 +156,20 @@ class DuckDBWarehouse:
             if c not in table.natural_key and c != "loaded_at"
         )
         first_key = table.natural_key[0]
-        with self._writing([table]) as cur:
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                cur.execute(
-                    f"CREATE OR REPLACE TEMP TABLE staging AS "
-                    f"SELECT *, 0 AS {BATCH_COLUMN} FROM {target} LIMIT 0"
-                )
-                batch_of_row = [i for i, batch in enumerate(batches) for _ in batch]
-                self._insert_into(cur, "staging", table, rows, batch_of_row)
-                changed = cur.execute(
-                    f"SELECT s.{BATCH_COLUMN}, count(*) FROM staging s LEFT JOIN {target} t "
-                    f'ON {keys} WHERE t."{first_key}" IS NULL OR {differs or "FALSE"} GROUP BY 1'
-                ).fetchall()
-                cur.execute(f"DELETE FROM {target} t USING staging s WHERE {keys}")
-                cur.execute(f"INSERT INTO {target} SELECT * EXCLUDE ({BATCH_COLUMN}) FROM staging")
-                cur.execute("DROP TABLE staging")
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
+        with self._transaction([table]) as cur:
+            cur.execute(
+                f"CREATE OR REPLACE TEMP TABLE staging AS "
+                f"SELECT *, 0 AS {BATCH_COLUMN} FROM {target} LIMIT 0"
+            )
+            batch_of_row = [i for i, batch in enumerate(batches) for _ in batch]
+            self._insert_into(cur, "staging", table, rows, batch_of_row)
+            changed = cur.execute(
+                f"SELECT s.{BATCH_COLUMN}, count(*) FROM staging s LEFT JOIN {target} t "
+                f'ON {keys} WHERE t."{first_key}" IS NULL OR {differs or "FALSE"} GROUP BY 1'
+            ).fetchall()
+            cur.execute(f"DELETE FROM {target} t USING staging s WHERE {keys}")
+            cur.execute(f"INSERT INTO {target} SELECT * EXCLUDE ({BATCH_COLUMN}) FROM staging")
+            cur.execute("DROP TABLE staging")
         counts = [0] * len(batches)
         for batch, n in changed:
             counts[batch] = int(n)
@@ -194,36 +207,22 @@ class DuckDBWarehouse:
 
     def replace(self, table: Table, where: Mapping[str, Any], rows: Sequence[Row]) -> None:
         target = self._ref(table.dataset, table.name)
-        condition = " AND ".join(f'"{k}" = ${k}' for k in where) or "TRUE"
-        with self._writing([table]) as cur:
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                cur.execute(f"DELETE FROM {target} WHERE {condition}", dict(where))
-                if rows:
-                    self._insert_into(cur, target, table, rows)
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
+        with self._transaction([table]) as cur:
+            cur.execute(f"DELETE FROM {target} WHERE {_condition(where)}", dict(where))
+            if rows:
+                self._insert_into(cur, target, table, rows)
 
     def rebuild(self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any]) -> list[int]:
-        condition = " AND ".join(f'"{k}" = ${k}' for k in where) or "TRUE"
         written: list[int] = []
-        with self._writing([table for table, _ in targets], where) as cur:
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                for table, select_sql in targets:
-                    target = self._ref(table.dataset, table.name)
-                    names = ", ".join(f'"{n}"' for n in table.column_names)
-                    cur.execute(f"DELETE FROM {target} WHERE {condition}", dict(where))
-                    count = cur.execute(
-                        f"INSERT INTO {target} ({names}) {self._sql(select_sql)}", dict(where)
-                    ).fetchone()  # DuckDB answers an INSERT with its row count
-                    written.append(int(count[0]) if count else 0)
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
+        with self._transaction([table for table, _ in targets], where) as cur:
+            for table, select_sql in targets:
+                target = self._ref(table.dataset, table.name)
+                names = ", ".join(f'"{n}"' for n in table.column_names)
+                cur.execute(f"DELETE FROM {target} WHERE {_condition(where)}", dict(where))
+                count = cur.execute(
+                    f"INSERT INTO {target} ({names}) {self._sql(select_sql)}", dict(where)
+                ).fetchone()  # DuckDB answers an INSERT with its row count
+                written.append(int(count[0]) if count else 0)
         return written
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
