@@ -52,12 +52,15 @@ class NoopEndpoint:
         return cls(process, port)
 
     def publish_and_collect(
-        self, publisher: Publisher, count: int, rate: float | None, timeout: float = 120
-    ) -> tuple[list[float], float]:
-        """(publish-to-arrival seconds per message, messages per second from first send to last arrival)."""
+        self, publisher: Publisher, count: int, rate: float | None, timeout: float = 120,
+        hold_ms: int = 0,
+    ) -> tuple[list[float], float]:  # fmt: skip
+        """(publish-to-arrival seconds per message, messages per second from first send to last
+        arrival); the app answers each push `hold_ms` after it arrived."""
         base = f"http://127.0.0.1:{self.port}"
         httpx.delete(f"{base}/arrivals")
-        payloads = [(b"{}", {"seq": str(index)}) for index in range(count)]
+        hold = {"hold_ms": str(hold_ms)} if hold_ms else {}
+        payloads = [(b"{}", {"seq": str(index), **hold}) for index in range(count)]
         sent, _ = publish_paced(publisher, noop.TOPIC, payloads, rate)
         deadline = time.monotonic() + timeout
         arrivals: dict[int, float] = {}
@@ -72,15 +75,9 @@ class NoopEndpoint:
     def pushes_in_flight(self, publisher: Publisher, count: int = 40, hold_ms: int = 50) -> int:
         """The most pushes the emulator had in flight at once to this subscription, with each
         held `hold_ms` so they overlap."""
-        base = f"http://127.0.0.1:{self.port}"
-        httpx.delete(f"{base}/arrivals")
-        payloads = [(b"{}", {"seq": str(i), "hold_ms": str(hold_ms)}) for i in range(count)]
-        publish_paced(publisher, noop.TOPIC, payloads, None)
-        deadline = time.monotonic() + 60
-        while len(httpx.get(f"{base}/arrivals").json()) < count and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(hold_ms / 1000)
-        return int(httpx.get(f"{base}/in-flight-max").json())
+        self.publish_and_collect(publisher, count, None, timeout=60, hold_ms=hold_ms)
+        time.sleep(hold_ms / 1000)  # the last pushes answer before the next measurement
+        return int(httpx.get(f"http://127.0.0.1:{self.port}/in-flight-max").json())
 
     def stop(self) -> None:
         self.process.terminate()
