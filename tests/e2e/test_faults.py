@@ -139,6 +139,13 @@ def processor_loads(stack: LocalStack, execution_id: str) -> list[dict[str, Any]
     )
 
 
+def assert_loaded_once(stack: LocalStack, run: RunReport, day: dt.date, rows: int) -> None:
+    """The run's table holds `rows` distinct keys for the day, from one processors load."""
+    assert rows_by_key(stack, run.scraper_name, day) == (rows, rows)
+    [load] = processor_loads(stack, run.execution_id or "")
+    assert (load["outcome"], load["rows_changed"]) == ("loaded", rows)
+
+
 def gap_of(stack: LocalStack, scraper_name: str, day: dt.date) -> dict[str, Any]:
     [gap] = query(
         stack,
@@ -179,10 +186,7 @@ def test_429_with_retry_after_is_retried_and_the_data_lands_once(
     assert counts["requests"] == {"/balldontlie": logical_requests(faulty, run) + 2}
 
     pipeline.wait([run], timeout=60)
-    games = len(SEASON.games_on(day))
-    assert rows_by_key(faulty, "bdl_games", day) == (games, games)
-    [load] = processor_loads(faulty, run.execution_id or "")
-    assert (load["outcome"], load["rows_changed"]) == ("loaded", games)
+    assert_loaded_once(faulty, run, day, len(SEASON.games_on(day)))
 
 
 def test_500s_open_the_breaker_for_every_instance_then_half_open_recovers(
@@ -290,9 +294,7 @@ def test_a_crash_inside_the_load_leaves_no_partial_rows_and_the_retry_completes(
     pipeline.wait([run], timeout=60)
     expected = SEASON.box_score_rows(day)
     assert run.body["record_count"] == expected
-    assert rows_by_key(faulty, "bdl_box_scores", day) == (expected, expected)
-    [load] = processor_loads(faulty, run.execution_id or "")
-    assert (load["outcome"], load["rows_changed"]) == ("loaded", expected)
+    assert_loaded_once(faulty, run, day, expected)
 
 
 def test_gcs_write_failure_is_recorded_then_backfilled_once(
