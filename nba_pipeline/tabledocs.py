@@ -27,6 +27,8 @@ def render_table(table: Table) -> str:
     if table.natural_key:
         lines += [f"Key: ({', '.join(table.natural_key)})"
                   + (f"; partitioned by `{table.partition_column}`" if table.partition_column else ""), ""]  # fmt: skip
+    elif table.cluster_by:
+        lines += [f"Appended, no key; looked up by ({', '.join(table.cluster_by)})", ""]
     lines += ["| column | type | description |", "|---|---|---|"]
     for column in table.columns:
         required = " *required*" if column.required else ""

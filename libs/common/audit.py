@@ -53,8 +53,8 @@ PROCESSED_MESSAGES = Table(
         col("rows_changed", "INT64"),
         col("processed_at", "TIMESTAMP", True),
     ),
-    natural_key=("subscription", "message_id"),
-    description="Messages whose effect is applied: redeliveries are acked without reloading.",
+    cluster_by=("subscription", "message_id"),
+    description="One row per applied message, appended: redeliveries are acked without reloading.",
 )
 
 DAILY_EXPECTED_SCHEDULE = Table(
@@ -182,15 +182,16 @@ def already_processed(warehouse: Warehouse, subscription: str, message_id: str) 
 
 
 def record_processed(warehouse: Warehouse, **fields: Any) -> None:
-    """Record an applied message (keyed by subscription and message id).
+    """Append an applied message to the log `already_processed` reads.
 
-    A keyed replace, not an upsert: nobody needs the changed-row count, and on DuckDB the
-    upsert's staging table and whole-table comparison made this row cost as much as the load.
+    An append, not a keyed replace: the caller has just found no row for the message, so a
+    delete would find nothing, and it cost a transaction (on BigQuery a DML job against a
+    table every push writes). Two rows for one message id mean two deliveries were applied
+    at the same moment; loads are idempotent, so the data is the same either way.
     """
     row = {name: fields.get(name) for name in PROCESSED_MESSAGES.column_names}
     row["processed_at"] = utc_now()
-    key = {name: row[name] for name in PROCESSED_MESSAGES.natural_key}
-    warehouse.replace(PROCESSED_MESSAGES, key, [row])
+    warehouse.append(PROCESSED_MESSAGES, [row])
 
 
 def record_run(warehouse: Warehouse, **fields: Any) -> None:

@@ -57,6 +57,8 @@ def test_integrity_checks_name_a_doubled_key_and_a_wrong_count(tmp_path: Path) -
     assert duplicated_keys(warehouse) == []
     assert missing_rows(warehouse, season, [(source.table.fqn, day)]) == []
 
+    warehouse.close()  # a loaded table refuses appends; a new instance has no such history
+    warehouse = DuckDBWarehouse(tmp_path / "w.duckdb")
     warehouse.append(source.table, rows[:1])
 
     assert duplicated_keys(warehouse) == [

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from google.cloud import bigquery
 
 from libs.common.analytics import (
@@ -14,6 +15,7 @@ from libs.common.analytics import (
     TEAM_GAME_SUMMARY,
     TEAM_GAME_SUMMARY_SQL,
 )
+from libs.common.audit import PROCESSED_MESSAGES, SCRAPER_EXECUTION_LOG
 from libs.common.sources.balldontlie import BDL_GAMES
 from libs.common.warehouse.bigquery import BigQueryWarehouse, merge_sql, schema_fields
 
@@ -31,6 +33,7 @@ class RecordingClient:
     """Stands in for bigquery.Client and keeps every call."""
 
     calls: list[tuple[str, Any, Any]] = field(default_factory=list)
+    stream_errors: list[dict[str, Any]] = field(default_factory=list)
 
     def create_dataset(self, dataset: Any, exists_ok: bool) -> None:
         self.calls.append(("create_dataset", dataset, exists_ok))
@@ -41,6 +44,10 @@ class RecordingClient:
     def load_table_from_json(self, rows: Any, table_id: str, job_config: Any) -> Job:
         self.calls.append(("load", (table_id, rows), job_config))
         return Job()
+
+    def insert_rows_json(self, table_id: str, rows: Any) -> list[dict[str, Any]]:
+        self.calls.append(("stream", table_id, rows))
+        return self.stream_errors
 
     def query(self, sql: str, job_config: Any = None) -> Job:
         self.calls.append(("query", sql, job_config))
@@ -130,6 +137,34 @@ def test_rebuilds_of_several_tables_are_one_script_job_with_typed_parameters() -
     assert script.rstrip().endswith("AS n1;")
     (param,) = config.query_parameters
     assert (param.name, param.type_, param.value) == ("game_date", "DATE", day)
+
+
+def test_log_rows_are_streamed_not_loaded_so_no_load_job_quota_applies() -> None:
+    w, client = warehouse()
+    started = dt.datetime(2025, 2, 20, 18, 0, tzinfo=dt.UTC)
+    run = {"execution_id": "e1", "scraper_name": "bdl_games", "params": {"date": "2025-02-20"},
+           "game_date": dt.date(2025, 2, 20), "started_at": started}  # fmt: skip
+    w.append(SCRAPER_EXECUTION_LOG, [run])
+    ((_, table_id, rows),) = client.of("stream")
+    assert table_id == "proj.nba_orchestration.scraper_execution_log"
+    assert rows[0]["params"] == '{"date": "2025-02-20"}' and rows[0]["game_date"] == "2025-02-20"
+    assert rows[0]["started_at"] == "2025-02-20T18:00:00+00:00" and rows[0]["status"] is None
+    assert client.of("load") == [] and client.of("query") == []
+
+
+def test_refused_streamed_rows_raise_naming_the_table() -> None:
+    w, client = warehouse()
+    client.stream_errors = [{"index": 0, "errors": [{"reason": "invalid", "message": "no"}]}]
+    with pytest.raises(RuntimeError, match=r"streamed into nba_orchestration\.processed_messages"):
+        w.append(PROCESSED_MESSAGES, [{"message_id": "m1"}])
+
+
+def test_processed_messages_are_clustered_by_the_dedupe_lookup_without_a_key() -> None:
+    w, client = warehouse()
+    w.ensure_tables([PROCESSED_MESSAGES])
+    ((_, table, _),) = client.of("create_table")
+    assert PROCESSED_MESSAGES.natural_key == ()
+    assert table.clustering_fields == ["subscription", "message_id"]
 
 
 def test_schema_fields_mark_required_columns() -> None:

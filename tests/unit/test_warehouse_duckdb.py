@@ -120,6 +120,9 @@ def test_a_rebuilt_table_cannot_also_be_loaded(warehouse: DuckDBWarehouse) -> No
     warehouse.rebuild([(TOTALS, select)], {"game_date": DAY})
     with pytest.raises(ValueError, match=r"nba_analytics\.totals is written by rebuild"):
         warehouse.append(TOTALS, [{"game_date": DAY, "pts": 1}])
+    warehouse.upsert(SCORES, rows(10))
+    with pytest.raises(ValueError, match=r"nba_raw\.scores is written by upsert or replace"):
+        warehouse.append(SCORES, rows(20))
 
 
 def test_rebuilds_of_different_dates_run_side_by_side_without_conflicts(

@@ -39,8 +39,9 @@ class _CrashingCursor:
 
     def execute(self, sql: str, *args: Any) -> Any:
         final_insert = sql.startswith(f"INSERT INTO {self._crash.table} SELECT")
-        if self._crash.armed and final_insert and sql.endswith("FROM staging"):
-            staged = self._inner.execute("SELECT count(*) FROM staging").fetchone()[0]
+        staging = sql.rsplit(" FROM ", 1)[-1]
+        if self._crash.armed and final_insert and staging.startswith("staging"):
+            staged = self._inner.execute(f"SELECT count(*) FROM {staging}").fetchone()[0]
             self._inner.execute(f"{sql} LIMIT {staged // 2}")
             self._crash.written_before_crash = staged // 2
             self._crash.fired += 1

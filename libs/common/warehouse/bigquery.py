@@ -73,7 +73,7 @@ def query_parameters(params: Mapping[str, Any]) -> list[bigquery.ScalarQueryPara
 
 
 def _json_row(row: Row, table: Table) -> dict[str, Any]:
-    """A row as load-job JSON: dates and timestamps as ISO strings, JSON columns serialised."""
+    """A row as BigQuery JSON (load jobs, streamed inserts): dates and timestamps as ISO strings, JSON columns serialised."""
     out: dict[str, Any] = {}
     for c in table.columns:
         value = row.get(c.name)
@@ -86,7 +86,8 @@ def _json_row(row: Row, table: Table) -> dict[str, Any]:
 
 
 class BigQueryWarehouse:
-    """Production warehouse. Every write is one job, so it is atomic on BigQuery's side."""
+    """Production warehouse. Every write is one job or one streamed insert, so it is atomic on
+    BigQuery's side."""
 
     def __init__(self, project: str, location: str = "US", client: Any = None) -> None:
         self.project = project
@@ -108,8 +109,8 @@ class BigQueryWarehouse:
             bq_table.description = table.description
             if table.partition_column:
                 bq_table.time_partitioning = bigquery.TimePartitioning(field=table.partition_column)
-            if table.natural_key:
-                bq_table.clustering_fields = list(table.natural_key[:4])
+            if table.cluster_by:
+                bq_table.clustering_fields = list(table.cluster_by)
             self.client.create_table(bq_table, exists_ok=True)
 
     def _load(
@@ -167,8 +168,14 @@ class BigQueryWarehouse:
             self.client.delete_table(staging, not_found_ok=True)
 
     def append(self, table: Table, rows: Sequence[Row]) -> None:
-        if rows:
-            self._load(self._table_id(table), table, rows, bigquery.WriteDisposition.WRITE_APPEND)
+        """Streamed (insertAll), not a load job: log rows come one per run and per message, and
+        a table takes 1,500 load jobs a day; streamed rows are queryable at once."""
+        if not rows:
+            return
+        payload = [_json_row(row, table) for row in rows]
+        errors = self.client.insert_rows_json(self._table_id(table), payload)
+        if errors:
+            raise RuntimeError(f"BigQuery refused rows streamed into {table.fqn}: {errors[:3]}")
 
     def rebuild(self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any]) -> list[int]:
         condition = " AND ".join(f"`{k}` = @{k}" for k in where) or "TRUE"

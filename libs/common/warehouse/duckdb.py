@@ -29,6 +29,9 @@ DUCKDB_TYPES: dict[ColumnType, str] = {
 BATCH_COLUMN = "_batch"
 """Staging-only column saying which batch of an `upsert_many` a row came from."""
 
+LOAD, APPEND, REBUILD = "upsert or replace", "append", "rebuild"
+"""The three ways a table is written (`DuckDBWarehouse._writing`)."""
+
 PARAM = re.compile(r"@([a-zA-Z_][a-zA-Z0-9_]*)")
 
 
@@ -75,26 +78,28 @@ class DuckDBWarehouse:
 
     @contextlib.contextmanager
     def _writing(
-        self, tables: Sequence[Table], where: Mapping[str, Any] | None = None
+        self, tables: Sequence[Table], kind: str, where: Mapping[str, Any] | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Hold the write locks of `tables`, or of their `where` partitions, in a fixed order.
+        """Hold the write locks `kind` needs on `tables`, in a fixed order.
 
         DuckDB runs the transactions of one process concurrently and fails one of two that
-        delete the same row. So loads (upsert, replace, append) serialise per table, and
-        rebuilds per table and partition; everything else runs in parallel (a raw load beside
-        the rebuilds of two game dates), DuckDB releasing the GIL meanwhile. A table is
-        written one way only, or the two kinds of lock would not exclude each other.
+        delete the same row. So loads (upsert, replace) serialise per table, rebuilds per
+        table and `where` partition, and appends (which delete nothing) take no lock;
+        everything else runs in parallel (a raw load beside the rebuilds of two game dates),
+        DuckDB releasing the GIL meanwhile. A table is written one way only, or the kinds of
+        lock would not exclude each other.
         """
-        kind = "rebuild" if where is not None else "upsert, replace or append"
         partition = repr(sorted(where.items())) if where is not None else ""
         with self._write_lock:
             for table in tables:
                 if self._write_kinds.setdefault(table.fqn, kind) != kind:
                     raise ValueError(
                         f"{table.fqn} is written by {self._write_kinds[table.fqn]}; it cannot "
-                        f"also be written by {kind} (a table is rebuilt, or loaded, never both)"
+                        f"also be written by {kind} (a table is loaded, appended to or "
+                        "rebuilt, one of the three)"
                     )
-            locks = [self._locks[name] for name in sorted({f"{t.fqn}{partition}" for t in tables})]
+            names = {f"{t.fqn}{partition}" for t in tables} if kind != APPEND else set()
+            locks = [self._locks[name] for name in sorted(names)]
         with contextlib.ExitStack() as held:
             for lock in locks:
                 held.enter_context(lock)
@@ -102,16 +107,17 @@ class DuckDBWarehouse:
 
     @contextlib.contextmanager
     def _transaction(
-        self, tables: Sequence[Table], where: Mapping[str, Any] | None = None
+        self, tables: Sequence[Table], kind: str, where: Mapping[str, Any] | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """`_writing` inside one transaction: committed if the block returns, else rolled back."""
-        with self._writing(tables, where) as cur:
+        with self._writing(tables, kind, where) as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield cur
                 cur.execute("COMMIT")
             except Exception:
                 cur.execute("ROLLBACK")
+                self._local.staged = set()  # the rollback dropped staging tables it created
                 raise
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -156,24 +162,37 @@ class DuckDBWarehouse:
             if c not in table.natural_key and c != "loaded_at"
         )
         first_key = table.natural_key[0]
-        with self._transaction([table]) as cur:
-            cur.execute(
-                f"CREATE OR REPLACE TEMP TABLE staging AS "
-                f"SELECT *, 0 AS {BATCH_COLUMN} FROM {target} LIMIT 0"
-            )
+        with self._transaction([table], LOAD) as cur:
+            staging = self._staging(cur, table)
             batch_of_row = [i for i, batch in enumerate(batches) for _ in batch]
-            self._insert_into(cur, "staging", table, rows, batch_of_row)
+            self._insert_into(cur, staging, table, rows, batch_of_row)
             changed = cur.execute(
-                f"SELECT s.{BATCH_COLUMN}, count(*) FROM staging s LEFT JOIN {target} t "
+                f"SELECT s.{BATCH_COLUMN}, count(*) FROM {staging} s LEFT JOIN {target} t "
                 f'ON {keys} WHERE t."{first_key}" IS NULL OR {differs or "FALSE"} GROUP BY 1'
             ).fetchall()
-            cur.execute(f"DELETE FROM {target} t USING staging s WHERE {keys}")
-            cur.execute(f"INSERT INTO {target} SELECT * EXCLUDE ({BATCH_COLUMN}) FROM staging")
-            cur.execute("DROP TABLE staging")
+            cur.execute(f"DELETE FROM {target} t USING {staging} s WHERE {keys}")
+            cur.execute(f"INSERT INTO {target} SELECT * EXCLUDE ({BATCH_COLUMN}) FROM {staging}")
+            cur.execute(f"TRUNCATE {staging}")
         counts = [0] * len(batches)
         for batch, n in changed:
             counts[batch] = int(n)
         return counts
+
+    def _staging(self, cur: duckdb.DuckDBPyConnection, table: Table) -> str:
+        """This thread's empty staging table for `table`, created on first use.
+
+        Temp tables belong to one cursor, and every upsert leaves its staging table empty, so
+        it is reused instead of created and dropped per upsert (two statements fewer).
+        """
+        name = f"staging_{table.dataset}_{table.name}"
+        staged: set[str] = self._local.__dict__.setdefault("staged", set())
+        if name not in staged:
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {name} AS "
+                f"SELECT *, 0 AS {BATCH_COLUMN} FROM {self._ref(table.dataset, table.name)} LIMIT 0"
+            )
+            staged.add(name)
+        return name
 
     def _insert_into(
         self,
@@ -202,19 +221,19 @@ class DuckDBWarehouse:
     def append(self, table: Table, rows: Sequence[Row]) -> None:
         if not rows:
             return
-        with self._writing([table]) as cur:
+        with self._writing([table], APPEND) as cur:
             self._insert_into(cur, self._ref(table.dataset, table.name), table, rows)
 
     def replace(self, table: Table, where: Mapping[str, Any], rows: Sequence[Row]) -> None:
         target = self._ref(table.dataset, table.name)
-        with self._transaction([table]) as cur:
+        with self._transaction([table], LOAD) as cur:
             cur.execute(f"DELETE FROM {target} WHERE {_condition(where)}", dict(where))
             if rows:
                 self._insert_into(cur, target, table, rows)
 
     def rebuild(self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any]) -> list[int]:
         written: list[int] = []
-        with self._transaction([table for table, _ in targets], where) as cur:
+        with self._transaction([table for table, _ in targets], REBUILD, where) as cur:
             for table, select_sql in targets:
                 target = self._ref(table.dataset, table.name)
                 names = ", ".join(f'"{n}"' for n in table.column_names)

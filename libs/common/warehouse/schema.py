@@ -20,7 +20,11 @@ class Column:
 
 @dataclass(frozen=True)
 class Table:
-    """A warehouse table: `dataset.name`, its columns and the natural key a load replaces by."""
+    """A warehouse table: `dataset.name`, its columns and the natural key a load replaces by.
+
+    `cluster_by` (BigQuery clustering) defaults to the natural key's first four columns; a
+    log table with no natural key names the columns it is looked up by.
+    """
 
     dataset: str
     name: str
@@ -28,14 +32,17 @@ class Table:
     natural_key: tuple[str, ...] = ()
     partition_column: str | None = None
     description: str = ""
+    cluster_by: tuple[str, ...] = ()
     column_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         names = tuple(c.name for c in self.columns)
         object.__setattr__(self, "column_names", names)
-        unknown = [k for k in self.natural_key if k not in names]
-        if unknown:
-            raise ValueError(f"{self.fqn}: natural key columns {unknown} are not columns")
+        object.__setattr__(self, "cluster_by", self.cluster_by or self.natural_key[:4])
+        for role, keys in (("natural key", self.natural_key), ("cluster_by", self.cluster_by)):
+            unknown = [k for k in keys if k not in names]
+            if unknown:
+                raise ValueError(f"{self.fqn}: {role} columns {unknown} are not columns")
         nullable = [c.name for c in self.columns if c.name in self.natural_key and not c.required]
         if nullable:
             raise ValueError(
