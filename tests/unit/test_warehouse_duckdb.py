@@ -80,6 +80,16 @@ def test_rebuild_replaces_one_partition_of_each_table_in_one_transaction(
     assert warehouse.query("SELECT * FROM {nba_analytics.doubled}") == [
         {"game_date": DAY, "pts": 60}
     ]
+    warehouse.rebuild(both, {"game_date": DAY})
+    assert warehouse.query("SELECT pts FROM {nba_analytics.doubled}") == [{"pts": 64}], (
+        "a rebuild run again (its statements prepared once) reads the rows loaded since"
+    )
+
+
+def test_rebuild_partitions_are_dates_or_integers(warehouse: DuckDBWarehouse) -> None:
+    select = "SELECT game_date, 1 FROM {nba_raw.scores} WHERE game_date = @game_date"
+    with pytest.raises(TypeError, match=r"dates or integers, not str \('2025-02-20'\)"):
+        warehouse.rebuild([(TOTALS, select)], {"game_date": "2025-02-20"})
 
 
 def test_concurrent_upserts_of_the_same_keys_never_conflict(warehouse: DuckDBWarehouse) -> None:

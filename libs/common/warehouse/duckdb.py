@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import re
 import threading
@@ -51,6 +52,18 @@ def _with_json(value: tuple[Any, ...], json_columns: Sequence[int]) -> tuple[Any
         if cells[i] is not None:
             cells[i] = json.dumps(cells[i], default=str)
     return tuple(cells)
+
+
+def _literal(value: Any) -> str:
+    """A partition value as a SQL literal, for EXECUTE (dates and integers only, so nothing
+    a caller passes can be read as SQL)."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(
+        f"rebuild partitions are dates or integers, not {type(value).__name__} ({value!r})"
+    )
 
 
 def _condition(where: Mapping[str, Any]) -> str:
@@ -237,12 +250,26 @@ class DuckDBWarehouse:
             for table, select_sql in targets:
                 target = self._ref(table.dataset, table.name)
                 names = ", ".join(f'"{n}"' for n in table.column_names)
-                cur.execute(f"DELETE FROM {target} WHERE {_condition(where)}", dict(where))
-                count = cur.execute(
-                    f"INSERT INTO {target} ({names}) {self._sql(select_sql)}", dict(where)
+                self._execute(cur, f"DELETE FROM {target} WHERE {_condition(where)}", where)
+                count = self._execute(
+                    cur, f"INSERT INTO {target} ({names}) {self._sql(select_sql)}", where
                 ).fetchone()  # DuckDB answers an INSERT with its row count
                 written.append(int(count[0]) if count else 0)
         return written
+
+    def _execute(
+        self, cur: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any]
+    ) -> duckdb.DuckDBPyConnection:
+        """Run `sql` through a statement this thread's cursor prepared once: planning the
+        rebuild queries again each time was a fifth of a rebuild. DuckDB's EXECUTE takes
+        literals only, hence `_literal`."""
+        prepared: dict[str, str] = self._local.__dict__.setdefault("prepared", {})
+        name = prepared.get(sql)
+        if name is None:
+            name = prepared[sql] = f"prepared_{len(prepared)}"
+            cur.execute(f"PREPARE {name} AS {sql}")
+        arguments = ", ".join(f"{key} := {_literal(value)}" for key, value in params.items())
+        return cur.execute(f"EXECUTE {name}({arguments})")
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         cur = self._cursor()
