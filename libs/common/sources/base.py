@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -32,6 +33,34 @@ class Fetcher(Protocol):
     async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any: ...
 
     async def get_text(self, path: str, params: Mapping[str, Any] | None = None) -> str: ...
+
+
+REQUESTS_IN_FLIGHT = 4
+"""GETs one scrape keeps in flight to its upstream when it needs several (props per event,
+pages 2..n); rate-limit answers (429) are retried with their Retry-After by the fetcher."""
+
+
+async def get_json_each(
+    fetcher: Fetcher, requests: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[Any]:
+    """`get_json` of every (path, params), `REQUESTS_IN_FLIGHT` at a time, bodies in order.
+
+    One after another, a date's props waited for one round trip per event. The first
+    failure cancels the requests still running and is raised as it is.
+    """
+    slots = asyncio.Semaphore(REQUESTS_IN_FLIGHT)
+
+    async def get(path: str, params: Mapping[str, Any]) -> Any:
+        async with slots:
+            return await fetcher.get_json(path, params)
+
+    tasks = [asyncio.ensure_future(get(path, params)) for path, params in requests]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
 
 
 @dataclass(frozen=True)

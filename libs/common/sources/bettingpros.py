@@ -12,7 +12,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.common.sources.base import Fetcher, ParseContext, ParseError, Row, Source
+from libs.common.sources.base import (
+    Fetcher,
+    ParseContext,
+    ParseError,
+    Row,
+    Source,
+    get_json_each,
+)
 from libs.common.sources.oddsapi import Quote, eastern_date, pair_sides, props_rows, props_table
 from libs.common.sources.params import DateParams
 from libs.common.sources.parsing import lineage, need, need_list, parse_timestamp
@@ -191,8 +198,8 @@ async def _fetch_props(fetcher: Fetcher, params: BaseModel) -> Any:
     total = int((first.get("_pagination") or {}).get("total_pages") or 1)
     if total > MAX_PAGES:
         raise RuntimeError(f"/v3/offers: {total} pages, more than {MAX_PAGES}; stopping")
-    for page in range(2, total + 1):
-        body = await fetcher.get_json("/v3/offers", {**query, "page": page})
+    pages = [("/v3/offers", {**query, "page": page}) for page in range(2, total + 1)]
+    for page, body in enumerate(await get_json_each(fetcher, pages), start=2):
         offers += need_list(body, "offers", "bp_player_props", f"<page {page}>")
     return {**first, "offers": offers}
 

@@ -15,7 +15,14 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from libs.common.sources.base import Fetcher, ParseContext, ParseError, Row, Source
+from libs.common.sources.base import (
+    Fetcher,
+    ParseContext,
+    ParseError,
+    Row,
+    Source,
+    get_json_each,
+)
 from libs.common.sources.params import DateParams
 from libs.common.sources.parsing import lineage, need, need_list, parse_timestamp
 from libs.common.warehouse.schema import LINEAGE_COLUMNS, Column, Table, col
@@ -389,7 +396,7 @@ def _props_fetch(
         if params.event_id is not None:
             return await fetcher.get_json(f"{prefix}/events/{params.event_id}/odds", asked)
         ids = _listed_event_ids(await list_events(fetcher, params), scraper)
-        return [await fetcher.get_json(f"{prefix}/events/{i}/odds", asked) for i in ids]
+        return await get_json_each(fetcher, [(f"{prefix}/events/{i}/odds", asked) for i in ids])
 
     return fetch
 
