@@ -72,8 +72,14 @@ def query_parameters(params: Mapping[str, Any]) -> list[bigquery.ScalarQueryPara
     return result
 
 
+def _condition(where: Mapping[str, Any]) -> str:
+    """`where` (column = value) as SQL with `@column` query parameters."""
+    return " AND ".join(f"`{k}` = @{k}" for k in where) or "TRUE"
+
+
 def _json_row(row: Row, table: Table) -> dict[str, Any]:
-    """A row as BigQuery JSON (load jobs, streamed inserts): dates and timestamps as ISO strings, JSON columns serialised."""
+    """A row as BigQuery JSON (load jobs, streamed inserts): dates and timestamps as ISO
+    strings, JSON columns serialised."""
     out: dict[str, Any] = {}
     for c in table.columns:
         value = row.get(c.name)
@@ -156,7 +162,7 @@ class BigQueryWarehouse:
         target = self._table_id(table)
         staging = f"{target}__staging_{uuid.uuid4().hex[:12]}"
         self._load(staging, table, rows, bigquery.WriteDisposition.WRITE_TRUNCATE)
-        condition = " AND ".join(f"`{k}` = @{k}" for k in where) or "TRUE"
+        condition = _condition(where)
         script = (
             f"BEGIN TRANSACTION;\nDELETE FROM `{target}` WHERE {condition};\n"
             f"INSERT INTO `{target}` SELECT * FROM `{staging}`;\nCOMMIT TRANSACTION;"
@@ -178,7 +184,7 @@ class BigQueryWarehouse:
             raise RuntimeError(f"BigQuery refused rows streamed into {table.fqn}: {errors[:3]}")
 
     def rebuild(self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any]) -> list[int]:
-        condition = " AND ".join(f"`{k}` = @{k}" for k in where) or "TRUE"
+        condition = _condition(where)
         steps = []
         counts = []
         for i, (table, select_sql) in enumerate(targets):

@@ -75,7 +75,8 @@ class DuckDBWarehouse:
     """The embedded warehouse used by `make run` and the tests.
 
     DuckDB allows one writing process per file, so the local stack runs all services in
-    one process sharing this object; writes to one table are serialised (see `_writing`).
+    one process sharing this object; loads of one table, and rebuilds of one table and
+    partition, are serialised, appends are not (see `_writing`).
     """
 
     def __init__(self, path: Path | str, threads: int = 1) -> None:
@@ -250,14 +251,16 @@ class DuckDBWarehouse:
             for table, select_sql in targets:
                 target = self._ref(table.dataset, table.name)
                 names = ", ".join(f'"{n}"' for n in table.column_names)
-                self._execute(cur, f"DELETE FROM {target} WHERE {_condition(where)}", where)
-                count = self._execute(
+                self._execute_prepared(
+                    cur, f"DELETE FROM {target} WHERE {_condition(where)}", where
+                )
+                count = self._execute_prepared(
                     cur, f"INSERT INTO {target} ({names}) {self._sql(select_sql)}", where
                 ).fetchone()  # DuckDB answers an INSERT with its row count
                 written.append(int(count[0]) if count else 0)
         return written
 
-    def _execute(
+    def _execute_prepared(
         self, cur: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any]
     ) -> duckdb.DuckDBPyConnection:
         """Run `sql` through a statement this thread's cursor prepared once: planning the
