@@ -317,6 +317,8 @@ class LocalStack:
         self._restarted.clear()
         if self._thread is not None:
             self._thread.join(timeout=15)
+            if self._thread.is_alive():
+                log.warning("the services did not stop within 15 s; their warehouse calls now fail")
             self._thread = None
         if self.clients is not None:
             self.clients.publisher.close()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -162,3 +165,71 @@ def test_rebuilds_of_different_dates_run_side_by_side_without_conflicts(
     assert errors == []
     totals = warehouse.query("SELECT game_date, pts FROM {nba_analytics.totals} ORDER BY 1")
     assert totals == [{"game_date": day, "pts": 7} for day in days]
+
+
+SLOW_QUERY = "SELECT count(*) AS n FROM range(@n) a, range(10) b WHERE (a.range * b.range) % 7 = 3"
+
+
+def query_in_background(w: DuckDBWarehouse, n: int) -> tuple[threading.Thread, list[object]]:
+    """A slow query on its own thread, started and inside DuckDB when this returns."""
+    outcome: list[object] = []
+    started = threading.Event()
+
+    def run() -> None:
+        started.set()
+        try:
+            outcome.append(w.query(SLOW_QUERY, {"n": n})[0]["n"])
+        except Exception as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    started.wait()
+    while not w._in_flight:  # the call has reached DuckDB
+        thread.join(0.001)
+    return thread, outcome
+
+
+def test_close_lets_a_call_in_flight_finish_then_refuses_new_ones(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    w = DuckDBWarehouse(tmp_path / "w.duckdb")
+    thread, outcome = query_in_background(w, 20_000_000)
+    w.close()
+    thread.join()
+    assert outcome and isinstance(outcome[0], int) and outcome[0] > 0, outcome
+    with pytest.raises(RuntimeError, match=r"w\.duckdb is closed; this call came after close"):
+        w.query("SELECT 1")
+    w.close()  # closing twice is harmless
+
+
+def test_close_interrupts_a_call_that_outlasts_the_wait(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    w = DuckDBWarehouse(tmp_path / "w.duckdb")
+    thread, outcome = query_in_background(w, 10**12)
+    w.close(wait_seconds=0.05)
+    thread.join()
+    assert outcome and isinstance(outcome[0], duckdb.InterruptException), outcome
+
+
+def test_the_process_exits_cleanly_with_a_daemon_thread_querying(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A daemon thread inside DuckDB at exit aborts Python ("FATAL: exception not
+    rethrown"), and the services run on one. After close, calls never reach DuckDB."""
+    script = f"""
+import threading
+from libs.common.warehouse.duckdb import DuckDBWarehouse
+w = DuckDBWarehouse({str(tmp_path / "w.duckdb")!r})
+def work():
+    while True:  # a handler the server did not stop in time, still taking pushes
+        try:
+            w.query("SELECT count(*) FROM range(3000000)")
+        except RuntimeError:
+            pass
+thread = threading.Thread(target=work, daemon=True)
+thread.start()
+thread.join(0.3)
+w.close()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "rethrown" not in done.stderr

@@ -35,6 +35,13 @@ LOAD, APPEND, REBUILD = "upsert or replace", "append", "rebuild"
 
 PARAM = re.compile(r"@([a-zA-Z_][a-zA-Z0-9_]*)")
 
+CLOSE_WAIT_SECONDS = 30.0
+"""How long `close` lets calls in flight finish before interrupting them."""
+
+
+class WarehouseClosedError(RuntimeError):
+    """A call reached the warehouse after `close` began."""
+
 
 def ddl(table: Table) -> str:
     """CREATE TABLE statement for `table`."""
@@ -82,13 +89,17 @@ class DuckDBWarehouse:
     def __init__(self, path: Path | str, threads: int = 1) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = duckdb.connect(str(path), config={"threads": threads})
+        self._path = str(path)
+        self._conn = duckdb.connect(self._path, config={"threads": threads})
         self._write_lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._write_kinds: dict[str, str] = {}
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._in_flight = 0
+        self._closed = False
 
     @contextlib.contextmanager
     def _writing(
@@ -117,7 +128,7 @@ class DuckDBWarehouse:
         with contextlib.ExitStack() as held:
             for lock in locks:
                 held.enter_context(lock)
-            yield self._cursor()
+            yield held.enter_context(self._using())
 
     @contextlib.contextmanager
     def _transaction(
@@ -133,6 +144,24 @@ class DuckDBWarehouse:
                 cur.execute("ROLLBACK")
                 self._local.staged = set()  # the rollback dropped staging tables it created
                 raise
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """This thread's cursor, counted in flight until the block ends, so `close` can wait
+        for it: a thread still inside DuckDB when Python exits aborts the whole process."""
+        with self._idle:
+            if self._closed:
+                raise WarehouseClosedError(
+                    f"the DuckDB warehouse {self._path} is closed; this call came after "
+                    "close() (stop the services before closing their warehouse)"
+                )
+            self._in_flight += 1
+        try:
+            yield self._cursor()
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
@@ -151,8 +180,7 @@ class DuckDBWarehouse:
         return PARAM.sub(r"$\1", render_tables(template, self._ref))
 
     def ensure_tables(self, tables: Iterable[Table]) -> None:
-        with self._write_lock:
-            cur = self._cursor()
+        with self._write_lock, self._using() as cur:
             for table in tables:
                 cur.execute(f"CREATE SCHEMA IF NOT EXISTS {table.dataset}")
                 cur.execute(ddl(table))
@@ -275,13 +303,24 @@ class DuckDBWarehouse:
         return cur.execute(f"EXECUTE {name}({arguments})")
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        cur = self._cursor()
-        result = cur.execute(self._sql(sql), dict(params or {}))
-        names = [d[0] for d in result.description or []]
-        return [dict(zip(names, values, strict=True)) for values in result.fetchall()]
+        with self._using() as cur:
+            result = cur.execute(self._sql(sql), dict(params or {}))
+            names = [d[0] for d in result.description or []]
+            return [dict(zip(names, values, strict=True)) for values in result.fetchall()]
 
-    def close(self) -> None:
-        """Checkpoint (no .wal left to replay) and close every thread's cursor with the file."""
+    def close(self, wait_seconds: float = CLOSE_WAIT_SECONDS) -> None:
+        """Refuse new calls, let those in flight finish (interrupted after `wait_seconds`),
+        then checkpoint (no .wal left to replay) and close every cursor with the file.
+        Closing again does nothing."""
+        with self._idle:
+            if self._closed:
+                return
+            self._closed = True
+            if not self._idle.wait_for(lambda: self._in_flight == 0, wait_seconds):
+                with self._cursors_lock:
+                    for cursor in self._cursors:
+                        cursor.interrupt()
+                self._idle.wait_for(lambda: self._in_flight == 0, wait_seconds)
         with self._write_lock:
             self._conn.execute("CHECKPOINT")
             with self._cursors_lock:
