@@ -112,6 +112,19 @@ class RawFileStore:
         content, _ = self.read_bytes(gcs_path)
         return gzip.decompress(content).decode()
 
+    def check_bucket(self) -> None:
+        """Raise StorageError unless the bucket exists (readiness): listing one object needs
+        only object permissions, and a missing bucket fails every write that follows."""
+        from google.api_core.exceptions import NotFound
+
+        try:
+            next(iter(self._client.list_blobs(self.bucket_name, max_results=1)), None)
+        except NotFound as exc:
+            raise StorageError(
+                f"bucket gs://{self.bucket_name} does not exist: create it (docs/deploy.md) "
+                "or set GCS_BUCKET to one that does"
+            ) from exc
+
     def exists(self, gcs_path: str) -> bool:
         """Whether the object is there (cleanup checks this before republishing)."""
         return bool(self._bucket.blob(self.object_of(gcs_path)).exists())

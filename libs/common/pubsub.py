@@ -49,15 +49,18 @@ class Publisher:
             raise PublishError(f"publish to {topic} failed: {exc}") from exc
         return message_id
 
-    def topic_exists(self, topic: str) -> bool:
-        """Whether the topic exists (readiness probe); raises if Pub/Sub is unreachable."""
+    def check_topic(self, topic: str) -> None:
+        """Raise PublishError unless the topic exists (readiness): publishing to a missing
+        topic fails every run that follows."""
         from google.api_core.exceptions import NotFound
 
         try:
             self._client.get_topic(request={"topic": self.topic_path(topic)}, timeout=5)
-        except NotFound:
-            return False
-        return True
+        except NotFound as exc:
+            raise PublishError(
+                f"topic {self.topic_path(topic)} does not exist: create the topology with "
+                "`make infra-apply` (infra/pubsub/topology.yaml)"
+            ) from exc
 
     def close(self) -> None:
         """Flush pending batches."""

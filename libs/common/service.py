@@ -37,12 +37,15 @@ def create_service_app(
     on_startup: Callable[[FastAPI], None] | None = None,
     on_shutdown: Callable[[FastAPI], Awaitable[None]] | None = None,
     uses: Collection[Dependency] = ALL_DEPENDENCIES,
+    publishes: str | None = None,
 ) -> FastAPI:
     """A FastAPI app whose clients come from settings, unless the caller shares its own.
 
     `uses` names the clients besides the warehouse that the service needs: only those are
-    built at startup, and only those `/ready` checks.
+    built at startup, and only those `/ready` checks; `publishes` is the topic it checks.
     """
+    if "pubsub" in uses and publishes is None:
+        raise ValueError(f"{title}: a service that uses pubsub names the topic it publishes")
     owned = clients is None
     tables = tuple(tables)
 
@@ -70,7 +73,7 @@ def create_service_app(
     if clients is not None:
         app.state.clients = clients
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.include_router(health_router(uses))
+    app.include_router(health_router(uses, publishes))
     for router in routers:
         app.include_router(router)
     return app
@@ -137,16 +140,16 @@ def _check(name: str, probe: Callable[[], Any]) -> dict[str, Any]:
 
 
 def dependency_checks(
-    clients: Clients, uses: Collection[Dependency] = ALL_DEPENDENCIES
+    clients: Clients, uses: Collection[Dependency], publishes: str | None
 ) -> list[dict[str, Any]]:
-    """Reach the warehouse and each dependency in `uses` once: query, bucket lookup, topic lookup."""
-    from libs.common.messages import SCRAPER_COMPLETE_TOPIC
-
+    """Reach the warehouse and each dependency in `uses` once: a query, the bucket, and the
+    topic the service `publishes` to. A missing bucket or topic fails like an unreachable one."""
     probes: dict[str, Callable[[], Any]] = {
         "warehouse": lambda: clients.warehouse.query("SELECT 1 AS ok"),
-        "gcs": lambda: clients.store.exists(clients.store.gcs_path("_health")),
-        "pubsub": lambda: clients.publisher.topic_exists(SCRAPER_COMPLETE_TOPIC),
+        "gcs": lambda: clients.store.check_bucket(),
     }
+    if publishes is not None:
+        probes["pubsub"] = lambda: clients.publisher.check_topic(publishes)
     return [_check(name, probe) for name, probe in probes.items() if name in {"warehouse", *uses}]
 
 
@@ -168,7 +171,9 @@ def keys_present(settings: CommonSettings) -> dict[str, bool]:
     }
 
 
-def health_router(uses: Collection[Dependency] = ALL_DEPENDENCIES) -> APIRouter:
+def health_router(
+    uses: Collection[Dependency] = ALL_DEPENDENCIES, publishes: str | None = None
+) -> APIRouter:
     """`/health` (liveness), `/ready` (dependencies, 503 naming the failure), `/health/detailed`."""
     router = APIRouter(tags=["health"])
 
@@ -178,7 +183,7 @@ def health_router(uses: Collection[Dependency] = ALL_DEPENDENCIES) -> APIRouter:
 
     @router.get("/ready", summary="Readiness: the dependencies this service uses are reachable")
     def ready(clients: ClientsDep) -> JSONResponse:
-        checks = dependency_checks(clients, uses)
+        checks = dependency_checks(clients, uses, publishes)
         failing = [c["name"] for c in checks if c["status"] != "ok"]
         if failing:
             return JSONResponse(
@@ -192,7 +197,7 @@ def health_router(uses: Collection[Dependency] = ALL_DEPENDENCIES) -> APIRouter:
     )
     def detailed(request: Request, clients: ClientsDep) -> JSONResponse:
         settings: CommonSettings = request.app.state.settings
-        checks = dependency_checks(clients, uses)
+        checks = dependency_checks(clients, uses, publishes)
         ok = all(c["status"] == "ok" for c in checks)
         body = {
             "status": "ok" if ok else "degraded",

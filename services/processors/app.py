@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.deps import Clients
+from libs.common.messages import PHASE2_COMPLETE_TOPIC
 from libs.common.push import push_router
 from libs.common.service import create_service_app
 from libs.common.settings import CommonSettings
@@ -29,4 +30,5 @@ def create_app(settings: CommonSettings | None = None, clients: Clients | None =
         (*ORCHESTRATION_TABLES, *raw_tables()),
         [router],
         clients,
+        publishes=PHASE2_COMPLETE_TOPIC,
     )

@@ -12,6 +12,7 @@ from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.deps import Clients
+from libs.common.messages import SCRAPER_COMPLETE_TOPIC
 from libs.common.metrics import observe_dlq_depth
 from libs.common.pubsub import DeadLetterCounter, PublishError
 from libs.common.secrets import secrets_from_settings, with_secrets
@@ -156,4 +157,5 @@ def create_app(
         clients,
         on_startup=start_runner,
         on_shutdown=close_runner,
+        publishes=SCRAPER_COMPLETE_TOPIC,
     )

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
+from libs.common.deps import Clients
+from libs.common.gcs import RawFileStore
+from libs.common.service import health_router
 from libs.common.sources.registry import SOURCES
 from nba_pipeline.stack import LOCAL_API_KEY, LocalStack
 
@@ -39,3 +44,22 @@ def test_scrapers_report_keys_present_without_values(stack: LocalStack) -> None:
     keys = response.json()["api_keys_present"]
     assert keys["odds_api_key"] is True and keys["bdl_api_key"] is True
     assert LOCAL_API_KEY not in response.text
+
+
+def test_a_missing_bucket_or_topic_is_not_ready_and_names_the_fix(stack: LocalStack) -> None:
+    """Reachable emulators are not enough: every write to a missing bucket or topic fails."""
+    app = FastAPI()
+    app.state.clients = Clients(
+        stack.clients.warehouse, RawFileStore("nba-no-such-bucket", "nba-test"),
+        stack.clients.publisher,
+    )  # fmt: skip
+    app.include_router(health_router(("gcs", "pubsub"), "nba-no-such-topic"))
+    response = TestClient(app).get("/ready")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["gcs", "pubsub"]
+    details = {c["name"]: c["detail"] for c in response.json()["checks"]}
+    assert "gs://nba-no-such-bucket does not exist: create it" in details["gcs"]
+    assert (
+        "nba-no-such-topic does not exist: create the topology with `make infra-apply`"
+        in (details["pubsub"])
+    )

@@ -16,10 +16,13 @@ class FakeStore:
     def exists(self, path: str) -> bool:
         return False
 
+    def check_bucket(self) -> None:
+        """The bucket is there."""
+
 
 class FakePublisher:
-    def topic_exists(self, topic: str) -> bool:
-        return True
+    def check_topic(self, topic: str) -> None:
+        """Every topic is there."""
 
 
 def fake_clients(warehouse: Warehouse | None = None) -> Clients:
