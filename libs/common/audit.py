@@ -186,8 +186,9 @@ def record_processed(warehouse: Warehouse, **fields: Any) -> None:
 
     An append, not a keyed replace: the caller has just found no row for the message, so a
     delete would find nothing, and it cost a transaction (on BigQuery a DML job against a
-    table every push writes). Two rows for one message id mean two deliveries were applied
-    at the same moment; loads are idempotent, so the data is the same either way.
+    table every push writes). One process never applies two deliveries of a message at
+    once (`push.Deliveries`); two rows for one message id mean two instances did, and
+    loads are idempotent, so the data is the same either way.
     """
     row = {name: fields.get(name) for name in PROCESSED_MESSAGES.column_names}
     row["processed_at"] = utc_now()
