@@ -90,6 +90,15 @@ class Applied:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def nack(status: str, message_id: str, reason: str, code: int) -> JSONResponse:
+    """A non-2xx answer (Pub/Sub redelivers the message), closing the push connection."""
+    return JSONResponse(
+        {"status": status, "message_id": message_id, "reason": reason},
+        code,
+        headers={"Connection": "close"},
+    )
+
+
 def handle_push(
     envelope: PushEnvelope,
     phase: str,
@@ -105,11 +114,8 @@ def handle_push(
     if state == "applied":
         return JSONResponse({"status": "duplicate", "message_id": message_id})
     if state == "applying":
-        return JSONResponse(
-            {"status": "in_progress", "message_id": message_id,
-             "reason": "another delivery of this message is being applied; retry later"},
-            409,
-        )  # fmt: skip
+        reason = "another delivery of this message is being applied; retry later"
+        return nack("in_progress", message_id, reason, 409)
     response = None
     try:
         response = _apply_once(envelope, subscription, phase, warehouse, apply)
@@ -149,11 +155,7 @@ def _apply_once(
                 }
             },
         )
-        return JSONResponse(
-            {"status": "rejected", "message_id": message_id, "reason": reason},
-            status,
-            headers={"Connection": "close"},
-        )
+        return nack("rejected", message_id, reason, status)
     count_run(
         phase, applied.scraper_name, applied.outcome, applied.record_count,
         time.monotonic() - started,
