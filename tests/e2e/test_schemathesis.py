@@ -13,9 +13,9 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
+from schemathesis.python.asgi import shutdown_lifespans
 
 from libs.common.settings import CommonSettings
 from nba_pipeline.stack import LocalStack
@@ -51,7 +51,7 @@ def service_app(stack: LocalStack, service: str) -> FastAPI:
 def test_api_conforms_to_its_openapi(stack: LocalStack, service: str) -> None:
     app = service_app(stack, service)
     failures: dict[str, str] = {}
-    with TestClient(app):  # the lifespan builds what routes need (the scrapers' runner)
+    try:  # schemathesis starts the app's lifespan (the scrapers' runner) on its first call
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         for result in schema.exclude(path=list(HEAVY)).get_all_operations():
             operation = result.ok()
@@ -65,4 +65,6 @@ def test_api_conforms_to_its_openapi(stack: LocalStack, service: str) -> None:
                 check()
             except Exception as exc:
                 failures[operation.label] = str(exc)
+    finally:  # else it stays up, holding the app and its clients, until the process exits
+        shutdown_lifespans()
     assert not failures, "\n\n".join(f"{label}: {error}" for label, error in failures.items())
