@@ -321,8 +321,7 @@ class LocalStack:
                 log.warning("the services did not stop within 15 s; their warehouse calls now fail")
             self._thread = None
         if self.clients is not None:
-            self.clients.publisher.close()
-            self.clients.warehouse.close()
+            self.clients.close()
             self.clients = None
         for name, process in self.processes.items():
             if process.poll() is None:
