@@ -3,6 +3,7 @@ and what every caller sees is what applying the writes one by one would have giv
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from libs.common.warehouse.base import Row
-from libs.common.warehouse.combining import CombiningWarehouse
+from libs.common.warehouse.combining import CombiningWarehouse, WriteClock
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from libs.common.warehouse.schema import Table
 from tests.utils.tables import SCORES, TOTALS
@@ -214,3 +215,86 @@ def test_rebuilds_asked_for_while_one_runs_share_the_next_one(gated: Gated) -> N
     assert combining._rebuilds == {}, "nothing is kept once nobody waits"
     rebuild()
     assert gated.rebuild_calls == 3, "a later request rebuilds again"
+
+
+DAILY_SCORES = dataclasses.replace(SCORES, partition_column="game_date")
+"""SCORES partitioned by game date, so the write clock can tell one day's loads from another's."""
+
+
+def rebuild_in_thread(combining: CombiningWarehouse) -> tuple[threading.Thread, dict[int, Any]]:
+    threads, results = in_threads(
+        [lambda: combining.rebuild([(TOTALS, TOTALS_SQL)], {"game_date": DAY})]
+    )
+    return threads[0], results
+
+
+@pytest.mark.parametrize(
+    ("write_while_running", "rebuilds", "total"),
+    [
+        (None, 1, 30),
+        (scores({9: 1000}, DAY + dt.timedelta(days=1)), 1, 30),
+        (scores({3: 30}), 2, 60),
+    ],
+    ids=["nothing written", "another day written", "the same day written"],
+)
+def test_a_running_rebuild_answers_a_request_when_nothing_it_reads_changed_since_it_began(
+    gated: Gated, write_while_running: list[Row] | None, rebuilds: int, total: int
+) -> None:
+    combining = CombiningWarehouse(gated, sees_every_write=True)
+    combining.upsert(DAILY_SCORES, scores({1: 10, 2: 20}))
+    gated.hold = "rebuild"
+    running, running_result = rebuild_in_thread(combining)
+    running.start()
+    until(lambda: gated.rebuild_calls == 1)
+    if write_while_running is not None:
+        combining.upsert(DAILY_SCORES, write_while_running)
+    later = combining.rebuild
+    threads, results = in_threads([lambda: later([(TOTALS, TOTALS_SQL)], {"game_date": DAY})])
+    threads[0].start()
+    key = (((TOTALS.fqn, TOTALS_SQL),), (("game_date", DAY),))
+    until(lambda: combining._rebuilds[key].waiting == 2)
+    gated.gate.set()
+    running.join(10)
+    threads[0].join(10)
+    assert gated.rebuild_calls == rebuilds
+    assert running_result == {0: [1]} and results == {0: [1]}
+    assert gated.query("SELECT pts FROM {nba_analytics.totals}") == [{"pts": total}], (
+        "the request's answer read every write committed before it was made"
+    )
+
+
+def test_without_seeing_every_write_a_running_rebuild_never_answers_a_later_request(
+    gated: Gated,
+) -> None:
+    combining = CombiningWarehouse(gated)  # BigQuery: other instances load too, unseen here
+    combining.upsert(DAILY_SCORES, scores({1: 10, 2: 20}))
+    gated.hold = "rebuild"
+    running, _ = rebuild_in_thread(combining)
+    running.start()
+    until(lambda: gated.rebuild_calls == 1)
+    later, _ = rebuild_in_thread(combining)
+    later.start()
+    key = (((TOTALS.fqn, TOTALS_SQL),), (("game_date", DAY),))
+    until(lambda: combining._rebuilds[key].waiting == 2)
+    gated.gate.set()
+    running.join(10)
+    later.join(10)
+    assert gated.rebuild_calls == 2
+
+
+def test_write_clock_counts_a_write_of_unknown_partition_against_every_partition() -> None:
+    clock = WriteClock()
+    clock.tick(DAILY_SCORES, [DAY])
+    since = clock.now()
+    assert clock.unchanged_since([DAILY_SCORES.fqn], {"game_date": DAY}, since)
+    clock.tick(DAILY_SCORES, [DAY + dt.timedelta(days=1)])
+    assert clock.unchanged_since([DAILY_SCORES.fqn], {"game_date": DAY}, since)
+    assert clock.unchanged_since(["nba_raw.never_written"], {"game_date": DAY}, 0)
+    clock.tick(DAILY_SCORES, [None])  # a row without its partition value
+    assert not clock.unchanged_since([DAILY_SCORES.fqn], {"game_date": DAY}, since)
+    since = clock.now()
+    clock.tick(SCORES, [DAY])  # the same table declared without a partition column
+    assert not clock.unchanged_since([SCORES.fqn], {"game_date": DAY}, since)
+    since = clock.now()
+    clock.tick(DAILY_SCORES, [DAY.isoformat()])  # rows may carry ISO strings, not dates
+    assert not clock.unchanged_since([DAILY_SCORES.fqn], {"game_date": DAY}, since)

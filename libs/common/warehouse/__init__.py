@@ -22,4 +22,5 @@ def open_warehouse(settings: CommonSettings) -> Warehouse:
         from libs.common.warehouse.duckdb import DuckDBWarehouse
 
         inner = DuckDBWarehouse(settings.duckdb_path)
-    return CombiningWarehouse(inner)
+    # DuckDB lets one process write a file, so every write goes through this object.
+    return CombiningWarehouse(inner, sees_every_write=settings.warehouse != "bigquery")

@@ -8,7 +8,10 @@ for the same game date. `CombiningWarehouse` wraps a warehouse so that
   transaction, each caller still getting its own changed-row count; batches whose natural keys
   overlap are never combined, so the result is the same as applying them one by one in order;
 - a rebuild of (tables, partition) asked for while the same one runs is answered by the next
-  single rebuild, which starts after the request and so reads every load committed before it.
+  single rebuild, which starts after the request and so reads every load committed before it;
+- or, when this process makes every write the warehouse gets (DuckDB: one writing process
+  per file), by the running one, if no table it reads had a write to that partition committed
+  since it began: it then reads everything the request's caller loaded (`WriteClock`).
 
 There is no background thread and no timer: the caller that gets the table's write turn does
 the work for everyone queued behind it, so a lone write is applied at once, as before.
@@ -23,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from libs.common.warehouse.base import Row, Warehouse
+from libs.common.warehouse.base import TABLE_REF, Row, Warehouse
 from libs.common.warehouse.schema import Table
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,60 @@ class _Rebuild:
     covered: int = 0
     written: list[int] = field(default_factory=list)
     waiting: int = 0
+    running: tuple[int, int] | None = None
+    """(write clock when the running rebuild began, requests it covers)."""
+
+
+class WriteClock:
+    """The order of this process's committed writes, per table and partition.
+
+    A transaction that begins after `now()` returned reads every write ticked at or before it,
+    since a write ticks only once committed. Not thread-safe: the caller holds its lock.
+    """
+
+    def __init__(self) -> None:
+        self._now = 0
+        self._partition_column: dict[str, str | None] = {}
+        self._partition: dict[tuple[str, str], int] = {}
+        self._whole: dict[str, int] = {}
+        """Writes to no known partition (a table without one, or rows without its value)."""
+        self._any: dict[str, int] = {}
+
+    def now(self) -> int:
+        return self._now
+
+    def tick(self, table: Table, partitions: Iterable[Any] | None) -> None:
+        """Note a committed write to `table`: to these partition values, or None if unknown."""
+        self._now += 1
+        self._partition_column[table.fqn] = table.partition_column
+        values = None if table.partition_column is None or partitions is None else set(partitions)
+        if values is None or None in values:
+            self._whole[table.fqn] = self._now
+        else:
+            for value in values:
+                self._partition[(table.fqn, str(value))] = self._now
+        self._any[table.fqn] = self._now
+
+    def unchanged_since(self, tables: Iterable[str], where: Mapping[str, Any], since: int) -> bool:
+        """Whether no write to `where`'s partition of these tables was ticked after `since`."""
+        for fqn in tables:
+            if fqn not in self._partition_column:
+                continue  # never written by this process, so never written
+            column = self._partition_column[fqn]
+            if column is not None and column in where:
+                value = str(where[column])
+                last = max(self._partition.get((fqn, value), 0), self._whole.get(fqn, 0))
+            else:
+                last = self._any[fqn]
+            if last > since:
+                return False
+        return True
+
+
+def tables_read(targets: Sequence[tuple[Table, str]]) -> frozenset[str]:
+    """The tables a rebuild's selects read, other than the ones it writes itself."""
+    named = {f"{m.group(1)}.{m.group(2)}" for _, sql in targets for m in TABLE_REF.finditer(sql)}
+    return frozenset(named - {table.fqn for table, _ in targets})
 
 
 def natural_keys(table: Table, rows: Sequence[Row]) -> frozenset[tuple[Any, ...]]:
@@ -58,9 +115,18 @@ def natural_keys(table: Table, rows: Sequence[Row]) -> frozenset[tuple[Any, ...]
 class CombiningWarehouse:
     """A `Warehouse` whose concurrent upserts and rebuilds share transactions."""
 
-    def __init__(self, inner: Warehouse, max_combined_rows: int = MAX_COMBINED_ROWS) -> None:
+    def __init__(
+        self,
+        inner: Warehouse,
+        max_combined_rows: int = MAX_COMBINED_ROWS,
+        sees_every_write: bool = False,
+    ) -> None:
+        """`sees_every_write`: no other process writes to `inner` (then a running rebuild may
+        answer requests that came after it began; see the module docstring)."""
         self.inner = inner
         self.max_combined_rows = max_combined_rows
+        self.sees_every_write = sees_every_write
+        self._clock = WriteClock()
         self._guard = threading.Lock()
         self._queues: dict[str, list[_Upsert]] = defaultdict(list)
         self._turns: dict[str, threading.Lock] = defaultdict(threading.Lock)
@@ -119,11 +185,23 @@ class CombiningWarehouse:
         else:
             for item, changed in zip(taken, counts, strict=True):
                 item.changed = changed
+        self._wrote(table, [row for item in taken if item.error is None for row in item.rows])
         for item in taken:
             item.done = True
 
+    def _wrote(self, table: Table, rows: Sequence[Row]) -> None:
+        """Tick the write clock for committed `rows` of `table` (their partition values)."""
+        if not rows:
+            return
+        column = table.partition_column
+        partitions = None if column is None else [row.get(column) for row in rows]
+        with self._guard:
+            self._clock.tick(table, partitions)
+
     def upsert_many(self, table: Table, batches: Sequence[Sequence[Row]]) -> list[int]:
-        return self.inner.upsert_many(table, batches)
+        counts = self.inner.upsert_many(table, batches)
+        self._wrote(table, [row for batch in batches for row in batch])
+        return counts
 
     def rebuild(self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any]) -> list[int]:
         key = (tuple((table.fqn, sql) for table, sql in targets), tuple(sorted(where.items())))
@@ -132,14 +210,27 @@ class CombiningWarehouse:
             state.requested += 1
             state.waiting += 1
             wanted = state.requested
+            if (
+                self.sees_every_write
+                and state.running is not None
+                and self._clock.unchanged_since(tables_read(targets), where, state.running[0])
+            ):
+                wanted = state.running[1]
         try:
             with state.lock:
                 if state.covered >= wanted:
                     return state.written
                 with self._guard:
                     covers = state.requested
-                state.written = self.inner.rebuild(targets, where)
-                state.covered = covers
+                    state.running = (self._clock.now(), covers)
+                try:
+                    written = self.inner.rebuild(targets, where)
+                finally:
+                    with self._guard:
+                        state.running = None
+                for table, _ in targets:
+                    self._wrote(table, [dict(where)])
+                state.written, state.covered = written, covers
                 return state.written
         finally:
             with self._guard:
@@ -152,9 +243,11 @@ class CombiningWarehouse:
 
     def replace(self, table: Table, where: Mapping[str, Any], rows: Sequence[Row]) -> None:
         self.inner.replace(table, where, rows)
+        self._wrote(table, [dict(where), *rows])
 
     def append(self, table: Table, rows: Sequence[Row]) -> None:
         self.inner.append(table, rows)
+        self._wrote(table, rows)
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         return self.inner.query(sql, params)
