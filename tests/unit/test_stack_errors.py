@@ -39,3 +39,15 @@ def test_emulator_is_found_under_the_sdk_root(
     )
     monkeypatch.setenv("CLOUDSDK_ROOT", str(tmp_path))
     assert pubsub_emulator_command(9999) == [str(launcher), "--host=127.0.0.1", "--port=9999"]
+
+
+def test_emulator_runs_with_light_jvm_options_unless_the_user_sets_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CLOUD_PUBSUB_EMULATOR_OPTS", raising=False)
+    monkeypatch.setenv("SOME_USER_SETTING", "kept")
+    env = stack.emulator_environment()
+    assert env["CLOUD_PUBSUB_EMULATOR_OPTS"] == "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
+    assert env["SOME_USER_SETTING"] == "kept"
+    monkeypatch.setenv("CLOUD_PUBSUB_EMULATOR_OPTS", "-Xmx256m")
+    assert stack.emulator_environment()["CLOUD_PUBSUB_EMULATOR_OPTS"] == "-Xmx256m"
