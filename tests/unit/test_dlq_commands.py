@@ -76,16 +76,18 @@ class FakeSubscriber:
 
 
 class FakePublisherClient:
-    """Records publishes; a message whose data is b"fail" is refused."""
+    """Records publishes (the Publish RPC's signature); a message whose data is b"fail" is
+    refused."""
 
     def __init__(self) -> None:
         self.published: list[tuple[str, bytes, dict[str, str]]] = []
 
-    def publish(self, topic: str, data: bytes, **attributes: str) -> Any:
-        if data == b"fail":
-            return SimpleNamespace(result=lambda timeout: (_ for _ in ()).throw(OSError("down")))
-        self.published.append((topic, data, attributes))
-        return SimpleNamespace(result=lambda timeout: f"new-{len(self.published)}")
+    def publish(self, topic: str, messages: list[Any], **options: Any) -> Any:
+        (message,) = messages
+        if message.data == b"fail":
+            raise OSError("down")
+        self.published.append((topic, message.data, dict(message.attributes)))
+        return SimpleNamespace(message_ids=[f"new-{len(self.published)}"])
 
 
 @pytest.fixture
@@ -245,7 +247,9 @@ def test_an_unreachable_pubsub_is_one_clear_error(topology: DlqTopology) -> None
         def pull(self, request: dict[str, Any], timeout: float, retry: Any = None) -> Any:
             raise ServiceUnavailable("failed to connect to all addresses")
 
-    queues = DeadLetterQueues("p", topology, Unreachable([]), Publisher("p", client=object()))
+    queues = DeadLetterQueues(
+        "p", topology, Unreachable([]), Publisher("p", client=FakePublisherClient())
+    )
     with pytest.raises(DlqError) as caught:
         queues.peek(["scraper-complete"])
     assert "cannot pull projects/p/subscriptions/" in str(caught.value)
