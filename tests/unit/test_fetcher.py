@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -205,3 +206,14 @@ def test_a_failing_proxy_with_credentials_never_shows_its_password(
     assert proxy_server.connections == 2, "both attempts went through the proxy"
     assert "upstream.invalid" in str(error.value), "the error still says what failed"
     assert password not in str(error.value) and password not in caplog.text
+
+
+@respx.mock
+def test_a_body_keeps_integers_past_64_bits_and_nan_exactly(warehouse: DuckDBWarehouse) -> None:
+    """The stored raw file is the evidence: a decoder that turns a huge id into a float
+    (orjson does) would change it before it is stored."""
+    body = b'{"id": 123456789012345678901234, "pct": NaN}'
+    respx.get(f"{BASE}/v1/games").mock(return_value=httpx.Response(200, content=body))
+    decoded = get(fetcher(warehouse))
+    assert isinstance(decoded, dict) and decoded["id"] == 123456789012345678901234
+    assert math.isnan(decoded["pct"])

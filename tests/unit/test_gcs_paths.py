@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -42,3 +44,42 @@ def test_reads_outside_the_bucket_are_refused(path: str) -> None:
 def test_object_of_inverts_gcs_path() -> None:
     store = RawFileStore("nba-scraped-data", "p", client=NoClient())
     assert store.object_of(store.gcs_path("a/b/c.json")) == "a/b/c.json"
+
+
+class RecordingClient:
+    """Keeps what each upload sent."""
+
+    def __init__(self) -> None:
+        self.uploaded: dict[str, bytes] = {}
+
+    def bucket(self, name: str) -> object:
+        client = self
+
+        class Blob:
+            generation = 1
+
+            def __init__(self, name: str) -> None:
+                self.name = name
+
+            def upload_from_string(self, content: bytes, **options: object) -> None:
+                client.uploaded[self.name] = content
+
+        return SimpleNamespace(blob=Blob)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"player": "Luka Dončić", "pts": 31.5, "starter": True, "plus_minus": None},
+        {"id": 2**70, "player": "Luka Dončić"},  # past 64 bits: orjson refuses, json writes it
+    ],
+    ids=["plain", "huge-integer"],
+)
+def test_a_raw_file_keeps_every_value_the_upstream_sent(data: dict[str, object]) -> None:
+    client = RecordingClient()
+    store = RawFileStore("nba-scraped-data", "p", client=client)
+    store.write_json("a.json", {"meta": {"scraper_name": "bdl_games"}, "data": [data]})
+    assert json.loads(client.uploaded["a.json"]) == {
+        "meta": {"scraper_name": "bdl_games"},
+        "data": [data],
+    }
