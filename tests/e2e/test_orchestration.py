@@ -152,3 +152,36 @@ def test_evaluating_twice_in_the_same_hour_never_double_runs(stack: LocalStack) 
     yesterday = Season(ReplaySettings().seed).games_on(day - dt.timedelta(days=1))
     assert sorted(r["execution_id"] for r in logged) == sorted(ran[0]["execution_ids"])
     assert len(logged) == 1 + len(yesterday), "the events list, then one props run per game"
+
+
+def test_two_instances_deciding_the_same_attempt_at_once_run_it_once(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each instance has its own in-process lock; the claim in GCS is what they share."""
+    from fastapi.testclient import TestClient
+
+    from services.scrapers.app import create_app
+    from services.scrapers.orchestration import engine
+    from services.scrapers.orchestration.decisions import History
+
+    # Both instances read the day's history before either wrote its decision row.
+    monkeypatch.setattr(engine, "history_of", lambda warehouse, workflow, day: History())
+    day = dt.date(2024, 11, 13)
+    stack.clock.set(dt.datetime.combine(day, dt.time(23), EASTERN))
+    other_instance = create_app(stack.settings(), stack.clients, stack.clock)
+    try:
+        first = httpx.post(f"{stack.url('scrapers')}/evaluate-workflows", timeout=300)
+        with TestClient(other_instance) as client:
+            second = client.post("/evaluate-workflows")
+    finally:
+        stack.clock.release()
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    decided = [next(d for d in r.json() if d["workflow"] == "discovery") for r in (first, second)]
+    assert [d["decision"] for d in decided] == ["RUN", "SKIP"]
+    assert decided[1]["reason"] == f"attempt 1 of {day} was claimed by another instance"
+    logged = stack.clients.warehouse.query(
+        "SELECT count(*) AS n FROM {nba_orchestration.scraper_execution_log} "
+        "WHERE workflow = 'discovery' AND started_at = @at",
+        {"at": dt.datetime.combine(day, dt.time(23), EASTERN)},
+    )
+    assert logged[0]["n"] == len(decided[0]["execution_ids"]), "the plan's runs, once"

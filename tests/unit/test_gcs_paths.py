@@ -83,3 +83,11 @@ def test_a_raw_file_keeps_every_value_the_upstream_sent(data: dict[str, object])
         "meta": {"scraper_name": "bdl_games"},
         "data": [data],
     }
+
+
+def test_run_claims_live_apart_from_every_scraper_s_raw_files() -> None:
+    from libs.common.sources.registry import SOURCES
+    from services.scrapers.orchestration.engine import CLAIMS_PREFIX
+
+    top = CLAIMS_PREFIX.split("/")[0]
+    assert all(source.gcs_prefix.split("/")[0] != top for source in SOURCES.values())

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from libs.common.clock import EASTERN
+from libs.common.clock import EASTERN, Clock
+from libs.common.gcs import FileAlreadyExistsError, StorageError
+from libs.common.warehouse.duckdb import DuckDBWarehouse
 from services.scrapers.orchestration.config import WorkflowConfigError, load_workflows
 from services.scrapers.orchestration.decisions import DayGames, History, decide, expected_times
+from services.scrapers.orchestration.engine import Orchestrator
 
 DAY = dt.date(2025, 1, 15)
 
@@ -182,3 +188,38 @@ def test_a_dependency_earlier_in_a_sequential_step_is_valid(tmp_path: Path) -> N
         "oddsa_events",
         "oddsa_player_props",
     ]
+
+
+class ClaimStore:
+    """A raw-file store whose writes fail with `error`, or succeed once per name."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.names: set[str] = set()
+
+    def write_json(self, name: str, document: object) -> int:
+        if self.error is not None:
+            raise self.error
+        if name in self.names:
+            raise FileAlreadyExistsError(name)
+        self.names.add(name)
+        return 1
+
+    def gcs_path(self, name: str) -> str:
+        return f"gs://bucket/{name}"
+
+
+def test_an_attempt_is_claimed_once_and_a_storage_outage_refuses_the_run() -> None:
+    orchestrator = Orchestrator(config, SimpleNamespace(clients=SimpleNamespace(store=ClaimStore())),  # type: ignore[arg-type]
+                                DuckDBWarehouse(":memory:"), Clock())  # fmt: skip
+    claim = partial(orchestrator._claim, "discovery", DAY, 1)
+    assert asyncio.run(claim("decision-a")) is None
+    assert asyncio.run(claim("decision-b")) == (
+        "attempt 1 of 2025-01-15 was claimed by another instance"
+    )
+    assert asyncio.run(partial(orchestrator._claim, "discovery", DAY, 2)("decision-c")) is None
+    down = ClaimStore(StorageError("gs://bucket is unreachable"))
+    orchestrator.runner = SimpleNamespace(clients=SimpleNamespace(store=down))  # type: ignore[assignment]
+    assert asyncio.run(claim("decision-d")) == (
+        "could not claim attempt 1 (gs://bucket is unreachable); retried next hour"
+    )

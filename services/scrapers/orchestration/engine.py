@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from libs.common.audit import DAILY_EXPECTED_SCHEDULE, WORKFLOW_DECISIONS
 from libs.common.clock import EASTERN, Clock
+from libs.common.gcs import FileAlreadyExistsError, RawFileStore, StorageError
 from libs.common.sources.registry import get_source
 from libs.common.teams import TEAMS, Team
 from libs.common.warehouse.base import Warehouse
@@ -152,6 +153,28 @@ class PlanResult:
         return [o.message.execution_id for runs in self.outcomes.values() for o in runs]
 
 
+CLAIMS_PREFIX = "orchestration/claims"
+"""Where RUN decisions claim their attempt in the raw-data bucket (one small object each)."""
+
+
+def claim_attempt(
+    store: RawFileStore, workflow: str, day: dt.date, attempt: int, decision_id: str
+) -> str | None:
+    """Claim a workflow's attempt of the day for this instance; the claim's path, or None if
+    another instance claimed it first.
+
+    Creating an object only if absent is atomic in GCS, so of two instances that decide RUN
+    for the same attempt at the same moment (each before seeing the other's decision row),
+    exactly one runs the plan.
+    """
+    name = f"{CLAIMS_PREFIX}/{day.isoformat()}/{workflow}/attempt-{attempt}.json"
+    try:
+        store.write_json(name, {"decision_id": decision_id})
+    except FileAlreadyExistsError:
+        return None
+    return store.gcs_path(name)
+
+
 class Orchestrator:
     """Evaluates workflows and executes RUN plans through the scrape runner (`/process`'s path)."""
 
@@ -258,6 +281,21 @@ class Orchestrator:
                 records.append(await self._evaluate_one(name, workflow, now, today))
             return records
 
+    async def _claim(
+        self, workflow: str, day: dt.date, attempt: int, decision_id: str
+    ) -> str | None:
+        """Why this instance may not run the attempt, or None once it holds the claim."""
+        store = self.runner.clients.store
+        try:
+            claim = await run_in_threadpool(
+                claim_attempt, store, workflow, day, attempt, decision_id
+            )
+        except StorageError as exc:
+            return f"could not claim attempt {attempt} ({exc}); retried next hour"
+        if claim is None:
+            return f"attempt {attempt} of {day} was claimed by another instance"
+        return None
+
     async def _evaluate_one(
         self, name: str, workflow: Workflow, now: dt.datetime, today: dt.date
     ) -> DecisionRecord:
@@ -274,6 +312,11 @@ class Orchestrator:
             "schedule_date": today,
         }
         if decision.verdict == "RUN":
+            refused = await self._claim(name, today, decision.attempt, row["decision_id"])
+            if refused is not None:
+                record.decision, record.reason, record.attempt = "SKIP", refused, 0
+                row |= record.model_dump(include={"decision", "reason", "attempt"})
+        if record.decision == "RUN":
             # recorded before the plan runs, so a concurrent or repeated call this hour sees it
             await run_in_threadpool(
                 self.warehouse.upsert, WORKFLOW_DECISIONS, [row | {"outcome": "running"}]
