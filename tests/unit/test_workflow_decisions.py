@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from libs.common.clock import EASTERN, Clock
-from libs.common.gcs import FileAlreadyExistsError, StorageError
+from libs.common.gcs import FileAlreadyExistsError
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from services.scrapers.orchestration.config import WorkflowConfigError, load_workflows
 from services.scrapers.orchestration.decisions import DayGames, History, decide, expected_times
@@ -218,8 +218,8 @@ def test_an_attempt_is_claimed_once_and_a_storage_outage_refuses_the_run() -> No
         "attempt 1 of 2025-01-15 was claimed by another instance"
     )
     assert asyncio.run(partial(orchestrator._claim, "discovery", DAY, 2)("decision-c")) is None
-    down = ClaimStore(StorageError("gs://bucket is unreachable"))
+    down = ClaimStore(ConnectionError("gs://bucket is unreachable"))
     orchestrator.runner = SimpleNamespace(clients=SimpleNamespace(store=down))  # type: ignore[assignment]
     assert asyncio.run(claim("decision-d")) == (
-        "could not claim attempt 1 (gs://bucket is unreachable); retried next hour"
+        "could not claim attempt 1 (ConnectionError: gs://bucket is unreachable); retried next hour"
     )

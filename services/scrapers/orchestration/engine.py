@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from libs.common.audit import DAILY_EXPECTED_SCHEDULE, WORKFLOW_DECISIONS
 from libs.common.clock import EASTERN, Clock
-from libs.common.gcs import FileAlreadyExistsError, RawFileStore, StorageError
+from libs.common.gcs import FileAlreadyExistsError, RawFileStore
 from libs.common.sources.registry import get_source
 from libs.common.teams import TEAMS, Team
 from libs.common.warehouse.base import Warehouse
@@ -290,8 +290,8 @@ class Orchestrator:
             claim = await run_in_threadpool(
                 claim_attempt, store, workflow, day, attempt, decision_id
             )
-        except StorageError as exc:
-            return f"could not claim attempt {attempt} ({exc}); retried next hour"
+        except Exception as exc:  # the bucket unreachable, or refusing writes
+            return f"could not claim attempt {attempt} ({type(exc).__name__}: {exc}); retried next hour"
         if claim is None:
             return f"attempt {attempt} of {day} was claimed by another instance"
         return None
