@@ -42,11 +42,11 @@ UPSTREAM_PREFIXES = ("oddsapi", "balldontlie", "espn", "nbacom_cdn", "nbacom_web
 
 
 SDK_FALLBACK_ROOTS = (Path("/usr/lib/google-cloud-sdk"), Path("/usr/share/google-cloud-sdk"))
+"""Where Debian's google-cloud-cli packages put the SDK."""
 EMULATOR_JVM_OPTS = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
 """The emulator's JVM options unless CLOUD_PUBSUB_EMULATOR_OPTS is set: it shares a laptop's
 few cores with the stack, and the C2 compiler and parallel collector took half its CPU per
 message (~6 ms per event to ~3; 10% more events per second through the stack, `make bench`)."""
-"""Where Debian's google-cloud-cli packages put the SDK."""
 
 
 class StackError(RuntimeError):

@@ -89,7 +89,7 @@ class Publisher:
             ) from exc
 
     def close(self) -> None:
-        """Flush pending batches."""
+        """Stop the library client (publishes bypass its batching, so nothing is pending)."""
         self._client.stop()
 
 
