@@ -19,6 +19,7 @@ the work for everyone queued behind it, so a lone write is applied at once, as b
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections import defaultdict
@@ -101,10 +102,12 @@ class WriteClock:
         return True
 
 
-def tables_read(targets: Sequence[tuple[Table, str]]) -> frozenset[str]:
-    """The tables a rebuild's selects read, other than the ones it writes itself."""
-    named = {f"{m.group(1)}.{m.group(2)}" for _, sql in targets for m in TABLE_REF.finditer(sql)}
-    return frozenset(named - {table.fqn for table, _ in targets})
+@functools.cache
+def tables_read(statements: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    """The tables a rebuild's (table, select) statements read, other than the ones it writes
+    itself; the same few rebuilds come back on every message, hence the cache."""
+    named = {f"{m.group(1)}.{m.group(2)}" for _, sql in statements for m in TABLE_REF.finditer(sql)}
+    return frozenset(named - {fqn for fqn, _ in statements})
 
 
 def natural_keys(table: Table, rows: Sequence[Row]) -> frozenset[tuple[Any, ...]]:
@@ -213,7 +216,7 @@ class CombiningWarehouse:
             if (
                 self.sees_every_write
                 and state.running is not None
-                and self._clock.unchanged_since(tables_read(targets), where, state.running[0])
+                and self._clock.unchanged_since(tables_read(key[0]), where, state.running[0])
             ):
                 wanted = state.running[1]
         try:
