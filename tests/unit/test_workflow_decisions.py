@@ -205,9 +205,6 @@ class ClaimStore:
         self.names.add(name)
         return 1
 
-    def gcs_path(self, name: str) -> str:
-        return f"gs://bucket/{name}"
-
 
 def test_an_attempt_is_claimed_once_and_a_storage_outage_refuses_the_run() -> None:
     orchestrator = Orchestrator(config, SimpleNamespace(clients=SimpleNamespace(store=ClaimStore())),  # type: ignore[arg-type]

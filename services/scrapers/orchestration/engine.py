@@ -159,9 +159,9 @@ CLAIMS_PREFIX = "orchestration/claims"
 
 def claim_attempt(
     store: RawFileStore, workflow: str, day: dt.date, attempt: int, decision_id: str
-) -> str | None:
-    """Claim a workflow's attempt of the day for this instance; the claim's path, or None if
-    another instance claimed it first.
+) -> bool:
+    """Claim a workflow's attempt of the day for this instance; False if another instance
+    claimed it first.
 
     Creating an object only if absent is atomic in GCS, so of two instances that decide RUN
     for the same attempt at the same moment (each before seeing the other's decision row),
@@ -171,8 +171,8 @@ def claim_attempt(
     try:
         store.write_json(name, {"decision_id": decision_id})
     except FileAlreadyExistsError:
-        return None
-    return store.gcs_path(name)
+        return False
+    return True
 
 
 class Orchestrator:
@@ -287,12 +287,12 @@ class Orchestrator:
         """Why this instance may not run the attempt, or None once it holds the claim."""
         store = self.runner.clients.store
         try:
-            claim = await run_in_threadpool(
+            claimed = await run_in_threadpool(
                 claim_attempt, store, workflow, day, attempt, decision_id
             )
         except Exception as exc:  # the bucket unreachable, or refusing writes
             return f"could not claim attempt {attempt} ({type(exc).__name__}: {exc}); retried next hour"
-        if claim is None:
+        if not claimed:
             return f"attempt {attempt} of {day} was claimed by another instance"
         return None
 
