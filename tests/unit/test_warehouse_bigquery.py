@@ -34,12 +34,18 @@ class RecordingClient:
 
     calls: list[tuple[str, Any, Any]] = field(default_factory=list)
     stream_errors: list[dict[str, Any]] = field(default_factory=list)
+    existing: dict[str, Any] = field(default_factory=dict)
+    """Tables that already exist, by table id: create_table(exists_ok=True) returns them."""
 
     def create_dataset(self, dataset: Any, exists_ok: bool) -> None:
         self.calls.append(("create_dataset", dataset, exists_ok))
 
-    def create_table(self, table: Any, exists_ok: bool) -> None:
+    def create_table(self, table: Any, exists_ok: bool) -> Any:
         self.calls.append(("create_table", table, exists_ok))
+        return self.existing.get(table.table_id, table)
+
+    def update_table(self, table: Any, fields: list[str]) -> None:
+        self.calls.append(("update_table", table, fields))
 
     def load_table_from_json(self, rows: Any, table_id: str, job_config: Any) -> Job:
         self.calls.append(("load", (table_id, rows), job_config))
@@ -170,3 +176,22 @@ def test_processed_messages_are_clustered_by_the_dedupe_lookup_without_a_key() -
 def test_schema_fields_mark_required_columns() -> None:
     modes = {f.name: f.mode for f in schema_fields(BDL_GAMES)}
     assert modes["game_id"] == "REQUIRED" and modes["season"] == "NULLABLE"
+
+
+def test_a_declared_column_missing_from_an_existing_table_is_added_nullable() -> None:
+    """BigQuery can add NULLABLE columns to a table (never REQUIRED ones), so an upgrade
+    updates the schema in place instead of failing every load that names the new column."""
+    w, client = warehouse()
+    old = bigquery.Table("proj.nba_raw.bdl_games", schema=schema_fields(BDL_GAMES)[:-1])
+    client.existing["bdl_games"] = old
+    w.ensure_tables([BDL_GAMES])
+    ((_, updated, fields),) = client.of("update_table")
+    assert fields == ["schema"]
+    assert [f.name for f in updated.schema] == list(BDL_GAMES.column_names)
+    assert updated.schema[-1].mode == "NULLABLE"
+    client.calls.clear()
+    client.existing["bdl_games"] = bigquery.Table(
+        "proj.nba_raw.bdl_games", schema=schema_fields(BDL_GAMES)
+    )
+    w.ensure_tables([BDL_GAMES])
+    assert client.of("update_table") == []

@@ -233,3 +233,37 @@ w.close()
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "rethrown" not in done.stderr
+
+
+def test_a_column_a_newer_release_declares_is_added_to_an_existing_table(tmp_path: Path) -> None:
+    """Upgrading over an existing .local warehouse: the new column is added NULLABLE, the rows
+    loaded before keep their values, and new rows fill it."""
+    path = tmp_path / "w.duckdb"
+    old = DuckDBWarehouse(path)
+    old.ensure_tables([SCORES])
+    old.upsert(SCORES, [{"game_date": dt.date(2025, 1, 1), "player_id": 1, "pts": 9,
+                         "loaded_at": dt.datetime.now(dt.UTC)}])  # fmt: skip
+    old.close()
+    newer = Table(SCORES.dataset, SCORES.name,
+                  (*SCORES.columns, col("fetched_at", "TIMESTAMP", True)), SCORES.natural_key)  # fmt: skip
+    upgraded = DuckDBWarehouse(path)
+    upgraded.ensure_tables([newer])
+    upgraded.ensure_tables([newer])  # a second start adds nothing
+    now = dt.datetime.now(dt.UTC)
+    upgraded.upsert(newer, [{"game_date": dt.date(2025, 1, 2), "player_id": 2, "pts": 3,
+                             "loaded_at": now, "fetched_at": now}])  # fmt: skip
+    rows = upgraded.query("SELECT player_id, pts, fetched_at FROM {nba_raw.scores} ORDER BY 1")
+    assert [(r["player_id"], r["pts"], r["fetched_at"] is None) for r in rows] == [
+        (1, 9, True),
+        (2, 3, False),
+    ]
+
+
+def test_a_natural_key_column_cannot_be_added_to_a_table_with_rows(
+    warehouse: DuckDBWarehouse,
+) -> None:
+    warehouse.ensure_tables([SCORES])
+    rekeyed = Table(SCORES.dataset, SCORES.name,
+                    (*SCORES.columns, col("team", "STRING", True)), ("game_date", "player_id", "team"))  # fmt: skip
+    with pytest.raises(ValueError, match=r"without its natural key columns \['team'\]"):
+        warehouse.ensure_tables([rekeyed])

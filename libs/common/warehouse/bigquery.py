@@ -11,7 +11,7 @@ from typing import Any
 from google.cloud import bigquery
 
 from libs.common.warehouse.base import Row, render_tables
-from libs.common.warehouse.schema import Table
+from libs.common.warehouse.schema import Table, added_columns
 
 PARAM_TYPES: dict[type, str] = {
     bool: "BOOL",
@@ -117,7 +117,18 @@ class BigQueryWarehouse:
                 bq_table.time_partitioning = bigquery.TimePartitioning(field=table.partition_column)
             if table.cluster_by:
                 bq_table.clustering_fields = list(table.cluster_by)
-            self.client.create_table(bq_table, exists_ok=True)
+            existing = self.client.create_table(bq_table, exists_ok=True)
+            present = [field.name for field in existing.schema]
+            added = added_columns(table, present)
+            if added:
+                existing.schema = [
+                    *existing.schema,
+                    *(
+                        bigquery.SchemaField(c.name, c.type, description=c.description)
+                        for c in added
+                    ),
+                ]
+                self.client.update_table(existing, ["schema"])
 
     def _load(
         self,

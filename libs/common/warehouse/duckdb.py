@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from libs.common.warehouse.base import Row, render_tables
-from libs.common.warehouse.schema import ColumnType, Table
+from libs.common.warehouse.schema import ColumnType, Table, added_columns
 
 DUCKDB_TYPES: dict[ColumnType, str] = {
     "STRING": "VARCHAR",
@@ -184,6 +184,19 @@ class DuckDBWarehouse:
             for table in tables:
                 cur.execute(f"CREATE SCHEMA IF NOT EXISTS {table.dataset}")
                 cur.execute(ddl(table))
+                present = {
+                    name
+                    for (name,) in cur.execute(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_schema = ? AND table_name = ?",
+                        [table.dataset, table.name],
+                    ).fetchall()
+                }
+                for column in added_columns(table, present):
+                    cur.execute(
+                        f'ALTER TABLE {self._ref(table.dataset, table.name)} ADD COLUMN "{column.name}" '
+                        f"{DUCKDB_TYPES[column.type]}"
+                    )
 
     def upsert(self, table: Table, rows: Sequence[Row]) -> int:
         return self.upsert_many(table, [rows])[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -54,6 +55,24 @@ class Table:
     def fqn(self) -> str:
         """`dataset.table`, the name used in docs, messages and SQL templates."""
         return f"{self.dataset}.{self.name}"
+
+
+def added_columns(table: Table, present: Iterable[str]) -> list[Column]:
+    """Declared columns an existing table lacks: a newer release added them.
+
+    They are added NULLABLE whatever the declaration says (neither warehouse can add a
+    NOT NULL column to a table that has rows), so rows loaded before hold NULL there. A
+    natural-key column can never be added this way: old rows would have no key.
+    """
+    names = set(present)
+    missing = [c for c in table.columns if c.name not in names]
+    keys = [c.name for c in missing if c.name in table.natural_key]
+    if keys:
+        raise ValueError(
+            f"{table.fqn} exists without its natural key columns {keys}: rows loaded before "
+            "cannot be keyed; migrate the table by hand (docs/operations.md)"
+        )
+    return missing
 
 
 def col(name: str, type_: ColumnType, required: bool = False, description: str = "") -> Column:
