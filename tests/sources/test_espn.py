@@ -53,7 +53,9 @@ def test_sources_and_tables() -> None:
     assert ROSTER.table.fqn == "nba_raw.espn_team_rosters"
     assert ESPN_SCOREBOARD.natural_key == ("game_id",)
     assert ESPN_TEAM_ROSTERS.natural_key == ("team_id", "athlete_id", "source_file")
-    assert ESPN_SCOREBOARD.column_names[-3:] == ("execution_id", "source_file", "loaded_at")
+    assert ESPN_SCOREBOARD.column_names[-4:] == (
+        "execution_id", "source_file", "loaded_at", "fetched_at",
+    )  # fmt: skip
 
 
 # --- scoreboard ------------------------------------------------------------------------------

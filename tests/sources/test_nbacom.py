@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from libs.common.sources.base import ParseContext, ParseError
 from libs.common.sources.nbacom import NBAC_SCHEDULE, NBAC_TEAM_ROSTER, SOURCES, NbacRosterParams
 from libs.common.sources.params import OptionalDateParams
+from libs.common.warehouse.schema import LINEAGE_COLUMNS
 from tests.conftest import RECORDINGS
 from tests.utils.fetchers import FakeFetcher
 
@@ -205,7 +206,7 @@ def test_roster_page() -> None:
         assert type(row["player_id"]) is int and type(row["age"]) is int
     by_name = {row["player"]: row for row in rows}
     curry = by_name["Stephen Curry"]
-    assert {key: curry[key] for key in NBAC_TEAM_ROSTER.column_names[:-3]} == {
+    assert {key: curry[key] for key in NBAC_TEAM_ROSTER.column_names[: -len(LINEAGE_COLUMNS)]} == {
         "roster_date": dt.date(2025, 7, 17),
         "team_id": 1610612744,
         "team_tricode": "GSW",

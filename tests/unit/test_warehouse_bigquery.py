@@ -101,7 +101,8 @@ def test_upsert_stages_a_load_then_merges_on_the_natural_key_and_drops_the_stage
     assert payload[0]["_batch"] == 0 and config.schema[-1].name == "_batch"
     merge = client.of("query")[-1][1]
     assert merge == merge_sql("proj.nba_raw.bdl_games", staging, BDL_GAMES)
-    assert "ON T.`game_id` IS NOT DISTINCT FROM S.`game_id`" in merge
+    assert "ON T.`game_id` = S.`game_id`" in merge  # keys are NOT NULL
+    assert "WHEN MATCHED AND (T.`fetched_at` IS NULL OR S.`fetched_at` > T.`fetched_at`" in merge
     assert "WHEN NOT MATCHED THEN INSERT (`game_id`," in merge and "_batch" not in merge
     assert client.of("delete_table") == [("delete_table", staging, True)]
 
@@ -165,12 +166,12 @@ def test_refused_streamed_rows_raise_naming_the_table() -> None:
         w.append(PROCESSED_MESSAGES, [{"message_id": "m1"}])
 
 
-def test_processed_messages_are_clustered_by_the_dedupe_lookup_without_a_key() -> None:
+def test_processed_messages_are_clustered_by_the_work_key_lookup_without_a_natural_key() -> None:
     w, client = warehouse()
     w.ensure_tables([PROCESSED_MESSAGES])
     ((_, table, _),) = client.of("create_table")
     assert PROCESSED_MESSAGES.natural_key == ()
-    assert table.clustering_fields == ["subscription", "message_id"]
+    assert table.clustering_fields == ["work_key", "execution_id"]
 
 
 def test_schema_fields_mark_required_columns() -> None:

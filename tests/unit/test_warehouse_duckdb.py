@@ -13,7 +13,7 @@ import pytest
 
 from libs.common.warehouse.duckdb import DuckDBWarehouse, ddl
 from libs.common.warehouse.schema import Table, col
-from tests.utils.tables import DOUBLED, SCORES, TOTALS
+from tests.utils.tables import BOX, DOUBLED, SCORES, TOTALS
 
 DAY = dt.date(2025, 2, 20)
 
@@ -267,3 +267,51 @@ def test_a_natural_key_column_cannot_be_added_to_a_table_with_rows(
                     (*SCORES.columns, col("team", "STRING", True)), ("game_date", "player_id", "team"))  # fmt: skip
     with pytest.raises(ValueError, match=r"without its natural key columns \['team'\]"):
         warehouse.ensure_tables([rekeyed])
+
+
+def box_row(player_id: int, pts: int, fetched_hour: int) -> dict[str, object]:
+    """A box-score row from the file fetched at `fetched_hour` on DAY."""
+    fetched = dt.datetime(2025, 2, 21, fetched_hour, tzinfo=dt.UTC)
+    return {"game_date": DAY, "player_id": player_id, "pts": pts, "execution_id": f"e{fetched_hour}",
+            "source_file": f"gs://b/box/{fetched_hour:02d}.json", "loaded_at": dt.datetime.now(dt.UTC),
+            "fetched_at": fetched}  # fmt: skip
+
+
+def box(w: DuckDBWarehouse) -> list[tuple[object, ...]]:
+    found = w.query("SELECT player_id, pts, execution_id FROM {nba_raw.box} ORDER BY player_id")
+    return [tuple(r.values()) for r in found]
+
+
+def test_a_row_from_an_older_file_never_replaces_one_from_a_newer_file(tmp_path: Path) -> None:
+    """An in-progress box score delivered after the final one (a late redelivery, a replay,
+    a cleanup republish) leaves the final one in place."""
+    w = DuckDBWarehouse(tmp_path / "w.duckdb")
+    w.ensure_tables([BOX])
+    assert w.upsert(BOX, [box_row(1, 30, fetched_hour=5), box_row(2, 12, fetched_hour=5)]) == 2
+    assert w.upsert(BOX, [box_row(1, 18, fetched_hour=3), box_row(3, 4, fetched_hour=3)]) == 1
+    assert box(w) == [(1, 30, "e5"), (2, 12, "e5"), (3, 4, "e3")]
+    assert w.upsert(BOX, [box_row(1, 31, fetched_hour=6)]) == 1, "a newer file still wins"
+    assert box(w)[0] == (1, 31, "e6")
+    w.close()
+
+
+def test_reloading_the_same_file_rewrites_no_row(tmp_path: Path) -> None:
+    """A redelivery or a reprocess of an unchanged file changes nothing, loaded_at included."""
+    w = DuckDBWarehouse(tmp_path / "w.duckdb")
+    w.ensure_tables([BOX])
+    w.upsert(BOX, [box_row(1, 30, fetched_hour=5)])
+    before = w.query("SELECT * FROM {nba_raw.box}")
+    assert w.upsert(BOX, [box_row(1, 30, fetched_hour=5)]) == 0
+    assert w.query("SELECT * FROM {nba_raw.box}") == before
+    assert w.upsert(BOX, [box_row(1, 29, fetched_hour=5)]) == 1, "a parser fix is a change"
+    assert box(w) == [(1, 29, "e5")]
+    w.close()
+
+
+def test_a_key_listed_twice_in_one_load_keeps_the_last_row(warehouse: DuckDBWarehouse) -> None:
+    now = dt.datetime.now(dt.UTC)
+    listed = [{"game_date": DAY, "player_id": 1, "pts": p, "loaded_at": now} for p in (7, 9)]
+    assert warehouse.upsert(SCORES, listed) == 1
+    assert warehouse.upsert_many(SCORES, [listed[:1], listed[1:]]) == [0, 0]
+    assert warehouse.upsert_many(SCORES, [[listed[1]], [listed[0]]]) == [0, 1], "later batch wins"
+    assert all_rows(warehouse) == [{"game_date": DAY, "player_id": 1, "pts": 7}]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from libs.common.warehouse.schema import Table, col
+from libs.common.warehouse.schema import LINEAGE_COLUMNS, Table, col
 
 SCORES = Table(
     "nba_raw",
@@ -14,3 +14,12 @@ SCORES = Table(
 TOTALS = Table("nba_analytics", "totals", (col("game_date", "DATE", True), col("pts", "INT64")))
 DOUBLED = Table("nba_analytics", "doubled", (col("game_date", "DATE", True), col("pts", "INT64")))
 """Built from TOTALS in the same rebuild, to check a build reads the one before it."""
+
+BOX = Table(
+    "nba_raw",
+    "box",
+    (col("game_date", "DATE", True), col("player_id", "INT64", True), col("pts", "INT64"),
+     *LINEAGE_COLUMNS),
+    natural_key=("game_date", "player_id"),
+)  # fmt: skip
+"""A raw table with lineage: its loads are ordered by the file they came from."""

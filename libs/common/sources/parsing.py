@@ -35,6 +35,7 @@ def lineage(ctx: ParseContext) -> Row:
         "execution_id": ctx.execution_id,
         "source_file": ctx.source_file,
         "loaded_at": dt.datetime.now(dt.UTC),
+        "fetched_at": ctx.fetched_at,
     }
 
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from libs.common.warehouse.schema import Table
+from libs.common.warehouse.schema import VERSION_COLUMNS, Table
 
 Row = dict[str, Any]
 
@@ -52,6 +52,37 @@ class Warehouse(Protocol):
 
     def close(self) -> None:
         """Flush and release the warehouse."""
+
+
+def last_row_per_key(table: Table, rows: Sequence[Row]) -> tuple[list[Row], int]:
+    """`rows` with one row per natural key, the last one listed; and how many were dropped.
+
+    One rule for both warehouses: DuckDB would store both rows, BigQuery's MERGE rejects a
+    source with two rows for one target row. A file listing a key twice means the later
+    listing corrects the earlier one, as a later file's row replaces an earlier file's.
+    """
+    kept, _ = unique_rows(table, [rows])
+    return kept, len(rows) - len(kept)
+
+
+def unique_rows(table: Table, batches: Sequence[Sequence[Row]]) -> tuple[list[Row], list[int]]:
+    """The rows of `batches` with one per natural key, the last listed (a later batch wins, as
+    if applied after), and the batch each kept row came from."""
+    tagged = [(row, i) for i, batch in enumerate(batches) for row in batch]
+    by_key = {tuple(row[k] for k in table.natural_key): (row, i) for row, i in tagged}
+    return [row for row, _ in by_key.values()], [i for _, i in by_key.values()]
+
+
+def newer_or_same(table: Table, new: str, old: str, quote: str) -> str:
+    """SQL: the `new` row may replace the `old` row with its key (`VERSION_COLUMNS` order;
+    an old row without a version, loaded before versions existed, is older than any)."""
+    if not table.versioned:
+        return "TRUE"
+    at, file = (f"{quote}{c}{quote}" for c in VERSION_COLUMNS)
+    return (
+        f"({old}.{at} IS NULL OR {new}.{at} > {old}.{at} "
+        f"OR ({new}.{at} = {old}.{at} AND {new}.{file} >= {old}.{file}))"
+    )
 
 
 def render_tables(sql: str, ref: Any) -> str:

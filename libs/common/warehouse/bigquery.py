@@ -10,7 +10,7 @@ from typing import Any
 
 from google.cloud import bigquery
 
-from libs.common.warehouse.base import Row, render_tables
+from libs.common.warehouse.base import Row, newer_or_same, render_tables, unique_rows
 from libs.common.warehouse.schema import Table, added_columns
 
 PARAM_TYPES: dict[type, str] = {
@@ -37,9 +37,21 @@ BATCH_COLUMN = "_batch"
 """Staging-only column saying which batch of an `upsert_many` a row came from."""
 
 
+def _replaces(table: Table) -> str:
+    """SQL: staged row S replaces target row T with its key (newer or same file, and
+    different apart from loaded_at); the same rule as DuckDB's upsert."""
+    differs = " OR ".join(
+        f"T.`{c}` IS DISTINCT FROM S.`{c}`"
+        for c in table.column_names
+        if c not in table.natural_key and c != "loaded_at"
+    )
+    return f"{newer_or_same(table, 'S', 'T', '`')} AND ({differs or 'FALSE'})"
+
+
 def merge_sql(target: str, staging: str, table: Table) -> str:
-    """MERGE replacing target rows that share the natural key with the staged rows."""
-    on = " AND ".join(f"T.`{k}` IS NOT DISTINCT FROM S.`{k}`" for k in table.natural_key)
+    """MERGE writing the staged rows that are new, or replace an older or different row with
+    their natural key; identical rows and rows from an older file leave the target as it is."""
+    on = " AND ".join(f"T.`{k}` = S.`{k}`" for k in table.natural_key)
     updates = ", ".join(
         f"`{c}` = S.`{c}`" for c in table.column_names if c not in table.natural_key
     )
@@ -47,19 +59,19 @@ def merge_sql(target: str, staging: str, table: Table) -> str:
     values = ", ".join(f"S.`{c}`" for c in table.column_names)
     return (
         f"MERGE `{target}` T USING `{staging}` S ON {on} "
-        f"WHEN MATCHED THEN UPDATE SET {updates} "
+        f"WHEN MATCHED AND {_replaces(table)} THEN UPDATE SET {updates} "
         f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
     )
 
 
 def changed_sql(target: str, staging: str, table: Table) -> str:
-    """Per batch, the staged rows with no identical row in the target (lineage timestamps aside)."""
-    same = " AND ".join(
-        f"T.`{c}` IS NOT DISTINCT FROM S.`{c}`" for c in table.column_names if c != "loaded_at"
-    )
+    """Per batch, the staged rows the MERGE will write."""
+    on = " AND ".join(f"T.`{k}` = S.`{k}`" for k in table.natural_key)
+    first_key = table.natural_key[0]
     return (
         f"SELECT S.`{BATCH_COLUMN}` AS batch, COUNT(*) AS n FROM `{staging}` S "
-        f"WHERE NOT EXISTS (SELECT 1 FROM `{target}` T WHERE {same}) GROUP BY batch"
+        f"LEFT JOIN `{target}` T ON {on} "
+        f"WHERE T.`{first_key}` IS NULL OR ({_replaces(table)}) GROUP BY batch"
     )
 
 
@@ -152,7 +164,8 @@ class BigQueryWarehouse:
     def upsert_many(self, table: Table, batches: Sequence[Sequence[Row]]) -> list[int]:
         if not table.natural_key:
             raise ValueError(f"{table.fqn} has no natural key to upsert by")
-        staged = [{**row, BATCH_COLUMN: i} for i, batch in enumerate(batches) for row in batch]
+        rows, batch_of_row = unique_rows(table, batches)  # MERGE rejects two rows for one key
+        staged = [{**row, BATCH_COLUMN: i} for row, i in zip(rows, batch_of_row, strict=True)]
         if not staged:
             return [0] * len(batches)
         target = self._table_id(table)

@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from libs.common.warehouse.base import Row, render_tables
+from libs.common.warehouse.base import Row, newer_or_same, render_tables, unique_rows
 from libs.common.warehouse.schema import ColumnType, Table, added_columns
 
 DUCKDB_TYPES: dict[ColumnType, str] = {
@@ -204,7 +204,7 @@ class DuckDBWarehouse:
     def upsert_many(self, table: Table, batches: Sequence[Sequence[Row]]) -> list[int]:
         if not table.natural_key:
             raise ValueError(f"{table.fqn} has no natural key to upsert by")
-        rows = [row for batch in batches for row in batch]
+        rows, batch_of_row = unique_rows(table, batches)
         if not rows:
             return [0] * len(batches)
         target = self._ref(table.dataset, table.name)
@@ -216,17 +216,23 @@ class DuckDBWarehouse:
             for c in table.column_names
             if c not in table.natural_key and c != "loaded_at"
         )
+        newer = newer_or_same(table, "s", "t", '"')
+        replaces = f"{newer} AND ({differs or 'FALSE'})"
         first_key = table.natural_key[0]
         with self._transaction([table], LOAD) as cur:
             staging = self._staging(cur, table)
-            batch_of_row = [i for i, batch in enumerate(batches) for _ in batch]
             self._insert_into(cur, staging, table, rows, batch_of_row)
             changed = cur.execute(
                 f"SELECT s.{BATCH_COLUMN}, count(*) FROM {staging} s LEFT JOIN {target} t "
-                f'ON {keys} WHERE t."{first_key}" IS NULL OR {differs or "FALSE"} GROUP BY 1'
+                f'ON {keys} WHERE t."{first_key}" IS NULL OR ({replaces}) GROUP BY 1'
             ).fetchall()
-            cur.execute(f"DELETE FROM {target} t USING {staging} s WHERE {keys}")
-            cur.execute(f"INSERT INTO {target} SELECT * EXCLUDE ({BATCH_COLUMN}) FROM {staging}")
+            if changed:
+                # Rows kept as they are (identical, or from an older file) are not rewritten.
+                cur.execute(f"DELETE FROM {target} t USING {staging} s WHERE {keys} AND {replaces}")
+                cur.execute(
+                    f"INSERT INTO {target} SELECT * EXCLUDE ({BATCH_COLUMN}) FROM {staging} s "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {keys})"
+                )
             cur.execute(f"TRUNCATE {staging}")
         counts = [0] * len(batches)
         for batch, n in changed:

@@ -35,10 +35,13 @@ class Table:
     description: str = ""
     cluster_by: tuple[str, ...] = ()
     column_names: tuple[str, ...] = field(init=False)
+    versioned: bool = field(init=False)
+    """Whether loads are ordered by `VERSION_COLUMNS` (raw tables) instead of arrival."""
 
     def __post_init__(self) -> None:
         names = tuple(c.name for c in self.columns)
         object.__setattr__(self, "column_names", names)
+        object.__setattr__(self, "versioned", all(c in names for c in VERSION_COLUMNS))
         object.__setattr__(self, "cluster_by", self.cluster_by or self.natural_key[:4])
         for role, keys in (("natural key", self.natural_key), ("cluster_by", self.cluster_by)):
             unknown = [k for k in keys if k not in names]
@@ -84,5 +87,15 @@ LINEAGE_COLUMNS: tuple[Column, ...] = (
     col("execution_id", "STRING", True, "scraper run that produced the row (uuid4)"),
     col("source_file", "STRING", True, "gs:// path of the raw file the row was parsed from"),
     col("loaded_at", "TIMESTAMP", True, "when the processor loaded the row"),
+    col(
+        "fetched_at",
+        "TIMESTAMP",
+        description="when the file's upstream response was fetched: a load never replaces a "
+        "row with one from an older file (null on rows loaded before this column existed)",
+    ),
 )
 """Columns every raw table ends with, so any row can be traced to its run and file."""
+
+VERSION_COLUMNS = ("fetched_at", "source_file")
+"""What orders two loads of one natural key in a table that has them: the row from the file
+fetched later wins (the file name breaks a tie), whatever order the loads arrive in."""
