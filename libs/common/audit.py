@@ -39,22 +39,35 @@ PROCESSED_MESSAGES = Table(
     "nba_orchestration",
     "processed_messages",
     (
-        col("subscription", "STRING", True, "push subscription (or 'direct')"),
-        col("message_id", "STRING", True),
+        col("subscription", "STRING", True, "push subscription (or 'direct'), for tracing"),
+        col("message_id", "STRING", True, "Pub/Sub message id, for tracing only"),
         col("phase", "STRING", True, "processors | analytics"),
         col("scraper_name", "STRING", True),
         col("execution_id", "STRING", True),
+        col(
+            "work_key",
+            "STRING",
+            description="the work applied (push.Work.key): what decides a duplicate; "
+            "null on rows written before it existed",
+        ),
+        col("reprocess_id", "STRING", description="the `nba-pipeline reprocess` run, if any"),
         col("target_table", "STRING"),
         col("gcs_path", "STRING"),
         col("gcs_generation", "INT64", description="generation of the file that was loaded"),
         col("game_date", "DATE"),
-        col("outcome", "STRING", True, "loaded | no_data"),
+        col("outcome", "STRING", True, "loaded | no_data | skipped_failed_run | built | ignored"),
         col("record_count", "INT64"),
         col("rows_changed", "INT64"),
+        col(
+            "rows_dropped",
+            "INT64",
+            description="rows the load dropped because a later row of the file had the same key",
+        ),
         col("processed_at", "TIMESTAMP", True),
     ),
-    cluster_by=("subscription", "message_id"),
-    description="One row per applied message, appended: redeliveries are acked without reloading.",
+    cluster_by=("work_key", "execution_id"),
+    description="One row per applied unit of work, appended: its redeliveries, replays and "
+    "republishes are acked without applying it again.",
 )
 
 DAILY_EXPECTED_SCHEDULE = Table(
@@ -171,24 +184,24 @@ ORCHESTRATION_TABLES = (
 )
 
 
-def already_processed(warehouse: Warehouse, subscription: str, message_id: str) -> bool:
-    """Whether this delivery's effect was already applied (a Pub/Sub redelivery)."""
+def already_processed(warehouse: Warehouse, work_key: str) -> bool:
+    """Whether this unit of work was applied already, by any delivery of any message."""
     rows = warehouse.query(
         "SELECT 1 AS hit FROM {nba_orchestration.processed_messages} "
-        "WHERE subscription = @subscription AND message_id = @message_id LIMIT 1",
-        {"subscription": subscription, "message_id": message_id},
+        "WHERE work_key = @work_key LIMIT 1",
+        {"work_key": work_key},
     )
     return bool(rows)
 
 
 def record_processed(warehouse: Warehouse, **fields: Any) -> None:
-    """Append an applied message to the log `already_processed` reads.
+    """Append an applied unit of work to the log `already_processed` reads.
 
-    An append, not a keyed replace: the caller has just found no row for the message, so a
+    An append, not a keyed replace: the caller has just found no row for the work, so a
     delete would find nothing, and it cost a transaction (on BigQuery a DML job against a
-    table every push writes). One process never applies two deliveries of a message at
-    once (`push.Deliveries`); two rows for one message id mean two instances did, and
-    loads are idempotent, so the data is the same either way.
+    table every push writes). One process never applies two deliveries of one unit at once
+    (`push.Deliveries`); two rows for one work key mean two instances did, and loads are
+    idempotent, so the data is the same either way.
     """
     row = {name: fields.get(name) for name in PROCESSED_MESSAGES.column_names}
     row["processed_at"] = utc_now()
@@ -202,18 +215,27 @@ def record_run(warehouse: Warehouse, **fields: Any) -> None:
     warehouse.append(SCRAPER_EXECUTION_LOG, [row])
 
 
-def pending_executions(warehouse: Warehouse, execution_ids: list[str]) -> list[str]:
+def pending_executions(
+    warehouse: Warehouse, execution_ids: list[str], reprocess_id: str | None = None
+) -> list[str]:
     """Execution ids not yet applied by every phase they should reach.
 
     A run is done once processors applied its message and, if that loaded rows, analytics
-    applied the phase-2 message too.
+    applied the phase-2 message too; with `reprocess_id`, once that reprocess of it was.
     """
     if not execution_ids:
         return []
-    params = {f"id{i}": execution_id for i, execution_id in enumerate(execution_ids)}
+    params: dict[str, Any] = {
+        f"id{i}": execution_id for i, execution_id in enumerate(execution_ids)
+    }
+    by_reprocess = "reprocess_id IS NULL"
+    if reprocess_id is not None:
+        params["reprocess_id"] = reprocess_id
+        by_reprocess = "reprocess_id = @reprocess_id"
     rows = warehouse.query(
         "SELECT execution_id, phase, outcome FROM {nba_orchestration.processed_messages} "
-        f"WHERE execution_id IN ({', '.join('@' + name for name in params)})",
+        f"WHERE execution_id IN ({', '.join('@' + name for name in params if name.startswith('id'))}) "
+        f"AND {by_reprocess}",
         params,
     )
     processed = {(row["execution_id"], row["phase"]): row["outcome"] for row in rows}

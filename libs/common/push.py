@@ -1,4 +1,4 @@
-"""Pub/Sub push handling shared by phases 2 and 3: dedupe, status codes, audit.
+"""Pub/Sub push handling shared by phases 2 and 3: dedupe on the work, status codes, audit.
 
 Status codes are the delivery contract: 200 acks (applied, duplicate, nothing to do);
 400/422 where a retry cannot help and 500/503 where it can are both nacks, so the message
@@ -14,16 +14,17 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from libs.common.audit import already_processed, record_processed
 from libs.common.auth import require_push_identity
 from libs.common.deps import Clients, ClientsDep
 from libs.common.gcs import StorageError
-from libs.common.messages import MessageError, PushEnvelope
+from libs.common.messages import MessageError, PushEnvelope, decode_message
 from libs.common.metrics import count_run
 from libs.common.pubsub import PublishError
 from libs.common.sources.base import ParseError
@@ -31,6 +32,8 @@ from libs.common.sources.registry import UnknownScraperError
 from libs.common.warehouse.base import Warehouse
 
 log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
 
 REJECTION_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (MessageError, 400),
@@ -42,23 +45,51 @@ REJECTION_STATUS: tuple[tuple[type[Exception], int], ...] = (
 """Known failures and the code each gets; anything else is a 500 (retried)."""
 
 
+@dataclass(frozen=True)
+class Work:
+    """What a message asks to be done: the unit a duplicate is judged by.
+
+    Pub/Sub message ids are unique only within a topic; a re-created topic, a DLQ replay or
+    a restarted emulator (which numbers messages from 1 at every start) gives the same work a
+    new id or another work an old one. So the work, not the transport, decides: a phase-1
+    message is applied once per (execution_id, raw file, its generation), a phase-2 message
+    once per (execution_id, loaded table), and each `nba-pipeline reprocess` run once more.
+    """
+
+    phase: str
+    execution_id: str
+    target: str
+    """processors: the raw file's gs:// path ('' for a run without one); analytics: the
+    loaded table."""
+    reprocess_id: str = ""
+
+    def key(self, version: str = "") -> str:
+        """processed_messages.work_key; `version` is the input's version (a file's generation)."""
+        return "|".join((self.phase, self.execution_id, self.target, version, self.reprocess_id))
+
+
+REPROCESS_ATTRIBUTE = "reprocess_id"
+"""Message attribute of a reprocess run: the same work applied once more (a parser fix)."""
+
+
 class Deliveries:
-    """Which messages this process is applying now, and which it applied lately.
+    """Which units of work this process is applying now, and which it applied lately.
 
     Pub/Sub may deliver a message again while the first delivery is still being applied.
-    Both would find no processed row, apply, and log the message twice; acking the second
-    could also ack a message whose first delivery then fails. So the second is nacked with a
-    409 and comes back later. A message this process applied lately is a duplicate without a
-    warehouse lookup; older ones are looked up in processed_messages.
+    Both would find no processed row, apply, and log the work twice; acking the second could
+    also ack a message whose first delivery then fails. So the second is nacked with a 409
+    and comes back later. Work this process applied lately is a duplicate without a
+    warehouse lookup (the raw files it read are immutable); older work is looked up in
+    processed_messages.
     """
 
     def __init__(self, remembered: int = 10_000) -> None:
-        self._applying: set[tuple[str, str]] = set()
-        self._applied: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._applying: set[str] = set()
+        self._applied: OrderedDict[str, None] = OrderedDict()
         self._remembered = remembered
         self._lock = threading.Lock()
 
-    def begin(self, key: tuple[str, str]) -> Literal["claimed", "applying", "applied"]:
+    def begin(self, key: str) -> Literal["claimed", "applying", "applied"]:
         """Claim `key` for this thread, unless it is being applied or was applied lately."""
         with self._lock:
             if key in self._applied:
@@ -68,7 +99,7 @@ class Deliveries:
             self._applying.add(key)
             return "claimed"
 
-    def end(self, key: tuple[str, str], applied: bool) -> None:
+    def end(self, key: str, applied: bool) -> None:
         """Release a claimed `key`; `applied` once its processed_messages row is written."""
         with self._lock:
             self._applying.discard(key)
@@ -76,6 +107,10 @@ class Deliveries:
                 self._applied[key] = None
                 if len(self._applied) > self._remembered:
                     self._applied.popitem(last=False)
+
+
+DUPLICATE = "duplicate"
+"""`Applied.outcome` of work found already applied once its input's version was known."""
 
 
 @dataclass
@@ -87,7 +122,44 @@ class Applied:
     execution_id: str
     record_count: int = 0
     rows_changed: int = 0
+    version: str = ""
+    """The version of the input applied (a raw file's generation), part of the work key."""
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delivery(Generic[M]):
+    """One push delivery being applied: its decoded message and its unit of work."""
+
+    envelope: PushEnvelope
+    message: M
+    work: Work
+    warehouse: Warehouse
+
+    def already_applied(self, version: str = "") -> bool:
+        """Whether this work, at this version of its input, was applied by any delivery."""
+        return already_processed(self.warehouse, self.work.key(version))
+
+
+@dataclass(frozen=True)
+class PushPhase(Generic[M]):
+    """A push-driven phase: the message it takes, what work a message names, how to apply it.
+
+    `apply` calls `delivery.already_applied(version)` as soon as it knows its input's version
+    (the processors once they read the file) and then returns `Applied(DUPLICATE, ...)`.
+    """
+
+    name: str
+    model: type[M]
+    target: Callable[[M], str]
+    apply: Callable[[Clients, Delivery[M]], Applied]
+
+    def work(self, envelope: PushEnvelope) -> tuple[M, Work]:
+        """The decoded message and the work it names (MessageError, a 400, if it has none)."""
+        message = decode_message(envelope, self.model)
+        execution_id = getattr(message, "execution_id", "")
+        reprocess_id = envelope.message.attributes.get(REPROCESS_ATTRIBUTE, "")
+        return message, Work(self.name, execution_id, self.target(message), reprocess_id)
 
 
 def nack(status: str, message_id: str, reason: str, code: int) -> JSONResponse:
@@ -101,70 +173,76 @@ def nack(status: str, message_id: str, reason: str, code: int) -> JSONResponse:
 
 def handle_push(
     envelope: PushEnvelope,
-    phase: str,
-    warehouse: Warehouse,
-    apply: Callable[[PushEnvelope], Applied],
+    phase: PushPhase[Any],
+    clients: Clients,
     deliveries: Deliveries,
 ) -> JSONResponse:
-    """Apply a push delivery once; answer with the code that tells Pub/Sub what to do."""
-    subscription = envelope.subscription or "direct"
+    """Apply a push delivery's work once; answer with the code that tells Pub/Sub what to do."""
     message_id = envelope.message.message_id
-    key = (subscription, message_id)
+    try:
+        message, work = phase.work(envelope)
+    except MessageError as exc:
+        return _rejected(envelope, phase.name, exc, time.monotonic())
+    key = work.key()
     state = deliveries.begin(key)
     if state == "applied":
-        return JSONResponse({"status": "duplicate", "message_id": message_id})
+        return JSONResponse({"status": DUPLICATE, "message_id": message_id})
     if state == "applying":
-        reason = "another delivery of this message is being applied; retry later"
+        reason = "another delivery of this work is being applied; retry later"
         return nack("in_progress", message_id, reason, 409)
     response = None
     try:
-        response = _apply_once(envelope, subscription, phase, warehouse, apply)
+        delivery = Delivery(envelope, message, work, clients.warehouse)
+        response = _apply_once(delivery, phase, clients)
         return response
     finally:
         deliveries.end(key, applied=response is not None and response.status_code == 200)
 
 
-def _apply_once(
-    envelope: PushEnvelope,
-    subscription: str,
-    phase: str,
-    warehouse: Warehouse,
-    apply: Callable[[PushEnvelope], Applied],
-) -> JSONResponse:
+def _rejected(envelope: PushEnvelope, phase: str, exc: Exception, started: float) -> JSONResponse:
+    """The nack for a failure, logged with its reason and counted."""
     message_id = envelope.message.message_id
-    if already_processed(warehouse, subscription, message_id):
-        return JSONResponse({"status": "duplicate", "message_id": message_id})
+    status = next((code for kind, code in REJECTION_STATUS if isinstance(exc, kind)), 500)
+    reason = f"{type(exc).__name__}: {exc}"
+    scraper_name = envelope.message.attributes.get("scraper_name", "")
+    count_run(phase, scraper_name, "rejected", 0, time.monotonic() - started)
+    log.error(
+        "push message rejected",
+        exc_info=status == 500,
+        extra={
+            "fields": {
+                "phase": phase,
+                "message_id": message_id,
+                "status_code": status,
+                "reason": reason,
+                "attributes": envelope.message.attributes,
+            }
+        },
+    )
+    return nack("rejected", message_id, reason, status)
+
+
+def _apply_once(delivery: Delivery[Any], phase: PushPhase[Any], clients: Clients) -> JSONResponse:
+    envelope, work = delivery.envelope, delivery.work
+    message_id = envelope.message.message_id
     started = time.monotonic()
     try:
-        applied = apply(envelope)
+        applied = phase.apply(clients, delivery)
     except Exception as exc:
-        status = next((code for kind, code in REJECTION_STATUS if isinstance(exc, kind)), 500)
-        reason = f"{type(exc).__name__}: {exc}"
-        scraper_name = envelope.message.attributes.get("scraper_name", "")
-        count_run(phase, scraper_name, "rejected", 0, time.monotonic() - started)
-        log.error(
-            "push message rejected",
-            exc_info=status == 500,
-            extra={
-                "fields": {
-                    "phase": phase,
-                    "message_id": message_id,
-                    "status_code": status,
-                    "reason": reason,
-                    "attributes": envelope.message.attributes,
-                }
-            },
-        )
-        return nack("rejected", message_id, reason, status)
+        return _rejected(envelope, phase.name, exc, started)
+    if applied.outcome == DUPLICATE:
+        return JSONResponse({"status": DUPLICATE, "message_id": message_id})
     count_run(
-        phase, applied.scraper_name, applied.outcome, applied.record_count,
+        phase.name, applied.scraper_name, applied.outcome, applied.record_count,
         time.monotonic() - started,
     )  # fmt: skip
     record_processed(
-        warehouse,
-        subscription=subscription,
+        clients.warehouse,
+        subscription=envelope.subscription or "direct",
         message_id=message_id,
-        phase=phase,
+        phase=phase.name,
+        work_key=work.key(applied.version),
+        reprocess_id=work.reprocess_id or None,
         outcome=applied.outcome,
         scraper_name=applied.scraper_name,
         execution_id=applied.execution_id,
@@ -196,9 +274,7 @@ def push_responses(acked: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def push_router(
-    phase: str, summary: str, acked: str, apply: Callable[[Clients, PushEnvelope], Applied]
-) -> APIRouter:
+def push_router(phase: PushPhase[Any], summary: str, acked: str) -> APIRouter:
     """The one `POST /process` of a push-driven service."""
     router = APIRouter(tags=["process"])
     deliveries = Deliveries()
@@ -210,8 +286,6 @@ def push_router(
         dependencies=[Depends(require_push_identity)],
     )
     def process(envelope: PushEnvelope, clients: ClientsDep) -> JSONResponse:
-        return handle_push(
-            envelope, phase, clients.warehouse, lambda e: apply(clients, e), deliveries
-        )
+        return handle_push(envelope, phase, clients, deliveries)
 
     return router

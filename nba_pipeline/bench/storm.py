@@ -70,9 +70,14 @@ def storm(stack: LocalStack, season: Season, count: int, day: dt.date, results: 
     per_duplicate, answers = _hammer(count, lambda c: c.post(f"{url}/process", json=envelope))
     per_health, _ = _hammer(max(100, count // 10), lambda c: c.get(f"{url}/health"))
     lookups = max(100, count // 10)
+    (applied,) = warehouse.query(
+        "SELECT work_key FROM {nba_orchestration.processed_messages} "
+        "WHERE execution_id = @id AND phase = 'processors'",
+        {"id": event.execution_id},
+    )
     started = time.perf_counter()
     for _ in range(lookups):
-        already_processed(warehouse, subscription, event.message_id)
+        already_processed(warehouse, applied["work_key"])
     per_lookup = (time.perf_counter() - started) / lookups
     acked = sum(1 for code, body in answers if code == 200 and body.get("status") == "duplicate")
     if acked != count:

@@ -7,24 +7,24 @@ from fastapi import FastAPI
 from libs.common.analytics import ANALYTICS_TABLES, builds_reading
 from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.deps import Clients
-from libs.common.messages import MessageError, Phase2Complete, PushEnvelope, decode_message
-from libs.common.push import Applied, push_router
+from libs.common.messages import MessageError, Phase2Complete
+from libs.common.push import DUPLICATE, Applied, Delivery, PushPhase, push_router
 from libs.common.service import create_service_app
 from libs.common.settings import CommonSettings
 from libs.common.sources.registry import get_source, raw_tables
 from libs.common.tracing import span_from
 
 
-def build_for(clients: Clients, envelope: PushEnvelope) -> Applied:
+def build_for(clients: Clients, delivery: Delivery[Phase2Complete]) -> Applied:
     """Rebuild, for the message's game date, every analytics table that reads the loaded table."""
-    attributes = envelope.message.attributes
-    with span_from(attributes, "build", source_table=attributes.get("source_table", ""),
-                   execution_id=attributes.get("execution_id", "")):  # fmt: skip
-        return _build(clients, envelope)
+    attributes = delivery.envelope.message.attributes
+    with span_from(attributes, "build", source_table=delivery.work.target,
+                   execution_id=delivery.work.execution_id):  # fmt: skip
+        return _build(clients, delivery)
 
 
-def _build(clients: Clients, envelope: PushEnvelope) -> Applied:
-    message = decode_message(envelope, Phase2Complete)
+def _build(clients: Clients, delivery: Delivery[Phase2Complete]) -> Applied:
+    message = delivery.message
     source = get_source(message.scraper_name)
     if message.source_table != source.table.fqn:
         raise MessageError(
@@ -36,6 +36,9 @@ def _build(clients: Clients, envelope: PushEnvelope) -> Applied:
         message.execution_id,
         details={"game_date": message.game_date, "target_table": message.source_table},
     )
+    if delivery.already_applied():
+        applied.outcome = DUPLICATE
+        return applied
     builds = builds_reading(message.source_table)
     if not builds or message.game_date is None:
         return applied
@@ -48,6 +51,12 @@ def _build(clients: Clients, envelope: PushEnvelope) -> Applied:
     return applied
 
 
+BUILD_PHASE = PushPhase(
+    "analytics", Phase2Complete, lambda message: message.source_table, build_for
+)
+"""Phase 3: a phase-2 message's work is its run's load of one raw table."""
+
+
 def create_app(settings: CommonSettings | None = None, clients: Clients | None = None) -> FastAPI:
     """The analytics service app."""
     settings = settings or CommonSettings()
@@ -58,10 +67,9 @@ def create_app(settings: CommonSettings | None = None, clients: Clients | None =
         (*ORCHESTRATION_TABLES, *raw_tables(), *ANALYTICS_TABLES),
         [
             push_router(
-                "analytics",
+                BUILD_PHASE,
                 "Rebuild the analytics a raw-table load affects",
                 "built, or no analytics table reads that raw table",
-                build_for,
             )
         ],
         clients,

@@ -11,17 +11,14 @@ from libs.common.push import push_router
 from libs.common.service import create_service_app
 from libs.common.settings import CommonSettings
 from libs.common.sources.registry import raw_tables
-from services.processors.loader import load_message
+from services.processors.loader import LOAD_PHASE
 
 
 def create_app(settings: CommonSettings | None = None, clients: Clients | None = None) -> FastAPI:
     """The processors service app."""
     settings = settings or CommonSettings()
     router = push_router(
-        "processors",
-        "Load the raw file of one scraper run",
-        "loaded, no data, or a failed run",
-        load_message,
+        LOAD_PHASE, "Load the raw file of one scraper run", "loaded, no data, or a failed run"
     )
     return create_service_app(
         "NBA processors (phase 2)",
