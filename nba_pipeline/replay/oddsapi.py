@@ -20,7 +20,12 @@ from nba_pipeline.replay.season import ODDS_BOOKS, Game, Season, decimal
 PREFIX = "/oddsapi"
 SPORT = "basketball_nba"
 MARKET = "player_points"
-BOOK_TITLES = {"draftkings": "DraftKings", "fanduel": "FanDuel", "betmgm": "BetMGM"}
+BOOK_TITLES = {
+    "draftkings": "DraftKings",
+    "fanduel": "FanDuel",
+    "betmgm": "BetMGM",
+    "williamhill_us": "Caesars",
+}
 SNAPSHOT_EVERY = dt.timedelta(minutes=5)
 SNAPSHOT_SECOND = dt.timedelta(seconds=38)
 """Recorded snapshots sit 38 s past each 5-minute mark."""
@@ -87,7 +92,11 @@ def event(g: Game) -> dict[str, Any]:
 def event_odds(
     season: Season, g: Game, markets: set[str], fmt: str, books: set[str], updated: dt.datetime
 ) -> dict[str, Any]:
-    """An event with each bookmaker's Over and Under for every player it quotes."""
+    """An event with each bookmaker's Over and Under for every player it quotes.
+
+    A quote's repeats follow it as further Over/Under pairs at the same point, the shape the
+    real Odds API answers with when a book lists a line twice.
+    """
     bookmakers = []
     wanted = [key for key in ODDS_BOOKS if MARKET in markets and (not books or key in books)]
     for key in wanted:
@@ -100,7 +109,8 @@ def event_odds(
             }
             for q in season.quotes(g)
             if q.book == key
-            for side, price in (("Over", q.over), ("Under", q.under))
+            for over, under in ((q.over, q.under), *q.repeats)
+            for side, price in (("Over", over), ("Under", under))
         ]
         if outcomes:
             stamp = iso(updated)

@@ -20,7 +20,7 @@ import math
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from nba_pipeline.replay import recordings
@@ -41,8 +41,14 @@ OFF_DAYS = frozenset(
 next day, Christmas Eve, All-Star break, and the day before the final day."""
 GAMES_PER_TEAM = 82
 ROSTER_SIZE = 15
-ODDS_BOOKS = ("draftkings", "fanduel", "betmgm")
+REPEATING_BOOK = "williamhill_us"
+"""The Odds API book seen listing a player's Over/Under pair twice at one point (issue 14)."""
+ODDS_BOOKS = ("draftkings", "fanduel", "betmgm", REPEATING_BOOK)
 """Odds API bookmaker keys quoted for player points."""
+REPEATS_SHARE = 0.25
+"""Share of games on which `REPEATING_BOOK` repeats one or two of its lines."""
+PRICES = (-135, -125, -120, -115, -110, -105, 100, 105, 110)
+"""Over prices a line is posted at (american); the under follows from a ~4.5% margin."""
 BP_BOOKS = {0: "consensus", 10: "fanduel", 12: "draftkings"}
 """BettingPros book ids; FanDuel and DraftKings carry the same lines the Odds API shows."""
 PROP_MIN_LEVEL = 6.0
@@ -249,6 +255,9 @@ class Quote:
     line: float
     over: int
     under: int
+    repeats: tuple[tuple[int, int], ...] = ()
+    """(over, under) of later listings the book shows at the same line after this one; a
+    parser keeps the first listing, so they add no row."""
 
 
 @dataclass(frozen=True)
@@ -358,12 +367,20 @@ class Season:
     def quotes(self, game: Game) -> tuple[Quote, ...]:
         """Player-points lines of the game at every book (consensus, then the Odds API books)."""
         if game.index not in self._quotes:
-            self._quotes[game.index] = _quotes(game, rng_for(self.seed, "lines", game.index))
+            self._quotes[game.index] = _quotes(
+                game,
+                rng_for(self.seed, "lines", game.index),
+                rng_for(self.seed, REPEATING_BOOK, game.index),
+            )
         return self._quotes[game.index]
 
     def odds_props_rows(self, game: Game) -> int:
-        """Rows one Odds API player-points snapshot of the game parses into."""
+        """Rows one Odds API player-points snapshot of the game parses into (repeats add none)."""
         return sum(1 for q in self.quotes(game) if q.book in ODDS_BOOKS)
+
+    def repeated_listings(self, game: Game) -> int:
+        """Later listings one Odds API snapshot of the game repeats (the parser drops them)."""
+        return sum(len(q.repeats) for q in self.quotes(game))
 
     def bp_props_rows(self, game: Game) -> int:
         """Rows one BettingPros offers fetch of the game parses into."""
@@ -656,8 +673,13 @@ def _stat_line(player: Player, minutes: int, pts: int, rng: random.Random) -> St
     )
 
 
-def _quotes(game: Game, rng: random.Random) -> tuple[Quote, ...]:
-    """Lines around each regular scorer's level: consensus for all, each book skips a few."""
+def _quotes(game: Game, rng: random.Random, repeating: random.Random) -> tuple[Quote, ...]:
+    """Lines around each regular scorer's level: consensus for all, each book skips a few.
+
+    `REPEATING_BOOK` draws from its own generator, so adding it left the other books' lines
+    as they were; on some games it lists one or two of its lines a second time with other
+    prices, as the real Odds API does.
+    """
     quotes = []
     for side in game.sides:
         for player in side.playing:
@@ -666,15 +688,26 @@ def _quotes(game: Game, rng: random.Random) -> tuple[Quote, ...]:
             base = max(0.5, math.floor(player.level + rng.gauss(0, 1.2)) + 0.5)
             quotes.append(_quote(player, "consensus", base, rng))
             for book in ODDS_BOOKS:
-                if rng.random() < 0.9:
-                    shift = rng.choice((-1.0, 0.0, 0.0, 0.0, 1.0))
-                    quotes.append(_quote(player, book, max(0.5, base + shift), rng))
+                draw = repeating if book == REPEATING_BOOK else rng
+                if draw.random() < 0.9:
+                    shift = draw.choice((-1.0, 0.0, 0.0, 0.0, 1.0))
+                    quotes.append(_quote(player, book, max(0.5, base + shift), draw))
+    listed = [i for i, q in enumerate(quotes) if q.book == REPEATING_BOOK]
+    if listed and repeating.random() < REPEATS_SHARE:
+        for i in repeating.sample(listed, min(len(listed), repeating.randint(1, 2))):
+            over = repeating.choice([p for p in PRICES if p != quotes[i].over])
+            quotes[i] = replace(quotes[i], repeats=((over, _under(over)),))
     return tuple(quotes)
 
 
 def _quote(player: Player, book: str, line: float, rng: random.Random) -> Quote:
-    over = rng.choice((-135, -125, -120, -115, -110, -105, 100, 105, 110))
-    return Quote(player, book, line, over, american(1.045 - implied(over)))
+    over = rng.choice(PRICES)
+    return Quote(player, book, line, over, _under(over))
+
+
+def _under(over: int) -> int:
+    """The under price that goes with `over`: together they carry the book's ~4.5% margin."""
+    return american(1.045 - implied(over))
 
 
 def implied(price: int) -> float:

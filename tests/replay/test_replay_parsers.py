@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -19,9 +20,10 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from libs.common.sources.base import ParseContext, Source
+from libs.common.sources.oddsapi import PROPS_KEY, parse_event_odds
 from libs.common.sources.registry import SOURCES
 from nba_pipeline.replay.league import BY_ABBR
-from nba_pipeline.replay.season import Season
+from nba_pipeline.replay.season import REPEATING_BOOK, Season, decimal
 from tests.replay.conftest import DAY, PINNED, ReplayFetcher
 
 TEAM = BY_ABBR["CLE"]
@@ -72,6 +74,17 @@ async def fetch(app: FastAPI, source: Source, params: BaseModel) -> Any:
         return await source.fetch(ReplayFetcher(client, source.upstream), params)
 
 
+def parse_context(name: str, day: dt.date, params: BaseModel) -> ParseContext:
+    """What the processor would pass: lineage of a replayed run of `name` for `day`."""
+    return ParseContext(
+        execution_id="replay-test",
+        source_file=f"replay://{name}/{day}",
+        game_date=getattr(params, "date", None),
+        fetched_at=dt.datetime.now(dt.UTC),
+        params=params.model_dump(mode="json"),
+    )
+
+
 @pytest.mark.parametrize("day", [DAY, PINNED])
 @pytest.mark.parametrize("name", sorted(SOURCES))
 def test_generated_body_parses_into_the_seasons_rows(
@@ -81,14 +94,46 @@ def test_generated_body_parses_into_the_seasons_rows(
     assert source.table.fqn in EXPECTED, f"add the expected row count of {source.table.fqn}"
     params = params_for(source, season, day)
     body = asyncio.run(fetch(app, source, params))
-    ctx = ParseContext(
-        execution_id="replay-test",
-        source_file=f"replay://{name}/{day}",
-        game_date=getattr(params, "date", None),
-        fetched_at=dt.datetime.now(dt.UTC),
-        params=params.model_dump(mode="json"),
-    )
-    rows = source.parse(body, ctx)
+    rows = source.parse(body, parse_context(name, day, params))
     assert rows, f"{name}: no rows"
     assert all(set(row) == set(source.table.column_names) for row in rows)
     assert len(rows) == EXPECTED[source.table.fqn](season, day, params)
+
+
+@pytest.mark.parametrize("name", ["oddsa_player_props", "oddsa_player_props_his"])
+def test_a_day_with_repeated_listings_loads_one_row_per_key(
+    app: FastAPI, season: Season, name: str
+) -> None:
+    """williamhill_us lists some lines twice (issue 14): the whole date still parses, to the
+    season's rows, each at its main listing's prices."""
+    games = season.games_on(DAY)
+    repeats = sum(season.repeated_listings(g) for g in games)
+    assert repeats, f"pick a day on which {REPEATING_BOOK} repeats a line"
+    source = SOURCES[name]
+    params = source.params_model.model_validate({"date": DAY})
+    body = asyncio.run(fetch(app, source, params))
+    sides = Counter(
+        (book["key"], o["description"], o["point"], o["name"])
+        for event in body
+        for book in event.get("data", event)["bookmakers"]
+        for o in book["markets"][0]["outcomes"]
+    )
+    assert {key[0] for key, n in sides.items() if n > 1} == {REPEATING_BOOK}
+    parsed = parse_event_odds(name, body, parse_context(name, DAY, params))
+    assert len(parsed.rows) == sum(season.odds_props_rows(g) for g in games)
+    assert parsed.dropped == {REPEATING_BOOK: repeats}
+    keys = Counter(tuple(row[column] for column in PROPS_KEY) for row in parsed.rows)
+    assert set(keys.values()) == {1}
+    price = (lambda p: p) if name == "oddsa_player_props" else decimal
+    main = {
+        (g.odds_id, q.book, q.player.full_name, q.line): (price(q.over), price(q.under))
+        for g in games
+        for q in season.quotes(g)
+        if q.book != "consensus"
+    }
+    assert {
+        (r["event_id"], r["bookmaker"], r["player_name"], r["line"]): (
+            r["over_price"], r["under_price"],
+        )
+        for r in parsed.rows
+    } == main  # fmt: skip

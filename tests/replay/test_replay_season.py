@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from nba_pipeline.replay.league import EASTERN
-from nba_pipeline.replay.season import SEASON_END, SEASON_START, Season
+from nba_pipeline.replay.season import (
+    REPEATING_BOOK,
+    SEASON_END,
+    SEASON_START,
+    Season,
+    decimal,
+)
 from tests.replay.conftest import PINNED
 
 GAMES_RECORDING = (
@@ -137,3 +143,14 @@ def test_expected_rows_are_the_sum_of_the_dates(season: Season) -> None:
     assert rows["nba_raw.odds_api_player_points_props"] == sum(map(season.odds_props_rows, games))
     assert rows["nba_raw.bettingpros_player_points_props"] == sum(map(season.bp_props_rows, games))
     assert season.expected_rows(SEASON_START, SEASON_END)["nba_raw.bdl_games"] == 1230
+
+
+def test_williamhill_repeats_some_lines_at_other_prices(season: Season) -> None:
+    """The real quirk of issue 14 on some games: a second Over/Under pair at the same point."""
+    repeated = [(g, q) for g in season.games for q in season.quotes(g) if q.repeats]
+    games = {g.index for g, _ in repeated}
+    assert 0.15 * len(season.games) < len(games) < 0.35 * len(season.games)
+    assert {q.book for _, q in repeated} == {REPEATING_BOOK}
+    for _, q in repeated:
+        for over, _under in q.repeats:
+            assert over != q.over and decimal(over) != decimal(q.over)  # in either format

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from libs.common.sources.bettingpros import (
     BETTINGPROS_PLAYER_POINTS_PROPS,
     SOURCES,
     BpPropsParams,
+    parse_offers,
 )
 from libs.common.sources.oddsapi import ODDS_API_PLAYER_POINTS_PROPS
 from tests.conftest import RECORDINGS
@@ -176,6 +178,35 @@ def test_unknown_book_and_unpaired_lines() -> None:
         ("book_99", 25.5, -110, None),
         ("book_99", 24.5, None, -110),
     ]
+
+
+def test_a_book_listing_one_line_twice_keeps_its_first_listing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The Odds API's rule: the n-th over pairs with the n-th under, the first is the row."""
+
+    def book(book_id: int, *costs: int) -> dict[str, Any]:
+        return {"id": book_id, "lines": [{"line": 25.5, "cost": c, "active": True} for c in costs]}
+
+    offer = {
+        "id": "o1",
+        "event_id": 27001,
+        "participants": [{"name": "Trae Young", "player": {"team": "ATL", "position": "G"}}],
+        "selections": [
+            {"selection": "over", "books": [book(13, -110, 120, 105), book(10, -105)]},
+            {"selection": "under", "books": [book(13, -120, -150), book(10, -115)]},
+        ],
+    }
+    with caplog.at_level(logging.WARNING):
+        rows = BP_PROPS.parse({"offers": [offer]}, ctx())
+    assert [(r["bookmaker"], r["line"], r["over_price"], r["under_price"]) for r in rows] == [
+        ("caesars", 25.5, -110, -120),
+        ("fanduel", 25.5, -105, -115),
+    ]
+    assert parse_offers({"offers": [offer]}, ctx()).dropped == {"caesars": 2}
+    (warning,) = [r for r in caplog.records if "repeated player-points" in r.getMessage()]
+    assert warning.fields["scraper_name"] == "bp_player_props"  # type: ignore[attr-defined]
+    assert warning.fields["bookmakers"] == {"caesars": 2}  # type: ignore[attr-defined]
 
 
 def test_offers_no_data() -> None:

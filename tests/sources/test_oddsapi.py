@@ -6,6 +6,7 @@ import asyncio
 import copy
 import datetime as dt
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from libs.common.sources.oddsapi import (
     OddsEventsHisParams,
     OddsPropsHisParams,
     OddsPropsParams,
+    parse_event_odds,
 )
 from libs.common.sources.params import DateParams
 from tests.conftest import RECORDINGS
@@ -74,7 +76,7 @@ def test_four_sources_two_tables() -> None:
     assert ODDS_API_PLAYER_POINTS_PROPS.column_names == (
         "event_id", "game_date", "commence_time", "home_team", "away_team", "bookmaker",
         "market", "player_name", "line", "over_price", "under_price", "odds_format",
-        "snapshot_at", "execution_id", "source_file", "loaded_at",
+        "snapshot_at", "execution_id", "source_file", "loaded_at", "fetched_at",
     )  # fmt: skip
 
 
@@ -274,7 +276,6 @@ OUTCOME = "data.bookmakers[0].markets[0].outcomes[0]"
         (broken(lambda b: b["data"]["bookmakers"][0]["markets"][0]["outcomes"][0].update(price="1.8")), OUTCOME),
         (broken(lambda b: b["data"]["bookmakers"][0]["markets"][0]["outcomes"][0].update(name="Yes")), OUTCOME),
         (broken(lambda b: b["data"]["bookmakers"][0]["markets"][0]["outcomes"][0].pop("description")), f"{OUTCOME}.description"),
-        (broken(lambda b: b["data"]["bookmakers"][0]["markets"][0]["outcomes"].append({"name": "Over", "description": "Ja Morant", "price": 1.9, "point": 26.5})), "data.bookmakers[0].markets[0].outcomes[28]"),
         ([{"id": "x"}], "[0].commence_time"),
         ("truncated {", "<body>"),
     ],
@@ -284,6 +285,148 @@ def test_props_malformed(body: Any, field: str) -> None:
         BY_NAME["oddsa_player_props_his"].parse(body, ctx())
     assert caught.value.scraper_name == "oddsa_player_props_his" and caught.value.field == field
     assert str(caught.value).startswith(f"oddsa_player_props_his: field '{field}'")
+
+
+# --- repeated listings (issue 14: williamhill_us lists a line twice) -------------------------
+
+
+def outcome(side: str, player: str, price: float, point: float) -> dict[str, Any]:
+    return {"name": side, "description": player, "price": price, "point": point}
+
+
+def with_williamhill(event: dict[str, Any], repeat: list[dict[str, Any]]) -> dict[str, Any]:
+    """`event` plus a williamhill_us book quoting fanduel's lines, `repeat` after the first pair.
+
+    That is the real quirk's shape: a book's main Over/Under pair, then a second pair for the
+    same player and point at other prices.
+    """
+    outcomes = copy.deepcopy(event["bookmakers"][0]["markets"][0]["outcomes"])
+    book = {
+        "key": "williamhill_us",
+        "title": "Caesars",
+        "last_update": "2025-03-09T23:50:12Z",
+        "markets": [{"key": "player_points", "outcomes": [*outcomes[:2], *repeat, *outcomes[2:]]}],
+    }
+    return {**event, "bookmakers": [*event["bookmakers"], book]}
+
+
+def listed(rows: list[dict[str, Any]], book: str, player: str) -> list[tuple[Any, ...]]:
+    return [
+        (r["line"], r["over_price"], r["under_price"])
+        for r in rows
+        if (r["bookmaker"], r["player_name"]) == (book, player)
+    ]
+
+
+def assert_one_row_per_key(rows: list[dict[str, Any]]) -> None:
+    keys = [(r["event_id"], r["bookmaker"], r["player_name"], r["line"], r["snapshot_at"])
+            for r in rows]  # fmt: skip
+    assert len(keys) == len(set(keys))
+
+
+def dropped_warnings(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [
+        r.fields  # type: ignore[attr-defined]
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "repeated player-points listings" in r.getMessage()
+    ]
+
+
+@pytest.mark.parametrize("source", PROPS_SOURCES, ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    ("wrapped", "snapshot"), bare_and_wrapped(PROPS_FILE), ids=["wrapped", "bare"]
+)
+def test_recording_with_a_repeated_pair_loads_the_first_listing(
+    source: Source, wrapped: Any, snapshot: dt.datetime, caplog: pytest.LogCaptureFixture
+) -> None:
+    event = wrapped.get("data", wrapped)
+    first = event["bookmakers"][0]["markets"][0]["outcomes"][:2]
+    assert first == [outcome("Over", "Jaylen Wells", 1.8, 11.5),
+                     outcome("Under", "Jaylen Wells", 1.94, 11.5)]  # fmt: skip
+    player = "Jaylen Wells"
+    repeat = [outcome("Over", player, 1.87, 11.5), outcome("Under", player, 1.87, 11.5)]
+    changed = with_williamhill(event, repeat)
+    body = {**wrapped, "data": changed} if "data" in wrapped else changed
+    with caplog.at_level(logging.WARNING):
+        rows = source.parse(body, ctx())
+    assert len(rows) == 3 * 14  # fanduel, draftkings, williamhill_us: the repeat adds no row
+    assert listed(rows, "williamhill_us", player) == [(11.5, 1.8, 1.94)]
+    assert listed(rows, "fanduel", player) == [(11.5, 1.8, 1.94)]
+    assert_one_row_per_key(rows)
+    assert {r["snapshot_at"] for r in rows} == {snapshot}
+    assert {r["odds_format"] for r in rows} == {"decimal"}
+    assert dropped_warnings(caplog) == [
+        {"scraper_name": source.name, "bookmakers": {"williamhill_us": 1}, "dropped_listings": 1,
+         "execution_id": "run-1", "source_file": ctx().source_file},
+    ]  # fmt: skip
+    assert parse_event_odds(source.name, body, ctx()).dropped == {"williamhill_us": 1}
+
+
+AMERICAN = {"A": (-130, 100), "B": (115, -145)}
+DECIMAL = {"A": (1.77, 2.0), "B": (2.15, 1.69)}
+"""Prices of listing A (the main line) and listing B (the repeat), as (over, under)."""
+
+
+def one_book(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """A bare event whose only book, williamhill_us, quotes `outcomes`."""
+    market = {"key": "player_points", "outcomes": outcomes}
+    return {**american_event(), "bookmakers": [{"key": "williamhill_us", "markets": [market]}]}
+
+
+def sides(order: str, prices: dict[str, tuple[Any, Any]]) -> list[dict[str, Any]]:
+    """Outcomes for Caris LeVert at 11.5 in `order`, e.g. "OA OB UA UB" (Over of A, ...)."""
+    return [
+        outcome("Over" if item[0] == "O" else "Under", "Caris LeVert",
+                prices[item[1]][item[0] == "U"], 11.5)
+        for item in order.split()
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("prices", [AMERICAN, DECIMAL], ids=["american", "decimal"])
+@pytest.mark.parametrize(
+    ("order", "kept", "dropped"),
+    [
+        ("OA UA OB UB", ("A", "A"), 1),  # the recorded shape: pair after pair
+        ("OA OB UA UB", ("A", "A"), 1),  # interleaved: the n-th Over pairs with the n-th Under
+        ("UA OA UB OB", ("A", "A"), 1),
+        ("OA UA OB", ("A", "A"), 1),  # a lone extra Over is a listing of its own, dropped
+        ("OA UA UB", ("A", "A"), 1),
+        ("OA OB", ("A", None), 1),  # the extra Over never fills the main listing's Under
+        ("UA UB UB", (None, "A"), 2),
+        ("OA UA OB UB OB UB", ("A", "A"), 2),
+    ],
+)
+def test_repeated_listings_keep_the_first_and_never_mix(
+    prices: dict[str, tuple[Any, Any]], order: str, kept: tuple[str | None, str | None],
+    dropped: int, caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    body = one_book(sides(order, prices))
+    with caplog.at_level(logging.WARNING):
+        rows = BY_NAME["oddsa_player_props"].parse(body, ctx())
+    over, under = (prices[k][n] if k else None for n, k in enumerate(kept))
+    assert listed(rows, "williamhill_us", "Caris LeVert") == [(11.5, over, under)]
+    assert len(rows) == 1
+    assert rows[0]["odds_format"] == ("decimal" if prices is DECIMAL else "american")
+    assert parse_event_odds("oddsa_player_props", body, ctx()).dropped == {
+        "williamhill_us": dropped
+    }
+    assert [w["dropped_listings"] for w in dropped_warnings(caplog)] == [dropped]
+
+
+def test_one_warning_per_file_and_none_without_repeats(caplog: pytest.LogCaptureFixture) -> None:
+    repeated = one_book(sides("OA UA OB UB", AMERICAN))
+    other = {**one_book(sides("OB UB OA UA", AMERICAN)), "id": "0" * 32}
+    source = BY_NAME["oddsa_player_props"]
+    with caplog.at_level(logging.WARNING):
+        source.parse(american_event(), ctx())
+        source.parse(load(PROPS_FILE), ctx())
+        assert dropped_warnings(caplog) == []
+        rows = source.parse([repeated, american_event(), other], ctx())
+    assert [(r["bookmaker"], r["over_price"]) for r in rows] == [
+        ("williamhill_us", -130), ("draftkings", -130), ("draftkings", -120), ("williamhill_us", 115),
+    ]  # fmt: skip
+    (warning,) = dropped_warnings(caplog)
+    assert (warning["bookmakers"], warning["dropped_listings"]) == ({"williamhill_us": 2}, 2)
 
 
 def test_parsing_does_not_touch_the_body() -> None:

@@ -7,6 +7,7 @@ rows pair them by (book, line) into the shared props row contract of `oddsapi`.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,7 +21,15 @@ from libs.common.sources.base import (
     Source,
     get_json_each,
 )
-from libs.common.sources.oddsapi import Quote, eastern_date, pair_sides, props_rows, props_table
+from libs.common.sources.oddsapi import (
+    PropsParse,
+    Quote,
+    eastern_date,
+    kept_rows,
+    pair_sides,
+    props_rows,
+    props_table,
+)
 from libs.common.sources.params import DateParams
 from libs.common.sources.parsing import lineage, need, need_list, parse_timestamp
 from libs.common.warehouse.schema import LINEAGE_COLUMNS, Table, col
@@ -110,17 +119,19 @@ def _quotes(offer: Any, player: str, name: str, where: str) -> Iterable[Quote]:
                     )
 
 
-def parse_props(body: Any, ctx: ParseContext) -> list[Row]:
+def parse_offers(body: Any, ctx: ParseContext) -> PropsParse:
     """`{offers: [offer]}` to one row per (book, player, line); prices are american `cost`s.
 
     Offers carry no date or teams, so game_date comes from the run's params and
-    commence_time / home_team / away_team stay NULL (bettingpros_events has them).
+    commence_time / home_team / away_team stay NULL (bettingpros_events has them). A book
+    listing one line twice keeps its first listing, the Odds API's rule (`pair_sides`).
     """
     name = "bp_player_props"
     offers = need_list(body, "offers", name)
     if offers and ctx.game_date is None:
         raise ParseError(name, "game_date", "offers carry no date; the run's params must")
     rows: list[Row] = []
+    dropped: Counter[str] = Counter()
     for i, offer in enumerate(offers):
         where = f"offers[{i}]"
         participants = need_list(offer, "participants", name, where)
@@ -137,8 +148,15 @@ def parse_props(body: Any, ctx: ParseContext) -> list[Row]:
             "odds_format": "american",
             "snapshot_at": ctx.fetched_at,
         }
-        rows += props_rows(pair_sides(_quotes(offer, player, name, where), name), event, ctx)
-    return rows
+        paired = pair_sides(_quotes(offer, player, name, where), name)
+        rows += props_rows(paired.sides, event, ctx)
+        dropped += paired.dropped
+    return PropsParse(rows, dropped)
+
+
+def parse_props(body: Any, ctx: ParseContext) -> list[Row]:
+    """`parse_offers` as a `Source.parse`: the rows, with dropped listings logged."""
+    return kept_rows("bp_player_props", parse_offers(body, ctx), ctx)
 
 
 class BpPropsParams(BaseModel):

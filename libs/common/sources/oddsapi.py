@@ -9,6 +9,8 @@ live here too and are shared with BettingPros, so both props tables have one sha
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Annotated, Any, NamedTuple, Self
 from zoneinfo import ZoneInfo
@@ -33,6 +35,7 @@ EASTERN = ZoneInfo("America/New_York")
 SPORT = "basketball_nba"
 MARKET = "player_points"
 Parser = Callable[[Any, ParseContext], list[Row]]
+log = logging.getLogger(__name__)
 
 
 def eastern_date(moment: dt.datetime) -> dt.date:
@@ -99,30 +102,81 @@ def _number(value: Any, scraper: str, path: str) -> int | float:
     return value
 
 
-def pair_sides(
-    quotes: Iterable[Quote], scraper: str
-) -> dict[tuple[str, str, float], dict[str, int | float]]:
-    """Over and under prices keyed by (bookmaker, player, line), in first-seen order.
+PropKey = tuple[str, str, float]
+"""(bookmaker, player, line): one props row."""
 
-    A repeated side for the same key is ambiguous (which price?), so it fails rather than
-    silently keeping one; a missing side simply stays absent.
+
+class Pairing(NamedTuple):
+    """Each key's kept (first) listing, and how many later listings were dropped per book."""
+
+    sides: dict[PropKey, dict[str, int | float]]
+    dropped: Counter[str]
+
+
+def pair_sides(quotes: Iterable[Quote], scraper: str) -> Pairing:
+    """Over and under prices of each key's first listing, keys in first-seen order.
+
+    A book can list the same key more than once with other prices (williamhill_us does). Each
+    side is numbered in order of appearance per key; the n-th over and n-th under form listing
+    n. Listing 1, the book's main line, is kept; later ones are dropped whole, so an over of one
+    listing is never paired with the under of another, and a side only a later listing has
+    (a lone extra over) stays out of the row. A missing side simply stays absent.
     """
-    paired: dict[tuple[str, str, float], dict[str, int | float]] = {}
+    paired: dict[PropKey, dict[str, int | float]] = {}
+    seen: Counter[tuple[PropKey, str]] = Counter()
+    listings: Counter[PropKey] = Counter()
     for quote in quotes:
         if quote.side not in SIDES:
             raise ParseError(
                 scraper, quote.path, f"expected an over or under side, got {quote.side!r}"
             )
         key = (quote.bookmaker, quote.player, float(_number(quote.line, scraper, quote.path)))
-        sides = paired.setdefault(key, {})
-        if quote.side in sides:
-            raise ParseError(scraper, quote.path, f"second {quote.side} price for {key}")
-        sides[quote.side] = _number(quote.price, scraper, quote.path)
-    return paired
+        price = _number(quote.price, scraper, quote.path)
+        seen[key, quote.side] += 1
+        listings[key] = max(listings[key], seen[key, quote.side])
+        if seen[key, quote.side] == 1:
+            paired.setdefault(key, {})[quote.side] = price
+    dropped: Counter[str] = Counter()
+    for (bookmaker, _, _), count in listings.items():
+        dropped[bookmaker] += count - 1
+    return Pairing(paired, +dropped)
+
+
+class PropsParse(NamedTuple):
+    """A props body's rows, and the later listings it dropped per bookmaker.
+
+    `Source.parse` returns the rows alone; a caller that records the drops calls the parser
+    behind it (`parse_event_odds`, `bettingpros.parse_offers`) for this instead.
+    """
+
+    rows: list[Row]
+    dropped: Counter[str]
+
+
+def kept_rows(scraper: str, parsed: PropsParse, ctx: ParseContext) -> list[Row]:
+    """The rows, after one warning per file if repeated listings were dropped.
+
+    Dropping them is the rule, not a failure, so the file loads; the warning keeps the upstream
+    quirk visible (which books, how often) without failing every other book's lines.
+    """
+    if parsed.dropped:
+        log.warning(
+            "repeated player-points listings dropped (each key keeps its book's first listing)",
+            extra={
+                "fields": {
+                    "scraper_name": scraper,
+                    "bookmakers": dict(sorted(parsed.dropped.items())),
+                    "dropped_listings": parsed.dropped.total(),
+                    "execution_id": ctx.execution_id,
+                    "source_file": ctx.source_file,
+                }
+            },
+        )
+    return parsed.rows
 
 
 def props_rows(
-    paired: Mapping[tuple[str, str, float], Mapping[str, int | float]],
+    paired: Mapping[PropKey, Mapping[str, int | float]],
     event: Row,
     ctx: ParseContext,
 ) -> list[Row]:
@@ -251,34 +305,38 @@ def _quotes(event: Any, scraper: str, where: str) -> Iterable[Quote]:
                 )
 
 
-def props_parser(scraper: str) -> Parser:
+def parse_event_odds(scraper: str, body: Any, ctx: ParseContext) -> PropsParse:
     """Event odds to one row per (bookmaker, player, line), Over and Under paired.
 
     The body is one event's odds, or a list of them when the run covered every event of a
     date. `odds_format` follows the price types: all integers is american, any float is
     decimal (the historical endpoint is requested without oddsFormat, so it answers in decimal).
     """
-
-    def parse_event(body: Any, ctx: ParseContext, prefix: str) -> list[Row]:
-        event, snapshot, where = _unwrap(body, scraper, ctx)
+    rows: list[Row] = []
+    dropped: Counter[str] = Counter()
+    each = [(f"[{i}]", e) for i, e in enumerate(body)] if isinstance(body, list) else [("", body)]
+    for prefix, one in each:
+        event, snapshot, where = _unwrap(one, scraper, ctx)
         where = _at(prefix, where) if where else prefix
         fields = _event(event, scraper, where, ctx.game_date)
         paired = pair_sides(_quotes(event, scraper, where), scraper)
-        decimal = any(isinstance(p, float) for sides in paired.values() for p in sides.values())
+        decimal = any(isinstance(p, float) for s in paired.sides.values() for p in s.values())
         per_body = {
             **fields,
             "market": MARKET,
             "odds_format": "decimal" if decimal else "american",
             "snapshot_at": snapshot,
         }
-        return props_rows(paired, per_body, ctx)
+        rows += props_rows(paired.sides, per_body, ctx)
+        dropped += paired.dropped
+    return PropsParse(rows, dropped)
+
+
+def props_parser(scraper: str) -> Parser:
+    """`parse_event_odds` as a `Source.parse`: the rows, with dropped listings logged."""
 
     def parse(body: Any, ctx: ParseContext) -> list[Row]:
-        if isinstance(body, list):
-            return [
-                row for i, event in enumerate(body) for row in parse_event(event, ctx, f"[{i}]")
-            ]
-        return parse_event(body, ctx, "")
+        return kept_rows(scraper, parse_event_odds(scraper, body, ctx), ctx)
 
     return parse
 
