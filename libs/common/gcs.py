@@ -125,6 +125,15 @@ class RawFileStore:
                 "or set GCS_BUCKET to one that does"
             ) from exc
 
+    def list_names(self, prefix: str) -> list[str]:
+        """Names of the objects under `prefix`, sorted: a date folder lists in fetch order,
+        since names there differ only from their `YYYYmmddTHHMMSSZ` stamp on."""
+        if prefix.startswith("/") or ".." in prefix.split("/"):
+            raise StorageError(f"prefix '{prefix}' is not a plain object path")
+        return sorted(
+            blob.name for blob in self._client.list_blobs(self.bucket_name, prefix=prefix)
+        )
+
     def exists(self, gcs_path: str) -> bool:
         """Whether the object is there (cleanup checks this before republishing)."""
         return bool(self._bucket.blob(self.object_of(gcs_path)).exists())
