@@ -31,6 +31,11 @@ class ProgressRequest(BaseModel):
     execution_ids: list[str] = Field(
         max_length=5000, examples=[["9b2f6a8e-4d1c-4f6e-9a51-0c1d2e3f4a5b"]]
     )
+    reprocess_id: uuid.UUID | None = Field(
+        None,
+        description="wait on that `nba-pipeline reprocess` of the runs instead of their first load",
+        examples=["3f1c2b7e-8d4a-4c61-9e0b-5a6f7d8e9c01"],
+    )
 
 
 RunStatus = Literal["success", "no_data", "failed"]
@@ -118,7 +123,8 @@ def admin_router() -> APIRouter:
         "/admin/pipeline-progress", summary="Which of these runs have not reached every phase yet"
     )
     def pipeline_progress(body: ProgressRequest, clients: ClientsDep) -> dict[str, list[str]]:
-        return {"pending": pending_executions(clients.warehouse, body.execution_ids)}
+        reprocess_id = str(body.reprocess_id) if body.reprocess_id else None
+        return {"pending": pending_executions(clients.warehouse, body.execution_ids, reprocess_id)}
 
     @router.get("/admin/table-counts", summary="Rows per raw and analytics table over a date range")
     def table_counts(

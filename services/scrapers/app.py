@@ -25,6 +25,7 @@ from services.scrapers.dashboard import dashboard_router
 from services.scrapers.orchestration.config import load_workflows
 from services.scrapers.orchestration.engine import Orchestrator
 from services.scrapers.orchestration.router import gaps_router, orchestration_router
+from services.scrapers.reprocess import reprocess_router
 from services.scrapers.runner import ScrapeRunner
 
 
@@ -152,6 +153,7 @@ def create_app(
             orchestration_router(),
             gaps_router(),
             breaker_router(),
+            reprocess_router(),
             dashboard_router(),
         ],
         clients,
