@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install check-emulators run test test-unit lint format bench dlq-list dlq-replay clean \
+.PHONY: help install check-emulators run test test-unit lint format bench dlq-list dlq-replay reprocess clean \
 	deploy-scrapers deploy-processors deploy-analytics deploy-all infra-apply
 
 help: ## list the targets
@@ -63,6 +63,9 @@ dlq-list: install ## dead-lettered messages of both DLQs (ARGS="--scraper bdl_ga
 
 dlq-replay: install ## republish dead-lettered messages, ack after publish (ARGS="--dry-run --scraper ... --max N")
 	@$(DLQ_ENV) $(UV) run --locked nba-pipeline dlq replay $(ARGS)
+
+reprocess: install ## load stored raw files again after a parser fix, no upstream asked (ARGS="--from D --to D --dry-run")
+	@$(UV) run --locked nba-pipeline reprocess $(ARGS)
 
 clean: ## remove the local warehouse, logs and caches
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -10,6 +10,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -163,6 +165,29 @@ def _parse_date(value: str, option: str) -> dt.date:
         raise _fail(f"{option}: '{value}' is not a date; use YYYY-MM-DD") from None
 
 
+@contextmanager
+def _date_progress(label: str, start: dt.date, end: dt.date) -> Iterator[Callable[[dt.date], None]]:
+    """A progress bar on stderr over the dates start..end; yields the `on_date` to call per date."""
+    from rich.progress import Progress
+
+    from nba_pipeline.backfill import dates
+
+    with Progress(console=console) as progress:
+        task = progress.add_task(label, total=len(list(dates(start, end))))
+        yield lambda day: progress.update(task, advance=1, description=str(day))
+
+
+def _print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """A table on stdout: the first column names the row, the others are counts."""
+    table = RichTable(title=title)
+    table.add_column(columns[0])
+    for column in columns[1:]:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*("-" if value is None else str(value) for value in row))
+    Console().print(table)
+
+
 @app.command()
 def backfill(
     date_from: Annotated[str, typer.Option("--from", help="first game date, YYYY-MM-DD")],
@@ -178,33 +203,25 @@ def backfill(
 ) -> None:
     """Drive a date range through the running pipeline; re-running resumes where it stopped."""
     import httpx
-    from rich.progress import Progress
 
     from nba_pipeline.backfill import backfill as run_backfill
-    from nba_pipeline.backfill import dates
     from nba_pipeline.pipeline import PipelineClient, PipelineTimeout
 
     start, end = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
     if end < start:
         raise _fail("--to is before --from")
     client = PipelineClient(url)
-    total = len(list(dates(start, end)))
-    with Progress(console=console) as progress:
-        task = progress.add_task("backfill", total=total)
+    with _date_progress("backfill", start, end) as on_date:
         try:
-            report = run_backfill(client, start, end, scrapers, force, parallel=parallel,
-                                  on_date=lambda day: progress.update(task, advance=1, description=str(day)))  # fmt: skip
+            report = run_backfill(
+                client, start, end, scrapers, force, parallel=parallel, on_date=on_date
+            )
         except ValueError as exc:
             raise _fail(str(exc)) from None
         except (httpx.HTTPError, PipelineTimeout) as exc:
             message = f"backfill stopped, re-run to resume: {exc} (scrapers service {url})"
             raise _fail(message, 1) from None
-    rows = RichTable(title=f"Backfill {start} to {end}")
-    rows.add_column("table")
-    rows.add_column("rows", justify="right")
-    for table, count in report.rows.items():
-        rows.add_row(table, "-" if count is None else str(count))
-    Console().print(rows)
+    _print_table(f"Backfill {start} to {end}", ("table", "rows"), report.rows.items())
     Console().print(
         f"runs: {len(report.runs)}, skipped (already loaded): {report.skipped}, failed: {len(report.failures)}"
     )
@@ -213,6 +230,78 @@ def backfill(
             f"  failed {run.scraper_name} {run.params}: {run.body.get('error_message')}"
         )
     if report.failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def reprocess(
+    date_from: Annotated[str, typer.Option("--from", help="first game date, YYYY-MM-DD")],
+    date_to: Annotated[str, typer.Option("--to", help="last game date, YYYY-MM-DD")],
+    scraper: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="scraper name, repeatable (default: every scraper whose files it reaches)"
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="list the files it would republish, publish nothing")
+    ] = False,
+    undated: Annotated[
+        bool,
+        typer.Option(
+            "--undated", help="also the undated files (e.g. bdl_players) fetched on each date, UTC"
+        ),
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option(help="wait until every phase applied each republished file again")
+    ] = True,
+    timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 600,
+    url: Annotated[str, typer.Option(help="scrapers service")] = "http://127.0.0.1:8081",
+) -> None:
+    """Load raw files already in the bucket again (after a parser fix); asks no upstream."""
+    import uuid
+
+    import httpx
+
+    from libs.common.reprocess import check_scrapers, default_scrapers
+    from nba_pipeline.pipeline import PipelineClient, PipelineTimeout
+    from nba_pipeline.reprocess import reprocess as run_reprocess
+
+    start, end = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
+    if end < start:
+        raise _fail("--to is before --from")
+    try:
+        names = check_scrapers(scraper or default_scrapers(undated), undated)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    reprocess_id = str(uuid.uuid4())
+    typer.echo(f"reprocess_id {reprocess_id}" + (" (dry run)" if dry_run else ""))
+    client = PipelineClient(url)
+    stopped = f"reprocess {reprocess_id} stopped (re-running it is safe)"
+    try:
+        with _date_progress("reprocess", start, end) as on_date:
+            report = run_reprocess(client, start, end, names, dry_run=dry_run, undated=undated,
+                                   reprocess_id=reprocess_id, on_date=on_date)  # fmt: skip
+    except httpx.HTTPError as exc:
+        raise _fail(f"{stopped}: {exc} (scrapers service {url})", 1) from None
+    done = "would republish" if dry_run else "republished"
+    _print_table(
+        f"Reprocess {start} to {end}" + (" (dry run)" if dry_run else ""),
+        ("scraper", f"files {done}"),
+        report.per_scraper().items(),
+    )
+    typer.echo(f"files {done}: {len(report.republished)}, unreadable: {len(report.errors)}")
+    for problem in report.errors:
+        typer.echo(f"  unreadable {problem.gcs_path}: {problem.error}")
+    if wait and not dry_run and report.republished:
+        console.print(f"waiting until every phase applied {len(report.republished)} files again")
+        try:
+            ids = [run.execution_id for run in report.republished]
+            waited = client.wait_applied(ids, timeout, reprocess_id)
+        except (httpx.HTTPError, PipelineTimeout) as exc:
+            raise _fail(f"{stopped} while waiting: {exc}", 1) from None
+        typer.echo(f"every phase applied them under reprocess_id {reprocess_id} in {waited:.1f} s")
+    if report.errors:
         raise typer.Exit(1)
 
 

@@ -13,6 +13,11 @@ from typing import Any
 
 import httpx
 
+from libs.common.reprocess import ReprocessRequest, ReprocessResult
+
+PROGRESS_BATCH = 1000
+"""Runs per `/admin/pipeline-progress` request (it takes at most 5,000)."""
+
 
 class PipelineTimeout(RuntimeError):
     """Some runs did not reach every phase in time; the message lists them."""
@@ -57,23 +62,46 @@ class PipelineClient:
             body = {"status": "error", "error_message": str(body)[:500]}
         return RunReport(scraper_name, params, response.status_code, body)
 
-    def pending(self, execution_ids: list[str]) -> list[str]:
-        """The runs not yet applied by every phase."""
-        response = self.http.post("/admin/pipeline-progress", json={"execution_ids": execution_ids})
-        response.raise_for_status()
-        return list(response.json()["pending"])
+    def pending(self, execution_ids: list[str], reprocess_id: str | None = None) -> list[str]:
+        """The runs not yet applied by every phase (with `reprocess_id`: under that reprocess),
+        asked PROGRESS_BATCH at a time (a season's reprocess republishes thousands)."""
+        pending: list[str] = []
+        for first in range(0, len(execution_ids), PROGRESS_BATCH):
+            request: dict[str, Any] = {
+                "execution_ids": execution_ids[first : first + PROGRESS_BATCH]
+            }
+            if reprocess_id is not None:
+                request["reprocess_id"] = reprocess_id
+            response = self.http.post("/admin/pipeline-progress", json=request)
+            response.raise_for_status()
+            pending += response.json()["pending"]
+        return pending
 
     def wait(self, runs: list[RunReport], timeout: float = 120) -> float:
         """Block until every run that produced a message went through all phases."""
         ids = [run.execution_id for run in runs if run.execution_id and run.status != "failed"]
+        return self.wait_applied(ids, timeout)
+
+    def wait_applied(
+        self, execution_ids: list[str], timeout: float = 120, reprocess_id: str | None = None
+    ) -> float:
+        """Block until every run was applied by all phases (under `reprocess_id` if given);
+        the seconds it took."""
+        ids = list(execution_ids)
         started = time.monotonic()
-        while ids and (ids := self.pending(ids)):
+        while ids and (ids := self.pending(ids, reprocess_id)):
             if time.monotonic() - started > timeout:
                 raise PipelineTimeout(
                     f"{len(ids)} runs not applied after {timeout:.0f}s: {ids[:5]}"
                 )
             time.sleep(0.05)
         return time.monotonic() - started
+
+    def reprocess(self, request: ReprocessRequest) -> ReprocessResult:
+        """Republish the completions of one date's raw files (`POST /admin/reprocess`)."""
+        response = self.http.post("/admin/reprocess", json=request.model_dump(mode="json"))
+        response.raise_for_status()
+        return ReprocessResult.model_validate(response.json())
 
     def table_counts(self, date_from: dt.date, date_to: dt.date) -> dict[str, int | None]:
         """Rows per raw and analytics table over a date range."""
