@@ -30,9 +30,17 @@ SCRAPER_EXECUTION_LOG = Table(
         ),
         col("started_at", "TIMESTAMP", True),
         col("finished_at", "TIMESTAMP", True),
+        col(
+            "log_seq",
+            "INT64",
+            description="order of a run's rows: 1 written before the publish, 2 supersedes it "
+            "(status failed) when the publish failed; null in older rows: 2 if failed, else 1",
+        ),
     ),
     partition_column="started_at",
-    description="One row per scraper run, written before its completion is published.",
+    description="One row per scraper run, written before its completion is published, plus a "
+    "superseding row (log_seq 2, failed) if the publish failed; a run's status is its final "
+    "row's (`audit.final_runs`).",
 )
 
 PROCESSED_MESSAGES = Table(
@@ -209,10 +217,35 @@ def record_processed(warehouse: Warehouse, **fields: Any) -> None:
 
 
 def record_run(warehouse: Warehouse, **fields: Any) -> None:
-    """Append one scraper run to the execution log."""
+    """Append a row of one scraper run to the execution log (log_seq 1 unless given)."""
     row = {name: fields.get(name) for name in SCRAPER_EXECUTION_LOG.column_names}
     row["finished_at"] = row["finished_at"] or utc_now()
+    row["log_seq"] = row["log_seq"] or 1
     warehouse.append(SCRAPER_EXECUTION_LOG, [row])
+
+
+RUN_ROWS_FINAL_FIRST = "COALESCE(log_seq, CASE status WHEN 'failed' THEN 2 ELSE 1 END) DESC"
+"""Order of one run's log rows, its final row first. An explicit sequence, not finished_at:
+a superseding row repeats the run's times, and the log cannot be updated in place (BigQuery
+keeps streamed rows out of DML for about 30 minutes). Rows from before log_seq have none;
+two of one run were the row before a failed publish and then the failed one, so a failed
+row among them is final."""
+
+
+def final_runs(where: str = "TRUE") -> str:
+    """The execution log with only each run's final row, as a FROM item (`AS runs`).
+
+    Every reader of a run's status goes through this, so a run whose publish failed is read
+    as failed and never also as success. `where` is applied before the final row is picked,
+    so it may test only what every row of a run shares (not status, error_class,
+    error_message or log_seq): test those on the result. It also keeps BigQuery's QUALIFY,
+    which needs a WHERE beside it, valid.
+    """
+    return (
+        f"(SELECT * FROM {{nba_orchestration.scraper_execution_log}} WHERE {where} "
+        "QUALIFY ROW_NUMBER() OVER "
+        f"(PARTITION BY execution_id ORDER BY {RUN_ROWS_FINAL_FIRST}) = 1) AS runs"
+    )
 
 
 def pending_executions(
