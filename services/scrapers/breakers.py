@@ -10,6 +10,7 @@ Times are on the pipeline clock (libs/common/clock.py), so a test advances the c
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import threading
@@ -130,9 +131,11 @@ class BreakerRegistry:
                     self.warehouse, provider, host, self.clock, self.refresh_seconds
                 )
                 self._storages[key] = storage
+                # A request cancelled (its service stopping) says nothing about the upstream.
                 self._breakers[key] = pybreaker.CircuitBreaker(
                     fail_max=self.fail_max, reset_timeout=self.reset_timeout, state_storage=storage,
                     listeners=[TransitionLog()], name=f"{provider}->{host}",
+                    exclude=[asyncio.CancelledError],
                 )  # fmt: skip
             return self._breakers[key]
 

@@ -118,6 +118,28 @@ def test_breaker_opens_after_three_failures_then_recovers_through_half_open(
 
 
 @respx.mock
+def test_cancelled_requests_never_open_the_circuit(warehouse: DuckDBWarehouse) -> None:
+    """A stopping service cancels its requests in flight (`nba-pipeline up` on SIGTERM): an
+    open circuit would then fail the next start's scrapes of a healthy upstream."""
+
+    async def never_answers(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(60)
+        raise AssertionError("cancelled before")
+
+    async def cancel_four_requests() -> None:
+        for _ in range(4):
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(f.get_json("/v1/games"), 0.05)
+
+    respx.get(f"{BASE}/v1/games").mock(side_effect=never_answers)
+    f = fetcher(warehouse, http_attempts=1)
+    asyncio.run(cancel_four_requests())
+    breaker = f.breakers.get("direct", "api.balldontlie.io")
+    assert (breaker.current_state, breaker.fail_counter) == ("closed", 0)
+    assert warehouse.query("SELECT state FROM {nba_orchestration.circuit_breaker_state}") == []
+
+
+@respx.mock
 def test_reset_closes_open_circuits_for_every_instance(warehouse: DuckDBWarehouse) -> None:
     route = respx.get(f"{BASE}/v1/games").mock(return_value=httpx.Response(500))
     f = fetcher(warehouse, http_attempts=1)
