@@ -14,7 +14,7 @@ from libs.common.clock import Clock
 from libs.common.deps import Clients
 from libs.common.messages import SCRAPER_COMPLETE_TOPIC
 from libs.common.metrics import observe_dlq_depth
-from libs.common.pubsub import DeadLetterCounter, PublishError
+from libs.common.pubsub import DeadLetterCounter
 from libs.common.secrets import secrets_from_settings, with_secrets
 from libs.common.service import create_service_app
 from libs.common.settings import ScraperSettings
@@ -75,10 +75,15 @@ def process_router() -> APIRouter:
         responses={
             400: {"description": "unknown scraper_name (lists the known ones)"},
             422: {"description": "params invalid for that scraper"},
-            503: {
-                "description": "the completion could not be published; the run is logged as failed"
+            502: {
+                "model": ScrapeResult,
+                "description": "the run failed; it is recorded with its error",
             },
-            502: {"description": "the run failed; it is recorded with its error"},
+            503: {
+                "model": ScrapeResult,
+                "description": "the completion could not be published: the run is recorded as "
+                "failed, with `publish failed: ...` in error_message",
+            },
         },
     )
     async def process(body: ScrapeRequest, request: Request) -> JSONResponse:
@@ -90,14 +95,13 @@ def process_router() -> APIRouter:
         except ValidationError as exc:
             detail = [{"loc": ["params", *err["loc"]], "msg": err["msg"]} for err in exc.errors()]
             raise HTTPException(422, detail) from None
-        except PublishError as exc:
-            raise HTTPException(503, f"run recorded as failed: {exc}; retry the request") from None
         message = outcome.message
         result = ScrapeResult(
             **message.model_dump(mode="json", include=set(ScrapeResult.model_fields)),
             message_id=outcome.message_id,
         )
-        return JSONResponse(result.model_dump(), 502 if message.status == "failed" else 200)
+        code = 200 if message.status != "failed" else 502 if outcome.published else 503
+        return JSONResponse(result.model_dump(), code)
 
     @router.get("/scrapers", summary="The scraper catalog")
     def scrapers() -> list[dict[str, Any]]:

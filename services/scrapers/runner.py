@@ -42,6 +42,11 @@ class RunOutcome:
     rows: list[Row] = field(default_factory=list, repr=False)
     """Parsed rows, so orchestration can fan out (e.g. one props run per event found)."""
 
+    @property
+    def published(self) -> bool:
+        """Whether its completion reached Pub/Sub: every run publishes one, a failed run too."""
+        return self.message_id is not None
+
 
 def validate_params(source: Source, params: dict[str, Any]) -> BaseModel:
     """The scraper's params model (pydantic ValidationError names the bad field)."""
@@ -75,7 +80,7 @@ class ScrapeRunner:
         }
 
     async def run(self, scraper_name: str, params: dict[str, Any], workflow: str) -> RunOutcome:
-        """Run once. Upstream and parse failures are recorded as failed runs, not raised."""
+        """Run once. Upstream, parse and publish failures are recorded as failed runs, not raised."""
         source = get_source(scraper_name)
         typed = validate_params(source, params)
         with span_from({}, f"scrape {source.name}", scraper_name=source.name, workflow=workflow):
@@ -123,11 +128,11 @@ class ScrapeRunner:
                     }
                 },
             )
-        count_run(
-            "scrape", source.name, message.status, message.record_count, message.duration_seconds
-        )
         message_id = await run_in_threadpool(
             self._log_and_publish, message, started_at, error, traceparent()
+        )
+        count_run(
+            "scrape", source.name, message.status, message.record_count, message.duration_seconds
         )
         return RunOutcome(message, message_id, rows)
 
@@ -170,33 +175,59 @@ class ScrapeRunner:
         started_at: dt.datetime,
         error: Exception | None,
         trace: str | None,
-    ) -> str:
-        """Log the run, then publish; a failed publish is logged as a failed run and raised."""
+    ) -> str | None:
+        """Log the run, then publish its completion: the message id, or None when the publish
+        failed, which fails the run.
+
+        The run is logged before it is published, and the log is append-only, so a failed
+        publish appends a second row (log_seq 2, status failed) that supersedes the first.
+        Its gap is tracked once: a failed run's before the publish, so it survives a failed
+        publish too; any other run's after, so an earlier gap closes only once the
+        processors get the file, and a publish failure opens one for the backfiller.
+        """
+        warehouse = self.clients.warehouse
         fields = {
             **message.model_dump(exclude={"schema_version", "published_at"}),
             "error_class": type(error).__name__ if error else None,
             "started_at": started_at,
             "finished_at": self.clock.now(),
+            "log_seq": 1,
         }
-        record_run(self.clients.warehouse, **fields)
-        track_run(self.clients.warehouse, message, fields["error_class"], fields["finished_at"])
+        failed_before_publish = message.status == "failed"
+        record_run(warehouse, **fields)
+        if failed_before_publish:
+            track_run(warehouse, message, fields["error_class"], fields["finished_at"])
         try:
             message_id = self.clients.publisher.publish(
                 SCRAPER_COMPLETE_TOPIC, message, message.attributes(trace)
             )
         except Exception as exc:
-            record_run(
-                self.clients.warehouse,
-                **{
-                    **fields,
-                    "status": "failed",
-                    "error_class": type(exc).__name__,
-                    "error_message": str(exc),
+            message.status = "failed"
+            message.error_message = "; ".join(
+                filter(None, [message.error_message, f"publish failed: {exc}"])
+            )
+            superseding = fields | {
+                "status": "failed",
+                "error_class": type(exc).__name__,
+                "error_message": message.error_message,
+                "log_seq": 2,
+            }
+            record_run(warehouse, **superseding)
+            if not failed_before_publish:
+                track_run(warehouse, message, type(exc).__name__, self.clock.now())
+            log.error(
+                "scraper run's completion not published; the run is recorded as failed",
+                extra={
+                    "fields": {
+                        "scraper_name": message.scraper_name,
+                        "execution_id": message.execution_id,
+                        "error": message.error_message,
+                    }
                 },
             )
-            message.status, message.error_message = "failed", f"publish failed: {exc}"
-            track_run(self.clients.warehouse, message, type(exc).__name__, self.clock.now())
-            raise
+            return None
+        if not failed_before_publish:
+            track_run(warehouse, message, None, fields["finished_at"])
         return message_id
 
     async def aclose(self) -> None:
