@@ -14,14 +14,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from libs.common.analytics import ANALYTICS_TABLES
-from libs.common.audit import pending_executions
+from libs.common.audit import RUN_ROWS_FINAL_FIRST, final_runs, pending_executions
 from libs.common.auth import require_admin_identity
 from libs.common.deps import ClientsDep
 from libs.common.sources.registry import SOURCES
 
 EXECUTION_COLUMNS = (
     "execution_id, scraper_name, workflow, status, game_date, params, gcs_path, record_count, "
-    "duration_seconds, error_class, error_message, started_at, finished_at"
+    "duration_seconds, error_class, error_message, started_at, finished_at, log_seq"
 )
 
 
@@ -58,13 +58,13 @@ def admin_router() -> APIRouter:
 
     @router.get(
         "/executions/{execution_id}",
-        summary="One run: its log rows, latest first",
+        summary="One run: its final log row, and every row, final first",
         responses={404: {"description": "no run has this execution_id"}},
     )
     def execution(execution_id: uuid.UUID, clients: ClientsDep) -> dict[str, Any]:
         rows = clients.warehouse.query(
             f"SELECT {EXECUTION_COLUMNS} FROM {{nba_orchestration.scraper_execution_log}} "
-            "WHERE execution_id = @id ORDER BY finished_at DESC",
+            f"WHERE execution_id = @id ORDER BY {RUN_ROWS_FINAL_FIRST}",
             {"id": str(execution_id)},
         )
         if not rows:
@@ -74,7 +74,10 @@ def admin_router() -> APIRouter:
             )
         return {"execution": rows[0], "history": rows}
 
-    @router.get("/admin/recent-executions", summary="Runs, newest first, filtered and paginated")
+    @router.get(
+        "/admin/recent-executions",
+        summary="Runs (each by its final log row), newest first, filtered and paginated",
+    )
     def recent_executions(
         clients: ClientsDep,
         scraper_name: str | None = None,
@@ -92,12 +95,7 @@ def admin_router() -> APIRouter:
             )
         if date_from and date_to and date_from > date_to:
             raise query_error("from", f"'from' ({date_from}) is after 'to' ({date_to})")
-        filters = {
-            "scraper_name": scraper_name,
-            "status": status,
-            "workflow": workflow,
-            "game_date": game_date,
-        }
+        filters = {"scraper_name": scraper_name, "workflow": workflow, "game_date": game_date}
         where = [f"{name} = @{name}" for name, value in filters.items() if value is not None]
         params: dict[str, Any] = {k: v for k, v in filters.items() if v is not None}
         if date_from:
@@ -106,10 +104,14 @@ def admin_router() -> APIRouter:
         if date_to:
             where.append("game_date <= @date_to")
             params["date_to"] = date_to
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        by_status = ""
+        if status is not None:  # on the final row: a superseded row has another status
+            by_status = "WHERE status = @status"
+            params["status"] = status
         rows = clients.warehouse.query(
-            f"SELECT {EXECUTION_COLUMNS} FROM {{nba_orchestration.scraper_execution_log}} {clause} "
-            f"ORDER BY finished_at DESC LIMIT {limit + 1} OFFSET {offset}",
+            f"SELECT {EXECUTION_COLUMNS} FROM {final_runs(' AND '.join(where) or 'TRUE')} "
+            f"{by_status} ORDER BY finished_at DESC, execution_id "
+            f"LIMIT {limit + 1} OFFSET {offset}",
             params,
         )
         return {

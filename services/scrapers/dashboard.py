@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from libs.common.audit import final_runs
 from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.deps import ClientsDep
@@ -57,7 +58,7 @@ def scraper_stats(warehouse: Warehouse, now: dt.datetime) -> dict[str, dict[str,
         "sum(CASE WHEN finished_at >= @day AND status <> 'failed' THEN 1 ELSE 0 END) AS ok_24h, "
         "count(*) AS runs_7d, sum(CASE WHEN status <> 'failed' THEN 1 ELSE 0 END) AS ok_7d, "
         "sum(CASE WHEN finished_at >= @day THEN record_count ELSE 0 END) AS records_24h "
-        "FROM {nba_orchestration.scraper_execution_log} WHERE finished_at >= @week GROUP BY scraper_name",
+        f"FROM {final_runs('finished_at >= @week')} GROUP BY scraper_name",
         {"day": now - dt.timedelta(days=1), "week": now - dt.timedelta(days=7)},
     )
     return {row["scraper_name"]: row for row in rows}

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from libs.common.audit import CLEANUP_OPERATIONS
+from libs.common.audit import CLEANUP_OPERATIONS, final_runs
 from libs.common.deps import Clients
 from libs.common.messages import SCRAPER_COMPLETE_TOPIC, ScraperComplete
 
@@ -30,12 +30,17 @@ class CleanupReport:
 def unapplied_runs(
     clients: Clients, since: dt.datetime, until: dt.datetime
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Runs with a file that finished in [since, until], and those no processor has applied."""
+    """Runs with a file that finished in [since, until], and those no processor has applied.
+
+    Only runs whose final status is success or no_data: a run whose publish failed is
+    failed, and its scrape an open gap that /backfill-gaps re-runs; republishing its file
+    as well would load that scrape twice (two snapshots of a snapshot source).
+    """
+    window = "gcs_path IS NOT NULL AND finished_at >= @since AND finished_at <= @until"
     runs = clients.warehouse.query(
         "SELECT execution_id, scraper_name, workflow, status, game_date, params, gcs_path, record_count, "
-        "duration_seconds, finished_at FROM {nba_orchestration.scraper_execution_log} "
-        "WHERE gcs_path IS NOT NULL AND status IN ('success', 'no_data') "
-        "AND finished_at >= @since AND finished_at <= @until",
+        f"duration_seconds, finished_at FROM {final_runs(window)} "
+        "WHERE status IN ('success', 'no_data')",
         {"since": since, "until": until},
     )
     by_id = {run["execution_id"]: run for run in runs}

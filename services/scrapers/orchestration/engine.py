@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from libs.common.audit import DAILY_EXPECTED_SCHEDULE, WORKFLOW_DECISIONS
+from libs.common.audit import DAILY_EXPECTED_SCHEDULE, WORKFLOW_DECISIONS, final_runs
 from libs.common.clock import EASTERN, Clock
 from libs.common.gcs import FileAlreadyExistsError, RawFileStore
 from libs.common.sources.registry import get_source
@@ -115,9 +115,9 @@ def history_of(warehouse: Warehouse, workflow: str, day: dt.date) -> History:
         {"d": day, "w": workflow},
     )
     start = dt.datetime.combine(day, dt.time(0), EASTERN)
+    today = "started_at >= @start AND started_at < @end"
     statuses = warehouse.query(
-        "SELECT scraper_name, status, finished_at FROM {nba_orchestration.scraper_execution_log} "
-        "WHERE started_at >= @start AND started_at < @end ORDER BY finished_at",
+        f"SELECT scraper_name, status, finished_at FROM {final_runs(today)} ORDER BY finished_at",
         {"start": start, "end": start + dt.timedelta(days=1)},
     )
     return History(
