@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from libs.common.clock import Clock
+from libs.common.messages import SCRAPER_COMPLETE_TOPIC
 from libs.common.sources.registry import get_source
 from libs.common.warehouse.combining import CombiningWarehouse
 from libs.common.warehouse.duckdb import DuckDBWarehouse
@@ -27,7 +28,7 @@ from nba_pipeline.replay.season import Season
 from nba_pipeline.replay.settings import ReplaySettings
 from nba_pipeline.stack import LocalStack, Ports, wait_until
 from services.scrapers.breakers import BreakerRegistry
-from tests.utils.faults import crash_mid_load, dropping_port, gcs_write_outage
+from tests.utils.faults import crash_mid_load, dropping_port, gcs_write_outage, missing_topic
 from tests.utils.receivers import Received, smtp_server, webhook_receiver
 
 pytestmark = pytest.mark.e2e
@@ -339,6 +340,50 @@ def test_gcs_write_failure_is_recorded_then_backfilled_once(
     pipeline.wait([RunReport("bdl_games", {}, 200, rerun)], timeout=60)
     games = len(SEASON.games_on(day))
     assert rows_by_key(faulty, "bdl_games", day) == (games, games)
+
+
+def test_a_failed_publish_is_one_failed_run_that_the_gap_backfiller_reruns_once(
+    faulty: LocalStack, pipeline: PipelineClient
+) -> None:
+    assert faulty.clients is not None
+    day = GAME_DAYS[19]
+    scrapers = faulty.url("scrapers")
+    with missing_topic(faulty.clients.publisher, SCRAPER_COMPLETE_TOPIC):
+        failed = pipeline.scrape("bdl_games", {"date": day.isoformat()})
+    assert (failed.status_code, failed.status, failed.body["message_id"]) == (503, "failed", None)
+    error = "publish failed: publish to nba-scraper-complete failed: 404"
+    assert failed.body["error_message"].startswith(error)
+    shown = httpx.get(f"{scrapers}/executions/{failed.execution_id}").json()
+    assert [(row["log_seq"], row["status"]) for row in shown["history"]] == [
+        (2, "failed"),
+        (1, "success"),
+    ]
+    assert shown["execution"] == shown["history"][0]
+    listed = pipeline.executions(scraper_name="bdl_games", game_date=day.isoformat())
+    assert [(run["execution_id"], run["status"]) for run in listed] == [
+        (failed.execution_id, "failed")
+    ]
+    pipeline.wait([failed], timeout=0)
+    gap = gap_of(faulty, "bdl_games", day)
+    assert (gap["failure_id"], gap["error_class"], gap["backfilled"]) == (
+        failed.execution_id,
+        "PublishError",
+        False,
+    )
+
+    backfill = httpx.post(f"{scrapers}/backfill-gaps", json={}, timeout=120)
+    backfill.raise_for_status()
+    assert failed.execution_id in backfill.json()["backfilled"]
+    [rerun] = pipeline.executions(
+        scraper_name="bdl_games", game_date=day.isoformat(), status="success"
+    )
+    assert rerun["execution_id"] == gap_of(faulty, "bdl_games", day)["backfill_execution_id"]
+    run = RunReport("bdl_games", {}, 200, rerun)
+    pipeline.wait([run], timeout=60)
+    assert_loaded_once(faulty, run, day, len(SEASON.games_on(day)))
+    assert processor_loads(faulty, failed.execution_id or "") == [], (
+        "the unpublished file never loads"
+    )
 
 
 def alerts_about(channels: Channels, needle: str) -> tuple[list[str], list[bytes]]:

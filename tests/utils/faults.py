@@ -1,8 +1,9 @@
 """In-process faults for resilience tests: a load that crashes halfway, storage that refuses
-writes, a service port that drops every connection."""
+writes, publishes to a topic that does not exist, a service port that drops every connection."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 from google.api_core.exceptions import ServiceUnavailable
 
 from libs.common.gcs import RawFileStore
+from libs.common.pubsub import Publisher
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 
 
@@ -39,8 +41,9 @@ class _CrashingCursor:
 
     def execute(self, sql: str, *args: Any) -> Any:
         final_insert = sql.startswith(f"INSERT INTO {self._crash.table} SELECT")
-        staging = sql.rsplit(" FROM ", 1)[-1]
-        if self._crash.armed and final_insert and staging.startswith("staging"):
+        staged_from = re.search(r" FROM (staging_\w+)", sql)
+        if self._crash.armed and final_insert and staged_from:
+            staging = staged_from.group(1)
             staged = self._inner.execute(f"SELECT count(*) FROM {staging}").fetchone()[0]
             self._inner.execute(f"{sql} LIMIT {staged // 2}")
             self._crash.written_before_crash = staged // 2
@@ -120,3 +123,17 @@ def dropping_port(port: int) -> Iterator[Dropped]:
         stop.set()
         thread.join()
         listener.close()
+
+
+@contextmanager
+def missing_topic(publisher: Publisher, topic: str) -> Iterator[None]:
+    """Publishes to `topic` go to a topic that does not exist, so the real Publish RPC fails
+    (404 Topic not found) as it would after the topic was deleted."""
+    original = publisher.topic_path
+
+    def topic_path(name: str) -> str:
+        return original(f"{name}-missing" if name == topic else name)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(publisher, "topic_path", topic_path)
+        yield
