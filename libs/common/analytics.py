@@ -18,6 +18,9 @@ class Build:
     table: Table
     reads: frozenset[str]
     select_sql: str
+    onwards: bool = False
+    """Rows of a day read earlier days too (a rolling window): a load of day D rebuilds D and
+    every later day, so loads arriving in any order give the same table."""
 
 
 PLAYER_GAME_SUMMARY = Table(
@@ -200,24 +203,33 @@ PLAYER_PROP_RESULTS = Table(
 )
 
 PLAYER_PROP_RESULTS_SQL = f"""
-WITH today AS (
-  SELECT DISTINCT player_id, source FROM {{nba_analytics.player_game_lines}} WHERE game_date = @game_date
-), recent AS (
-  SELECT l.*, DENSE_RANK() OVER (PARTITION BY l.player_id, l.source ORDER BY l.game_date DESC) AS game_rank
+WITH per_game AS (
+  SELECT l.player_id, l.source, l.game_date, MAX(l.player_name) AS player_name, COUNT(*) AS lines,
+         SUM(CASE WHEN l.outcome = 'over' THEN 1 ELSE 0 END) AS overs,
+         SUM(CASE WHEN l.outcome = 'under' THEN 1 ELSE 0 END) AS unders,
+         SUM(CASE WHEN l.outcome = 'push' THEN 1 ELSE 0 END) AS pushes,
+         SUM(l.margin) AS margin_sum, COUNT(l.margin) AS margins
   FROM {{nba_analytics.player_game_lines}} l
-  JOIN today t ON t.player_id = l.player_id AND t.source = l.source
-  WHERE l.game_date <= @game_date
+  WHERE EXISTS (SELECT 1 FROM {{nba_analytics.player_game_lines}} x
+                WHERE x.player_id = l.player_id AND x.source = l.source AND x.game_date >= @game_date)
+  GROUP BY l.player_id, l.source, l.game_date
+), rolling AS (
+  SELECT game_date, player_id, source, MAX(player_name) OVER recent AS player_name,
+         COUNT(*) OVER recent AS games, SUM(lines) OVER recent AS lines,
+         SUM(overs) OVER recent AS overs, SUM(unders) OVER recent AS unders,
+         SUM(pushes) OVER recent AS pushes, SUM(margin_sum) OVER recent AS margin_sum,
+         SUM(margins) OVER recent AS margins
+  FROM per_game
+  WINDOW recent AS (PARTITION BY player_id, source ORDER BY game_date
+                    ROWS BETWEEN {HIT_RATE_GAMES - 1} PRECEDING AND CURRENT ROW)
 )
-SELECT @game_date, player_id, MAX(player_name), source, COUNT(DISTINCT game_date), COUNT(*),
-       SUM(CASE WHEN outcome = 'over' THEN 1 ELSE 0 END),
-       SUM(CASE WHEN outcome = 'under' THEN 1 ELSE 0 END),
-       SUM(CASE WHEN outcome = 'push' THEN 1 ELSE 0 END),
-       SUM(CASE WHEN outcome = 'over' THEN 1 ELSE 0 END) / (1.0 * COUNT(*)),
-       AVG(margin), CURRENT_TIMESTAMP
-FROM recent
-WHERE game_rank <= {HIT_RATE_GAMES}
-GROUP BY player_id, source
+SELECT game_date, player_id, player_name, source, games, lines, overs, unders, pushes,
+       overs / (1.0 * lines), CASE WHEN margins > 0 THEN margin_sum / margins END, CURRENT_TIMESTAMP
+FROM rolling
+WHERE game_date >= @game_date
 """
+"""Every day from @game_date on: each player's last games up to that day (one window row per
+game day). Only players with a line on or after @game_date can have such a row."""
 
 BOX_SCORE_TABLES = frozenset({"nba_raw.bdl_player_boxscores", "nba_raw.bdl_games"})
 PROPS_TABLES = frozenset(
@@ -228,7 +240,9 @@ BUILDS: tuple[Build, ...] = (
     Build(PLAYER_GAME_SUMMARY, BOX_SCORE_TABLES, PLAYER_GAME_SUMMARY_SQL),
     Build(TEAM_GAME_SUMMARY, BOX_SCORE_TABLES, TEAM_GAME_SUMMARY_SQL),
     Build(PLAYER_GAME_LINES, BOX_SCORE_TABLES | PROPS_TABLES, PLAYER_GAME_LINES_SQL),
-    Build(PLAYER_PROP_RESULTS, BOX_SCORE_TABLES | PROPS_TABLES, PLAYER_PROP_RESULTS_SQL),
+    Build(
+        PLAYER_PROP_RESULTS, BOX_SCORE_TABLES | PROPS_TABLES, PLAYER_PROP_RESULTS_SQL, onwards=True
+    ),
 )
 """In dependency order: a build may read the tables built before it."""
 

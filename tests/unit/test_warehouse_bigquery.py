@@ -66,6 +66,9 @@ class RecordingClient:
         return [c for c in self.calls if c[0] == kind]
 
 
+DAY = dt.date(2025, 2, 20)
+
+
 def warehouse() -> tuple[BigQueryWarehouse, RecordingClient]:
     client = RecordingClient()
     return BigQueryWarehouse("proj", client=client), client
@@ -196,3 +199,14 @@ def test_a_declared_column_missing_from_an_existing_table_is_added_nullable() ->
     )
     w.ensure_tables([BDL_GAMES])
     assert client.of("update_table") == []
+
+
+def test_a_rebuild_onwards_replaces_every_later_partition() -> None:
+    """A rolling window's table: a late load of one day refreshes the days after it."""
+    w, client = warehouse()
+    client.query = lambda sql, job_config=None: (  # type: ignore[method-assign]
+        client.calls.append(("query", sql, job_config)) or Job([{"n0": 3}])
+    )
+    assert w.rebuild([(TEAM_GAME_SUMMARY, TEAM_GAME_SUMMARY_SQL)], {"game_date": DAY}, True) == [3]
+    ((_, script, _),) = client.of("query")
+    assert "WHERE `game_date` >= @game_date;" in script

@@ -52,10 +52,12 @@ class Gated(DuckDBWarehouse):
         self._maybe_wait("upsert")
         return super().upsert_many(table, batches)
 
-    def rebuild(self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any]) -> list[int]:
+    def rebuild(
+        self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any], onwards: bool = False
+    ) -> list[int]:
         self.rebuild_calls += 1
         self._maybe_wait("rebuild")
-        return super().rebuild(targets, where)
+        return super().rebuild(targets, where, onwards)
 
 
 @pytest.fixture
@@ -201,7 +203,8 @@ def test_rebuilds_asked_for_while_one_runs_share_the_next_one(gated: Gated) -> N
         thread.start()
     until(
         lambda: (
-            combining._rebuilds[(((TOTALS.fqn, TOTALS_SQL),), (("game_date", DAY),))].waiting == 6
+            combining._rebuilds[(((TOTALS.fqn, TOTALS_SQL),), (("game_date", DAY),), False)].waiting
+            == 6
         )
     )
     gated.gate.set()
@@ -251,7 +254,7 @@ def test_a_running_rebuild_answers_a_request_when_nothing_it_reads_changed_since
     later = combining.rebuild
     threads, results = in_threads([lambda: later([(TOTALS, TOTALS_SQL)], {"game_date": DAY})])
     threads[0].start()
-    key = (((TOTALS.fqn, TOTALS_SQL),), (("game_date", DAY),))
+    key = (((TOTALS.fqn, TOTALS_SQL),), (("game_date", DAY),), False)
     until(lambda: combining._rebuilds[key].waiting == 2)
     gated.gate.set()
     running.join(10)
@@ -274,7 +277,7 @@ def test_without_seeing_every_write_a_running_rebuild_never_answers_a_later_requ
     until(lambda: gated.rebuild_calls == 1)
     later, _ = rebuild_in_thread(combining)
     later.start()
-    key = (((TOTALS.fqn, TOTALS_SQL),), (("game_date", DAY),))
+    key = (((TOTALS.fqn, TOTALS_SQL),), (("game_date", DAY),), False)
     until(lambda: combining._rebuilds[key].waiting == 2)
     gated.gate.set()
     running.join(10)

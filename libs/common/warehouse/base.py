@@ -38,9 +38,13 @@ class Warehouse(Protocol):
     def append(self, table: Table, rows: Sequence[Row]) -> None:
         """Append log rows (execution log, decisions): no key, no replace."""
 
-    def rebuild(self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any]) -> list[int]:
+    def rebuild(
+        self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any], onwards: bool = False
+    ) -> list[int]:
         """In one transaction, for each (table, select_sql) in order, replace the rows matching
-        `where` (column = value) with the select's rows; returns each table's row count written.
+        `where` (column = value; column >= value when `onwards`) with the select's rows; returns
+        each table's row count written. `onwards` is for tables whose rows read every earlier
+        partition (rolling windows), so a late load of one day refreshes the days after it.
 
         `select_sql` is a template with `{dataset.table}` references and `@name` parameters
         taken from `where`; it may read tables rebuilt before it in the same call. One

@@ -84,9 +84,9 @@ def query_parameters(params: Mapping[str, Any]) -> list[bigquery.ScalarQueryPara
     return result
 
 
-def _condition(where: Mapping[str, Any]) -> str:
-    """`where` (column = value) as SQL with `@column` query parameters."""
-    return " AND ".join(f"`{k}` = @{k}" for k in where) or "TRUE"
+def _condition(where: Mapping[str, Any], op: str = "=") -> str:
+    """`where` (column `op` value) as SQL with `@column` query parameters."""
+    return " AND ".join(f"`{k}` {op} @{k}" for k in where) or "TRUE"
 
 
 def _json_row(row: Row, table: Table) -> dict[str, Any]:
@@ -207,8 +207,10 @@ class BigQueryWarehouse:
         if errors:
             raise RuntimeError(f"BigQuery refused rows streamed into {table.fqn}: {errors[:3]}")
 
-    def rebuild(self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any]) -> list[int]:
-        condition = _condition(where)
+    def rebuild(
+        self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any], onwards: bool = False
+    ) -> list[int]:
+        condition = _condition(where, ">=" if onwards else "=")
         steps = []
         counts = []
         for i, (table, select_sql) in enumerate(targets):

@@ -206,8 +206,11 @@ class CombiningWarehouse:
         self._wrote(table, [row for batch in batches for row in batch])
         return counts
 
-    def rebuild(self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any]) -> list[int]:
-        key = (tuple((table.fqn, sql) for table, sql in targets), tuple(sorted(where.items())))
+    def rebuild(
+        self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any], onwards: bool = False
+    ) -> list[int]:
+        statements = tuple((table.fqn, sql) for table, sql in targets)
+        key = (statements, tuple(sorted(where.items())), onwards)
         with self._guard:
             state = self._rebuilds.setdefault(key, _Rebuild())
             state.requested += 1
@@ -216,7 +219,7 @@ class CombiningWarehouse:
             if (
                 self.sees_every_write
                 and state.running is not None
-                and self._clock.unchanged_since(tables_read(key[0]), where, state.running[0])
+                and self._clock.unchanged_since(tables_read(statements), where, state.running[0])
             ):
                 wanted = state.running[1]
         try:
@@ -227,12 +230,12 @@ class CombiningWarehouse:
                     covers = state.requested
                     state.running = (self._clock.now(), covers)
                 try:
-                    written = self.inner.rebuild(targets, where)
+                    written = self.inner.rebuild(targets, where, onwards)
                 finally:
                     with self._guard:
                         state.running = None
-                for table, _ in targets:
-                    self._wrote(table, [dict(where)])
+                for table, _ in targets:  # onwards wrote later partitions too: count it as all
+                    self._wrote(table, [{} if onwards else dict(where)])
                 state.written, state.covered = written, covers
                 return state.written
         finally:

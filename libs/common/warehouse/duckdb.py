@@ -30,8 +30,8 @@ DUCKDB_TYPES: dict[ColumnType, str] = {
 BATCH_COLUMN = "_batch"
 """Staging-only column saying which batch of an `upsert_many` a row came from."""
 
-LOAD, APPEND, REBUILD = "upsert or replace", "append", "rebuild"
-"""The three ways a table is written (`DuckDBWarehouse._writing`)."""
+LOAD, APPEND, REBUILD, REBUILD_ONWARDS = "upsert or replace", "append", "rebuild", "rebuild onwards"
+"""The ways a table is written (`DuckDBWarehouse._writing`)."""
 
 PARAM = re.compile(r"@([a-zA-Z_][a-zA-Z0-9_]*)")
 
@@ -73,9 +73,9 @@ def _literal(value: Any) -> str:
     )
 
 
-def _condition(where: Mapping[str, Any]) -> str:
-    """`where` (column = value) as SQL with `$column` parameters."""
-    return " AND ".join(f'"{k}" = ${k}' for k in where) or "TRUE"
+def _condition(where: Mapping[str, Any], op: str = "=") -> str:
+    """`where` (column `op` value) as SQL with `$column` parameters."""
+    return " AND ".join(f'"{k}" {op} ${k}' for k in where) or "TRUE"
 
 
 class DuckDBWarehouse:
@@ -301,15 +301,18 @@ class DuckDBWarehouse:
             if rows:
                 self._insert_into(cur, target, table, rows)
 
-    def rebuild(self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any]) -> list[int]:
+    def rebuild(
+        self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any], onwards: bool = False
+    ) -> list[int]:
         written: list[int] = []
-        with self._transaction([table for table, _ in targets], REBUILD, where) as cur:
+        # A rebuild onwards deletes from every later partition, so it locks the whole table.
+        kind, partition = (REBUILD_ONWARDS, None) if onwards else (REBUILD, where)
+        condition = _condition(where, ">=" if onwards else "=")
+        with self._transaction([table for table, _ in targets], kind, partition) as cur:
             for table, select_sql in targets:
                 target = self._ref(table.dataset, table.name)
                 names = ", ".join(f'"{n}"' for n in table.column_names)
-                self._execute_prepared(
-                    cur, f"DELETE FROM {target} WHERE {_condition(where)}", where
-                )
+                self._execute_prepared(cur, f"DELETE FROM {target} WHERE {condition}", where)
                 count = self._execute_prepared(
                     cur, f"INSERT INTO {target} ({names}) {self._sql(select_sql)}", where
                 ).fetchone()  # DuckDB answers an INSERT with its row count
