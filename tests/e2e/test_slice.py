@@ -122,13 +122,14 @@ def test_same_push_message_delivered_three_times_changes_no_table(
         assert response.json()["status"] == "duplicate"
     assert table_state(stack, DEMO_DATE) == before
     processed = stack.clients.warehouse.query(
-        "SELECT count(*) AS n FROM {nba_orchestration.processed_messages} WHERE message_id = @m",
-        {"m": message.message_id},
+        "SELECT count(*) AS n FROM {nba_orchestration.processed_messages} "
+        "WHERE execution_id = @e AND phase = 'processors'",
+        {"e": message.attributes["execution_id"]},
     )
     assert processed[0]["n"] == 1
 
 
-def test_same_file_republished_under_a_new_message_id_changes_no_row(
+def test_the_same_run_republished_under_a_new_message_id_is_a_duplicate(
     stack: LocalStack, demo_day: dict[str, Any]
 ) -> None:
     before = table_state(stack, DEMO_DATE)
@@ -138,7 +139,7 @@ def test_same_file_republished_under_a_new_message_id_changes_no_row(
                             "message_id": f"republished-{uuid.uuid4()}"}}  # fmt: skip
     response = httpx.post(f"{stack.url('processors')}/process", json=envelope, timeout=30)
     assert response.status_code == 200
-    assert response.json() == {**response.json(), "status": "loaded", "rows_changed": 0}
+    assert response.json()["status"] == "duplicate", "the work decides, not the message id"
     assert table_state(stack, DEMO_DATE) == before
 
 
