@@ -261,7 +261,7 @@ def pending_executions(
     params: dict[str, Any] = {
         f"id{i}": execution_id for i, execution_id in enumerate(execution_ids)
     }
-    by_reprocess = "reprocess_id IS NULL"
+    by_reprocess = "TRUE"  # a run applied under a reprocess or cleanup was applied too
     if reprocess_id is not None:
         params["reprocess_id"] = reprocess_id
         by_reprocess = "reprocess_id = @reprocess_id"

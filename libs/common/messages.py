@@ -16,6 +16,10 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 SCRAPER_COMPLETE_TOPIC = "nba-scraper-complete"
 PHASE2_COMPLETE_TOPIC = "nba-phase2-complete"
 SCHEMA_VERSION: Literal[1] = 1
+REPROCESS_ATTRIBUTE = "reprocess_id"
+"""Attribute of a completion republished to apply its run's work once more (`nba-pipeline
+reprocess` after a parser fix, cleanup after a lost phase-2 event); copied onto the phase-2
+message its load publishes. Without it, work already applied is a duplicate."""
 
 RunStatus = Literal["success", "no_data", "failed"]
 

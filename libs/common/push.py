@@ -24,7 +24,7 @@ from libs.common.audit import already_processed, record_processed
 from libs.common.auth import require_push_identity
 from libs.common.deps import Clients, ClientsDep
 from libs.common.gcs import StorageError
-from libs.common.messages import MessageError, PushEnvelope, decode_message
+from libs.common.messages import REPROCESS_ATTRIBUTE, MessageError, PushEnvelope, decode_message
 from libs.common.metrics import count_run
 from libs.common.pubsub import PublishError
 from libs.common.sources.base import ParseError
@@ -66,10 +66,6 @@ class Work:
     def key(self, version: str = "") -> str:
         """processed_messages.work_key; `version` is the input's version (a file's generation)."""
         return "|".join((self.phase, self.execution_id, self.target, version, self.reprocess_id))
-
-
-REPROCESS_ATTRIBUTE = "reprocess_id"
-"""Message attribute of a reprocess run: the same work applied once more (a parser fix)."""
 
 
 class Deliveries:

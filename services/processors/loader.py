@@ -5,8 +5,13 @@ from __future__ import annotations
 import logging
 
 from libs.common.deps import Clients
-from libs.common.messages import PHASE2_COMPLETE_TOPIC, Phase2Complete, ScraperComplete
-from libs.common.push import DUPLICATE, REPROCESS_ATTRIBUTE, Applied, Delivery, PushPhase
+from libs.common.messages import (
+    PHASE2_COMPLETE_TOPIC,
+    REPROCESS_ATTRIBUTE,
+    Phase2Complete,
+    ScraperComplete,
+)
+from libs.common.push import DUPLICATE, Applied, Delivery, PushPhase
 from libs.common.rawfile import fetched_at, split_envelope
 from libs.common.sources.base import ParseContext
 from libs.common.sources.registry import get_source

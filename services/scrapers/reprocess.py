@@ -21,9 +21,8 @@ from pydantic import ValidationError
 from libs.common.auth import require_admin_identity
 from libs.common.deps import Clients, ClientsDep
 from libs.common.gcs import UNDATED, RawFileStore, StorageError
-from libs.common.messages import SCRAPER_COMPLETE_TOPIC, ScraperComplete
+from libs.common.messages import REPROCESS_ATTRIBUTE, SCRAPER_COMPLETE_TOPIC, ScraperComplete
 from libs.common.pubsub import PublishError
-from libs.common.push import REPROCESS_ATTRIBUTE
 from libs.common.rawfile import split_envelope
 from libs.common.reprocess import (
     REPROCESS_WORKFLOW,

@@ -27,11 +27,12 @@ from libs.common.deps import Clients
 from libs.common.gcs import StorageError, StoredFile, object_name
 from libs.common.messages import (
     PHASE2_COMPLETE_TOPIC,
+    REPROCESS_ATTRIBUTE,
     PushEnvelope,
     ScraperComplete,
     encode_message,
 )
-from libs.common.push import REPROCESS_ATTRIBUTE, Deliveries, PushPhase, handle_push
+from libs.common.push import Deliveries, PushPhase, handle_push
 from libs.common.sources.registry import SOURCES, get_source, raw_tables
 from libs.common.warehouse.combining import CombiningWarehouse
 from libs.common.warehouse.duckdb import DuckDBWarehouse

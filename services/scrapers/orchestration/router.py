@@ -33,6 +33,23 @@ class ScheduleRequest(BaseModel):
     date: dt.date | None = Field(None, description="America/New_York day; default: today")
 
 
+class CleanupRequest(BaseModel):
+    """Which runs to republish if they have not reached every phase (default: the window)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{}, {"execution_ids": ["9b2f6a8e-4d1c-4f6e-9a51-0c1d2e3f4a5b"]}]
+        },
+    )
+    execution_ids: list[str] | None = Field(
+        None,
+        max_length=5000,
+        description="these runs, whatever their age (a backfill resuming after a crash); "
+        "default: runs that finished in the cleanup window",
+    )
+
+
 def orchestration_router() -> APIRouter:
     """`/generate-daily-schedule`, `/evaluate-workflows`, `/run-cleanup`."""
     router = APIRouter(tags=["orchestration"], dependencies=[Depends(require_admin_identity)])
@@ -59,13 +76,16 @@ def orchestration_router() -> APIRouter:
         "/run-cleanup",
         summary="Republish runs whose completion never produced a raw load (every 15 min)",
     )
-    async def cleanup(request: Request, clients: ClientsDep) -> dict[str, Any]:
+    async def cleanup(
+        request: Request, clients: ClientsDep, body: CleanupRequest | None = None
+    ) -> dict[str, Any]:
         settings = request.app.state.settings
         clock: Clock = request.app.state.clock
         report = await run_in_threadpool(
             run_cleanup, clients, clock.now(),
             dt.timedelta(minutes=settings.cleanup_lookback_minutes),
             dt.timedelta(minutes=settings.cleanup_grace_minutes),
+            body.execution_ids if body else None,
         )  # fmt: skip
         return dataclasses.asdict(report)
 
