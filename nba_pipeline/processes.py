@@ -1,0 +1,157 @@
+"""The local stack's child processes: tied to the launcher, recorded, reaped after a crash.
+
+The emulators run in their own process groups, so that a terminal's Ctrl-C reaches the
+launcher alone and the services close the warehouse before the emulators go. Nothing then
+ends them if the launcher dies without stopping them (SIGKILL, a crash), and they keep their
+ports. Two guards: the kernel sends each child SIGTERM when the thread that started it exits
+(`die_with_parent`), and each child is recorded under `<workdir>/pids/` so that the next start
+on that workdir ends any that still run (`end_leftovers`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+"""prctl option from <linux/prctl.h>: the signal a process gets when its parent thread exits."""
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` making the kernel send the child SIGTERM when the thread that started it
+    exits, however the launcher ends; None where prctl does not exist (not Linux).
+
+    prctl is looked up before the fork, so the child only calls it between fork and exec. The
+    setting survives exec, so it also holds for java, which the emulator's launcher script
+    `exec`s. If the launcher died before the call, nobody would send the signal: exit then.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
+
+
+def _identity(pid: int) -> tuple[str, int, int, list[str]] | None:
+    """(boot id, process group, start time in clock ticks, command line) of a live process;
+    None if there is no such process, or only its zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        boot_id = BOOT_ID.read_text().strip()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # the command name before ")" may hold spaces
+    state, pgid, start_ticks = fields[0], int(fields[2]), int(fields[19])
+    if state in ("Z", "X") or not cmdline:
+        return None
+    return boot_id, pgid, start_ticks, [arg.decode() for arg in cmdline.rstrip(b"\0").split(b"\0")]
+
+
+@dataclass(frozen=True)
+class ChildRecord:
+    """Enough about a started child to find it again after a crash, and never to mistake
+    another process that reused its pid for it: pid, boot, process group, start time and
+    command line must all still match."""
+
+    name: str
+    pid: int
+    port: int
+    boot_id: str
+    pgid: int
+    start_ticks: int
+    cmdline: list[str]
+
+    @classmethod
+    def of(cls, name: str, pid: int, port: int) -> ChildRecord | None:
+        """The record of a running process, read from /proc; None if it is gone (or no /proc)."""
+        identity = _identity(pid)
+        return None if identity is None else cls(name, pid, port, *identity)
+
+    def running(self) -> bool:
+        """Whether this very process still runs (not exited, not a zombie, not a pid reused)."""
+        return _identity(self.pid) == (self.boot_id, self.pgid, self.start_ticks, self.cmdline)
+
+    def save(self, directory: Path) -> Path:
+        """Write the record as `<directory>/<name>.json` (replaced whole, never half-written)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.name}.json"
+        partial = path.with_suffix(".tmp")
+        partial.write_text(json.dumps(asdict(self)))
+        partial.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> ChildRecord | None:
+        """A saved record; None for an unreadable file (a crash cannot leave one, a person can)."""
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+def end_groups(groups: Mapping[str, tuple[int, Callable[[], bool]]], timeout: float) -> list[str]:
+    """SIGTERM each named process group, wait until none of their leaders runs, and SIGKILL
+    the groups still running after `timeout`. `groups` maps a name to (process group id,
+    whether its leader still runs). Returns the names that needed SIGKILL."""
+
+    def signal_groups(names: list[str], signum: signal.Signals) -> None:
+        for name in names:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(groups[name][0], signum)
+
+    signal_groups(list(groups), signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    running = [name for name, (_, alive) in groups.items() if alive()]
+    while running and time.monotonic() < deadline:
+        time.sleep(0.05)
+        running = [name for name in running if groups[name][1]()]
+    signal_groups(running, signal.SIGKILL)
+    return running
+
+
+def end_leftovers(directory: Path, timeout: float) -> list[ChildRecord]:
+    """End the recorded children that an earlier launcher on this workdir left running (it was
+    killed or crashed), and forget every record; returns the children that were ended.
+
+    A record whose process is gone, or whose pid now belongs to another program, is only
+    deleted: nothing is signalled that this project did not start.
+    """
+    leftovers = []
+    for path in sorted(directory.glob("*.json")):
+        record = ChildRecord.load(path)
+        if record is not None and record.running():
+            leftovers.append(record)
+        else:
+            path.unlink(missing_ok=True)
+    end_groups({record.name: (record.pgid, record.running) for record in leftovers}, timeout)
+    for record in leftovers:
+        (directory / f"{record.name}.json").unlink(missing_ok=True)
+    return leftovers
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something listens on (or holds) `port`: binding it as the servers do fails."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
