@@ -98,7 +98,8 @@ def backfill(
     done = {} if force else already_loaded(client, start, end)
     report = BackfillReport()
     in_flight: list[RunReport] = []
-    with ThreadPoolExecutor(parallel, thread_name_prefix="backfill") as pool:
+    pool = ThreadPoolExecutor(parallel, thread_name_prefix="backfill")
+    try:
         for index, day in enumerate(dates(start, end), start=1):
             wanted = []
             for name in names:
@@ -119,6 +120,11 @@ def backfill(
                 in_flight = []
             if on_date is not None:
                 on_date(day)
+    finally:
+        # Stopped (a stop signal raises in the main thread) or failed: queued scrapes never
+        # start, and nobody waits for those already sent (each ends on its service; a re-run
+        # skips what they recorded).
+        pool.shutdown(wait=False, cancel_futures=True)
     client.wait(in_flight, timeout=600)
     report.rows = client.table_counts(start, end)
     return report

@@ -6,15 +6,13 @@ import datetime as dt
 import gzip
 import json
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,6 +22,9 @@ from libs.common.rawfile import fetched_at, split_envelope
 from libs.common.sources.base import ParseContext, ParseError
 from libs.common.sources.registry import UnknownScraperError, get_source
 from nba_pipeline.dlq import dlq_app
+
+if TYPE_CHECKING:
+    from nba_pipeline.stack import LocalStack
 
 app = typer.Typer(help="NBA data pipeline: local stack, scrapes, parsing and infrastructure.",
                   no_args_is_help=True)  # fmt: skip
@@ -115,9 +116,11 @@ def run_demo(scrapers_url: str, game_date: dt.date = DEMO_DATE) -> DemoReport:
 
     client = PipelineClient(scrapers_url)
     started = time.monotonic()
-    report = run_backfill(client, game_date, game_date, force=True)
+    try:
+        report = run_backfill(client, game_date, game_date, force=True)
+    finally:
+        client.close()
     latency = time.monotonic() - started
-    client.close()
     if report.failures:
         failed = report.failures[0]
         raise RuntimeError(f"demo scrape failed: {failed.scraper_name}: {failed.body}")
@@ -128,34 +131,62 @@ def run_demo(scrapers_url: str, game_date: dt.date = DEMO_DATE) -> DemoReport:
 @app.command()
 def up(
     demo: Annotated[bool, typer.Option(help="run the demo day once everything is up")] = True,
-    workdir: Annotated[Path, typer.Option(help="warehouse file and logs")] = Path(".local"),
+    workdir: Annotated[
+        Path, typer.Option(help="warehouse file, bucket files, logs and child pids")
+    ] = Path(".local"),
     free_ports: Annotated[bool, typer.Option(help="ephemeral ports instead of 8081-8090")] = False,
+    port: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="NAME=PORT, repeatable, NAME one of scrapers, processors, analytics, pubsub, "
+            "gcs, replay (e.g. --port gcs=4443); wins over the defaults and --free-ports"
+        ),
+    ] = None,
     scheduler: Annotated[bool, typer.Option(help="run the Cloud Scheduler jobs locally")] = True,
 ) -> None:
-    """Start the local stack (emulators, replay upstream, three services); Ctrl-C stops it."""
+    """Start the local stack (emulators, replay upstream, three services) until Ctrl-C or
+    SIGTERM, which stop it within seconds (also during the demo) and exit 0."""
     from nba_pipeline.stack import LocalStack, Ports, StackError
+    from nba_pipeline.stopping import StopRequested, StopSignals
 
-    stack = LocalStack(ports=Ports.free() if free_ports else Ports(), workdir=workdir)
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
-        with stack:
-            console.print("[green]local stack up[/green]")
-            for name in ("scrapers", "processors", "analytics"):
-                console.print(f"  {name:<11} {stack.url(name)}/docs")
-            console.print(f"  {'replay':<11} {stack.url('replay')}  (upstream replay server)")
-            if demo:
-                _print_report(run_demo(stack.url("scrapers")))
-            loop = stack.scheduler_loop() if scheduler else None
-            console.print(f"scheduler loop: {'on (infra/scheduler/jobs.yaml)' if loop else 'off'}")
-            console.print("Ctrl-C to stop.")
-            while not stopping.wait(SCHEDULER_TICK_SECONDS):
-                if loop is not None:
-                    loop.tick()
-    except StackError as exc:
-        raise _fail(f"local stack: {exc}", 1) from None
-    except KeyboardInterrupt:
-        console.print("stopping")
+        ports = (Ports.free() if free_ports else Ports()).with_overrides(port or [])
+    except ValueError as exc:
+        raise _fail(f"--port: {exc}") from None
+    stack = LocalStack(ports=ports, workdir=workdir)
+    with StopSignals() as stops:
+        try:
+            with stops.interruptible():
+                _serve(stack, demo, scheduler)
+        except StopRequested as stop:
+            console.print(f"{stop}: stopping the services, the warehouse and the emulators")
+        except StackError as exc:
+            raise _fail(f"local stack: {exc}", 1) from None
+        finally:
+            started = time.monotonic()
+            stack.stop()
+            console.print(f"stopped in {time.monotonic() - started:.1f} s")
+
+
+def _serve(stack: LocalStack, demo: bool, scheduler: bool) -> None:
+    """Start the stack, say where each part answers, run the demo day, then run the scheduler
+    loop until a stop signal raises (`up` stops the stack whatever ends this)."""
+    stack.start()
+    console.print("[green]local stack up[/green]")
+    for name in ("scrapers", "processors", "analytics"):
+        console.print(f"  {name:<11} {stack.url(name)}/docs")
+    console.print(f"  {'replay':<11} {stack.url('replay')}  (upstream replay server)")
+    console.print(f"  {'pubsub':<11} 127.0.0.1:{stack.ports.pubsub}  (Pub/Sub emulator)")
+    console.print(f"  {'gcs':<11} {stack.url('gcs')}  (fake-gcs-server, files in {stack.gcs_root})")
+    if demo:
+        _print_report(run_demo(stack.url("scrapers")))
+    loop = stack.scheduler_loop() if scheduler else None
+    console.print(f"scheduler loop: {'on (infra/scheduler/jobs.yaml)' if loop else 'off'}")
+    console.print("Ctrl-C to stop.")
+    while True:
+        time.sleep(SCHEDULER_TICK_SECONDS)
+        if loop is not None:
+            loop.tick()
 
 
 def _parse_date(value: str, option: str) -> dt.date:
@@ -206,12 +237,13 @@ def backfill(
 
     from nba_pipeline.backfill import backfill as run_backfill
     from nba_pipeline.pipeline import PipelineClient, PipelineTimeout
+    from nba_pipeline.stopping import StopRequested, interruptible
 
     start, end = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
     if end < start:
         raise _fail("--to is before --from")
     client = PipelineClient(url)
-    with _date_progress("backfill", start, end) as on_date:
+    with interruptible(), _date_progress("backfill", start, end) as on_date:
         try:
             report = run_backfill(
                 client, start, end, scrapers, force, parallel=parallel, on_date=on_date
@@ -221,6 +253,9 @@ def backfill(
         except (httpx.HTTPError, PipelineTimeout) as exc:
             message = f"backfill stopped, re-run to resume: {exc} (scrapers service {url})"
             raise _fail(message, 1) from None
+        except StopRequested as stop:
+            message = f"backfill stopped by {stop}, re-run to resume (runs made are skipped)"
+            raise _fail(message, stop.exit_code) from None
     _print_table(f"Backfill {start} to {end}", ("table", "rows"), report.rows.items())
     Console().print(
         f"runs: {len(report.runs)}, skipped (already loaded): {report.skipped}, failed: {len(report.failures)}"

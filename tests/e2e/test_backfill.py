@@ -6,6 +6,10 @@ Each test backfills its own week, so the counts it reads over that range are its
 from __future__ import annotations
 
 import datetime as dt
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +22,7 @@ from typer.testing import CliRunner
 from libs.common.analytics import ANALYTICS_TABLES
 from libs.common.sources.registry import SOURCES, raw_tables
 from libs.common.warehouse.schema import Table
-from nba_pipeline.backfill import BackfillReport, backfill, date_scrapers
+from nba_pipeline.backfill import BackfillReport, backfill, date_scrapers, dates
 from nba_pipeline.cli import app
 from nba_pipeline.pipeline import PipelineClient
 from nba_pipeline.replay.season import ODDS_BOOKS, Season
@@ -236,3 +240,36 @@ def test_cli_unreachable_service_says_how_to_resume() -> None:
     result = cli("--from", "2024-12-01", "--to", "2024-12-01", "--url", SCRAPERS)
     assert result.exit_code == 1
     assert "backfill stopped, re-run to resume: refused" in result.stderr
+
+
+STOPPED_RANGE = (dt.date(2025, 1, 20), dt.date(2025, 2, 9))
+
+
+def test_cli_stops_on_sigterm_and_says_how_to_resume(
+    client: PipelineClient, stack: LocalStack
+) -> None:
+    """SIGTERM (the stop signal a background job gets) ends a backfill between two scrapes:
+    the queued ones never start, and it exits 128 + 15 saying how to resume."""
+    command = [sys.executable, "-m", "nba_pipeline.cli", "backfill", "--parallel", "2",
+               "--from", STOPPED_RANGE[0].isoformat(), "--to", STOPPED_RANGE[1].isoformat(),
+               "--url", stack.url("scrapers")]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    window = {"from": STOPPED_RANGE[0].isoformat(), "to": STOPPED_RANGE[1].isoformat()}
+
+    def runs() -> int:
+        return len(client.executions(workflow="BACKFILL", **window))
+
+    deadline = time.monotonic() + 60
+    while not runs():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    sys.stdout.write(f"\nbackfill: exited {time.monotonic() - sent:.2f} s after SIGTERM\n")
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "backfill stopped by SIGTERM, re-run to resume" in stderr
+    made = runs()
+    time.sleep(1)
+    assert runs() == made, "a scrape started after the command exited"
+    assert made < len(list(dates(*STOPPED_RANGE))) * len(date_scrapers()), "it stopped early"
