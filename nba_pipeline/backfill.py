@@ -47,6 +47,8 @@ class BackfillReport:
 
     runs: list[RunReport] = field(default_factory=list)
     skipped: int = 0
+    republished: list[str] = field(default_factory=list)
+    """Runs of an earlier backfill that had not reached every phase, republished on resume."""
     rows: dict[str, int | None] = field(default_factory=dict)
 
     @property
@@ -97,6 +99,8 @@ def backfill(
             )
     done = {} if force else already_loaded(client, start, end)
     report = BackfillReport()
+    if done:
+        report.republished = client.republish_unfinished(list(done.values()))
     in_flight: list[RunReport] = []
     pool = ThreadPoolExecutor(parallel, thread_name_prefix="backfill")
     try:

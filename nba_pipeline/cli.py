@@ -258,7 +258,8 @@ def backfill(
             raise _fail(message, stop.exit_code) from None
     _print_table(f"Backfill {start} to {end}", ("table", "rows"), report.rows.items())
     Console().print(
-        f"runs: {len(report.runs)}, skipped (already loaded): {report.skipped}, failed: {len(report.failures)}"
+        f"runs: {len(report.runs)}, skipped (already loaded): {report.skipped}, "
+        f"republished (left unfinished before): {len(report.republished)}, failed: {len(report.failures)}"
     )
     for run in report.failures:
         Console().print(

@@ -77,6 +77,19 @@ class PipelineClient:
             pending += response.json()["pending"]
         return pending
 
+    def republish_unfinished(self, execution_ids: list[str]) -> list[str]:
+        """Republish, through cleanup, those of these runs that did not reach every phase: a
+        run an earlier backfill left mid-pipeline may have had its event die with that stack
+        (the emulator keeps messages in memory), and would otherwise be waited on forever."""
+        republished: list[str] = []
+        unfinished = self.pending(execution_ids)
+        for first in range(0, len(unfinished), PROGRESS_BATCH):
+            request = {"execution_ids": unfinished[first : first + PROGRESS_BATCH]}
+            response = self.http.post("/run-cleanup", json=request)
+            response.raise_for_status()
+            republished += response.json()["republished_execution_ids"]
+        return republished
+
     def wait(self, runs: list[RunReport], timeout: float = 120) -> float:
         """Block until every run that produced a message went through all phases."""
         ids = [run.execution_id for run in runs if run.execution_id and run.status != "failed"]

@@ -12,53 +12,15 @@ import datetime as dt
 import json
 import random
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nba_pipeline.backfill import date_scrapers, dates
-from nba_pipeline.replay.app import create_app
-from nba_pipeline.replay.settings import ReplaySettings
-from tests.utils.offline import MemoryStore, Pipeline, Published, reprocessed, scrape, store_run
+from tests.utils.offline import MemoryStore, Pipeline, Published, reprocessed, season_files
 
 WEEKS = (dt.date(2024, 11, 4), dt.date(2024, 11, 17))
 """Two generated weeks with a full slate of games, lines and box scores."""
-
-
-def in_progress(body: Any) -> Any:
-    """The box score as a scrape during the games saw it: every player's points halved."""
-    if isinstance(body, dict):
-        return {k: v // 2 if k == "pts" and isinstance(v, int) else in_progress(v)
-                for k, v in body.items()}  # fmt: skip
-    if isinstance(body, list):
-        return [in_progress(item) for item in body]
-    return body
-
-
-def season_files(first: dt.date, last: dt.date) -> tuple[MemoryStore, list[Published]]:
-    """Every date scraper's file for each day, plus an earlier in-progress box score per day,
-    and their phase-1 messages in the order the files were fetched."""
-    replay = create_app(ReplaySettings(seed=2025, latency_ms=0))
-    store = MemoryStore()
-    messages = []
-    for day in dates(first, last):
-        evening = dt.datetime.combine(day, dt.time(23, 30), dt.UTC)
-        params = {"date": day.isoformat()}
-        final = scrape(replay, store, "bdl_box_scores", params, evening + dt.timedelta(hours=3))
-        partial_body = in_progress(json.loads(store.read_json(final_path(final)).document)["data"]
-                                   if False else store.read_json(final_path(final)).document["data"])  # fmt: skip
-        messages.append(store_run(store, "bdl_box_scores", params, partial_body, evening))
-        for name in date_scrapers():
-            if name != "bdl_box_scores":
-                messages.append(scrape(replay, store, name, params, evening))
-        messages.append(final)
-    return store, messages
-
-
-def final_path(message: Published) -> str:
-    return str(json.loads(message.data)["gcs_path"])
 
 
 Built = tuple[MemoryStore, list[Published], Pipeline]

@@ -34,8 +34,12 @@ from libs.common.messages import (
 )
 from libs.common.push import Deliveries, PushPhase, handle_push
 from libs.common.sources.registry import SOURCES, get_source, raw_tables
+from libs.common.warehouse.base import Warehouse
 from libs.common.warehouse.combining import CombiningWarehouse
 from libs.common.warehouse.duckdb import DuckDBWarehouse
+from nba_pipeline.backfill import date_scrapers, dates
+from nba_pipeline.replay.app import create_app
+from nba_pipeline.replay.settings import ReplaySettings
 from services.analytics.app import BUILD_PHASE
 from services.processors.loader import LOAD_PHASE
 from tests.replay.conftest import ReplayFetcher
@@ -190,31 +194,10 @@ class Pipeline:
                 assert self.push(loaded) == 200
 
     def tables(self) -> dict[str, list[str]]:
-        """Every compared table's rows, write timestamps aside, in a stable order."""
-        state = {}
-        for table in COMPARED:
-            rows = self.warehouse.query(f"SELECT * FROM {{{table.fqn}}}")
-            state[table.fqn] = sorted(
-                json.dumps({k: v for k, v in row.items() if k not in TIMESTAMPS}, default=str,
-                           sort_keys=True)
-                for row in rows
-            )  # fmt: skip
-        return state
+        return table_state(self.warehouse)
 
     def duplicate_keys(self) -> dict[str, int]:
-        """Per table with a natural key, how many keys hold more than one row."""
-        found = {}
-        for table in COMPARED:
-            if not table.natural_key:
-                continue
-            keys = ", ".join(f'"{k}"' for k in table.natural_key)
-            rows = self.warehouse.query(
-                f"SELECT count(*) AS n FROM (SELECT {keys} FROM {{{table.fqn}}} "
-                f"GROUP BY {keys} HAVING count(*) > 1)"
-            )
-            if rows[0]["n"]:
-                found[table.fqn] = int(rows[0]["n"])
-        return found
+        return duplicate_keys(self.warehouse)
 
     def close(self) -> None:
         self.warehouse.close()
@@ -224,3 +207,60 @@ def reprocessed(message: Published, reprocess_id: str) -> Published:
     """The same run's completion as `nba-pipeline reprocess` publishes it."""
     return Published(message.topic, message.data,
                      message.attributes | {REPROCESS_ATTRIBUTE: reprocess_id})  # fmt: skip
+
+
+def table_state(warehouse: Warehouse) -> dict[str, list[str]]:
+    """Every compared table's rows, write timestamps aside, in a stable order."""
+    state = {}
+    for table in COMPARED:
+        rows = warehouse.query(f"SELECT * FROM {{{table.fqn}}}")
+        state[table.fqn] = sorted(
+            json.dumps({k: v for k, v in row.items() if k not in TIMESTAMPS}, default=str,
+                       sort_keys=True)
+            for row in rows
+        )  # fmt: skip
+    return state
+
+
+def duplicate_keys(warehouse: Warehouse) -> dict[str, int]:
+    """Per compared table with a natural key, how many keys hold more than one row."""
+    found = {}
+    for table in COMPARED:
+        if not table.natural_key:
+            continue
+        keys = ", ".join(table.natural_key)
+        rows = warehouse.query(
+            f"SELECT count(*) AS n FROM (SELECT {keys} FROM {{{table.fqn}}} "
+            f"GROUP BY {keys} HAVING count(*) > 1) AS repeated"
+        )
+        if rows[0]["n"]:
+            found[table.fqn] = int(rows[0]["n"])
+    return found
+
+
+def in_progress(body: Any) -> Any:
+    """A box score as a scrape during the games saw it: every player's points halved."""
+    if isinstance(body, dict):
+        return {k: v // 2 if k == "pts" and isinstance(v, int) else in_progress(v)
+                for k, v in body.items()}  # fmt: skip
+    if isinstance(body, list):
+        return [in_progress(item) for item in body]
+    return body
+
+
+def season_files(first: dt.date, last: dt.date) -> tuple[MemoryStore, list[Published]]:
+    """Every date scraper's file for each day (what a backfill runs), plus an in-progress box
+    score fetched before the final one, and their phase-1 messages in fetch order."""
+    replay = create_app(ReplaySettings(seed=2025, latency_ms=0))
+    store = MemoryStore()
+    messages = []
+    for day in dates(first, last):
+        evening = dt.datetime.combine(day, dt.time(23, 30), dt.UTC)
+        params = {"date": day.isoformat()}
+        final = scrape(replay, store, "bdl_box_scores", params, evening + dt.timedelta(hours=3))
+        body = store.read_json(str(json.loads(final.data)["gcs_path"])).document["data"]
+        messages.append(store_run(store, "bdl_box_scores", params, in_progress(body), evening))
+        messages += [scrape(replay, store, name, params, evening)
+                     for name in date_scrapers() if name != "bdl_box_scores"]  # fmt: skip
+        messages.append(final)
+    return store, messages
