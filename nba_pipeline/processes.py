@@ -48,20 +48,49 @@ def die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
+EXITED = ("Z", "X")
+"""/proc states of a thread that has exited (zombie, dead)."""
+
+
+def _stat_fields(stat: str) -> list[str]:
+    """The fields of a /proc stat line after the command name, which may hold spaces."""
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _other_threads_run(pid: int) -> bool:
+    """Whether a thread of the process still runs, its first thread having exited."""
+    for task in Path(f"/proc/{pid}/task").glob("*/stat"):
+        try:
+            if _stat_fields(task.read_text())[0] not in EXITED:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _identity(pid: int) -> tuple[str, int, int, list[str]] | None:
     """(boot id, process group, start time in clock ticks, command line) of a live process;
-    None if there is no such process, or only its zombie."""
+    None if there is no such process, only its zombie, or a kernel thread.
+
+    A multi-threaded process whose first thread has exited while others run (a JVM or a Go
+    program exiting) shows as a zombie with no command line, yet still holds its pid and
+    sockets: it counts as live, with an empty command line.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         boot_id = BOOT_ID.read_text().strip()
     except OSError:
         return None
-    fields = stat.rsplit(")", 1)[1].split()  # the command name before ")" may hold spaces
+    fields = _stat_fields(stat)
     state, pgid, start_ticks = fields[0], int(fields[2]), int(fields[19])
-    if state in ("Z", "X") or not cmdline:
+    if state in EXITED:
+        if not _other_threads_run(pid):
+            return None
+    elif not cmdline:
         return None
-    return boot_id, pgid, start_ticks, [arg.decode() for arg in cmdline.rstrip(b"\0").split(b"\0")]
+    args = [arg.decode() for arg in cmdline.rstrip(b"\0").split(b"\0")] if cmdline else []
+    return boot_id, pgid, start_ticks, args
 
 
 @dataclass(frozen=True)
@@ -80,13 +109,20 @@ class ChildRecord:
 
     @classmethod
     def of(cls, name: str, pid: int, port: int) -> ChildRecord | None:
-        """The record of a running process, read from /proc; None if it is gone (or no /proc)."""
+        """The record of a running process, read from /proc; None if it is gone or exiting (or
+        there is no /proc)."""
         identity = _identity(pid)
-        return None if identity is None else cls(name, pid, port, *identity)
+        return None if identity is None or not identity[3] else cls(name, pid, port, *identity)
 
     def running(self) -> bool:
-        """Whether this very process still runs (not exited, not a zombie, not a pid reused)."""
-        return _identity(self.pid) == (self.boot_id, self.pgid, self.start_ticks, self.cmdline)
+        """Whether this very process still runs (not exited, not a pid reused); while it exits
+        its command line may be gone already, and its pid and start time are still its own."""
+        identity = _identity(self.pid)
+        if identity is None:
+            return False
+        boot_id, pgid, start_ticks, cmdline = identity
+        same = (boot_id, pgid, start_ticks) == (self.boot_id, self.pgid, self.start_ticks)
+        return same and cmdline in ([], self.cmdline)
 
     def save(self, directory: Path) -> Path:
         """Write the record as `<directory>/<name>.json` (replaced whole, never half-written)."""
@@ -141,6 +177,11 @@ def end_leftovers(directory: Path, timeout: float) -> list[ChildRecord]:
         else:
             path.unlink(missing_ok=True)
     end_groups({record.name: (record.pgid, record.running) for record in leftovers}, timeout)
+    # A multi-threaded process can show as a zombie while its other threads still hold its
+    # sockets: wait for the ports themselves.
+    deadline = time.monotonic() + timeout
+    while any(port_in_use(record.port) for record in leftovers) and time.monotonic() < deadline:
+        time.sleep(0.05)
     for record in leftovers:
         (directory / f"{record.name}.json").unlink(missing_ok=True)
     return leftovers

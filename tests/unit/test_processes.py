@@ -101,3 +101,24 @@ def test_a_listening_port_is_in_use_and_a_closed_one_is_not() -> None:
         port = server.getsockname()[1]
         assert port_in_use(port)
     assert not port_in_use(port)
+
+
+def test_a_process_whose_first_thread_exited_still_runs_until_its_last_thread_does() -> None:
+    """How a JVM or a Go program exits: /proc shows its first thread as a zombie with no
+    command line while other threads still hold its pid and sockets."""
+    code = (
+        "import ctypes, threading, time; threading.Thread(target=time.sleep, args=(60,)).start();"
+        "time.sleep(0.2); ctypes.CDLL(None).pthread_exit(None)"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    record = ChildRecord.of("exiting", process.pid, 0)
+    assert record is not None
+    stat = Path(f"/proc/{process.pid}/stat")
+    deadline = time.monotonic() + 10
+    while " Z " not in stat.read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert record.running(), "its second thread still runs"
+    assert ChildRecord.of("exiting", process.pid, 0) is None, "nothing to record any more"
+    process.terminate()
+    process.wait(timeout=10)
+    assert not record.running()
