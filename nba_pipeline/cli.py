@@ -258,9 +258,12 @@ def backfill(
             raise _fail(message, stop.exit_code) from None
     _print_table(f"Backfill {start} to {end}", ("table", "rows"), report.rows.items())
     Console().print(
-        f"runs: {len(report.runs)}, skipped (already loaded): {report.skipped}, "
-        f"republished (left unfinished before): {len(report.republished)}, failed: {len(report.failures)}"
+        f"runs: {len(report.runs)}, skipped (already loaded): {report.skipped}, failed: {len(report.failures)}"
     )
+    if report.republished:
+        Console().print(
+            f"republished {len(report.republished)} runs an earlier backfill left unfinished"
+        )
     for run in report.failures:
         Console().print(
             f"  failed {run.scraper_name} {run.params}: {run.body.get('error_message')}"
