@@ -97,7 +97,8 @@ def _identity(pid: int) -> tuple[str, int, int, list[str]] | None:
 class ChildRecord:
     """Enough about a started child to find it again after a crash, and never to mistake
     another process that reused its pid for it: pid, boot, process group, start time and
-    command line must all still match."""
+    command line must all still match. The launcher (the process that started it) is
+    recorded too: while it runs, the child is a live stack's, not a leftover."""
 
     name: str
     pid: int
@@ -106,13 +107,24 @@ class ChildRecord:
     pgid: int
     start_ticks: int
     cmdline: list[str]
+    launcher_pid: int
+    launcher_start_ticks: int
 
     @classmethod
     def of(cls, name: str, pid: int, port: int) -> ChildRecord | None:
-        """The record of a running process, read from /proc; None if it is gone or exiting (or
-        there is no /proc)."""
-        identity = _identity(pid)
-        return None if identity is None or not identity[3] else cls(name, pid, port, *identity)
+        """The record of a running child of this process, read from /proc; None if it is gone
+        or exiting (or there is no /proc)."""
+        identity, launcher = _identity(pid), _identity(os.getpid())
+        if identity is None or not identity[3] or launcher is None:
+            return None
+        return cls(name, pid, port, *identity, os.getpid(), launcher[2])
+
+    def launcher_running(self) -> bool:
+        """Whether the process that started the child still runs (same pid, boot, start time)."""
+        launcher = _identity(self.launcher_pid)
+        return launcher is not None and (launcher[0], launcher[2]) == (
+            self.boot_id, self.launcher_start_ticks
+        )  # fmt: skip
 
     def running(self) -> bool:
         """Whether this very process still runs (not exited, not a pid reused); while it exits
@@ -162,9 +174,17 @@ def end_groups(groups: Mapping[str, tuple[int, Callable[[], bool]]], timeout: fl
     return running
 
 
+def running_launchers(directory: Path) -> list[int]:
+    """Pids of the launchers of recorded children that still run: a stack running on this
+    workdir, whose children must not be taken for leftovers."""
+    records = [ChildRecord.load(path) for path in directory.glob("*.json")]
+    return sorted({r.launcher_pid for r in records if r is not None and r.launcher_running()})
+
+
 def end_leftovers(directory: Path, timeout: float) -> list[ChildRecord]:
     """End the recorded children that an earlier launcher on this workdir left running (it was
-    killed or crashed), and forget every record; returns the children that were ended.
+    killed or crashed), and forget every record; returns the children that were ended. Call it
+    only when `running_launchers` finds none.
 
     A record whose process is gone, or whose pid now belongs to another program, is only
     deleted: nothing is signalled that this project did not start.

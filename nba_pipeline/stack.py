@@ -37,6 +37,7 @@ from nba_pipeline.processes import (
     end_groups,
     end_leftovers,
     port_in_use,
+    running_launchers,
 )
 from nba_pipeline.scheduler import SchedulerConfig, SchedulerLoop
 from nba_pipeline.topology import Topology, TopologyApplier
@@ -278,9 +279,14 @@ class LocalStack:
             record.save(self.pids_dir)
 
     def clear_the_way(self) -> None:
-        """End the children an earlier stack on this workdir left running (killed or crashed),
-        then check that every port of this stack is free: one held by another program is a
-        StackError naming it, never a process killed on a guess."""
+        """Refuse a workdir a running stack uses, end the children an earlier stack on it left
+        running (killed or crashed), then check that every port of this stack is free: one
+        held by another program is a StackError naming it, never a process killed on a guess."""
+        if launchers := running_launchers(self.pids_dir):
+            raise StackError(
+                f"another local stack runs on {self.workdir} (process {launchers[0]}): stop it "
+                f"first (kill {launchers[0]}), or give this one its own --workdir"
+            )
         for leftover in end_leftovers(self.pids_dir, CHILD_STOP_SECONDS):
             log.warning(
                 "ended %s (pid %d, port %d), left running by an earlier stack on %s",

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from nba_pipeline.processes import ChildRecord, port_in_use
-from nba_pipeline.stack import CHILDREN, fake_gcs_command, free_port, http_ok, wait_until
+from nba_pipeline.stack import CHILDREN, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -32,6 +32,19 @@ DEMO_TABLES = (
     "nba_analytics.player_game_lines",
 )
 BUCKET = "nba-scraped-data"
+LAUNCH_AND_DIE = """
+import subprocess, sys
+from pathlib import Path
+from nba_pipeline.processes import ChildRecord
+from nba_pipeline.stack import fake_gcs_command, http_ok, wait_until
+
+port, workdir = int(sys.argv[1]), Path(sys.argv[2])
+child = subprocess.Popen(fake_gcs_command(port, workdir / "gcs"), start_new_session=True)
+wait_until(http_ok(f"http://127.0.0.1:{port}/storage/v1/b"), "fake-gcs-server", 20, child)
+ChildRecord.of("fake-gcs-server", child.pid, port).save(workdir / "pids")
+"""
+"""Start a fake-gcs-server as the stack does but without tying it to this process, record it,
+and exit: what a crash left behind where the parent-death signal did not act."""
 EXIT_WITHIN = 30
 """Seconds a stopping `up` may take before the test fails (it needs a few; this is no timing)."""
 
@@ -199,10 +212,17 @@ def test_sigterm_during_the_demo_stops_cleanly_and_the_next_up_completes_its_dem
 
 
 def test_sigterm_stops_an_idle_up_started_as_a_background_job(tmp_path: Path) -> None:
-    """A shell starts `up &` with SIGINT ignored, so SIGTERM is the stop signal that arrives."""
+    """A shell starts `up &` with SIGINT ignored, so SIGTERM is the stop signal that arrives.
+    Meanwhile a second `up` on the same workdir is refused and takes nothing from the first."""
     up = Up(tmp_path, "--no-demo", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     up.wait_for("Ctrl-C to stop")
     children = up.children(tmp_path)
+
+    second = Up(tmp_path, "--no-demo")
+    assert second.exit_code("a second up on the workdir") == 1
+    assert f"another local stack runs on {tmp_path} (process {up.process.pid})" in second.output
+    assert all(child.running() for child in children) and up.process.poll() is None
+
     assert up.stop(signal.SIGTERM, "SIGTERM while idle, SIGINT ignored") == 0
     assert_gone(children)
     assert not (tmp_path / "warehouse.duckdb.wal").exists()
@@ -215,18 +235,17 @@ def test_a_killed_up_leaves_no_child_and_the_next_start_ends_a_leftover(tmp_path
     assert up.stop(signal.SIGKILL, "SIGKILL") == -signal.SIGKILL
     assert_gone(children)
 
-    # A fake-gcs-server that outlived its launcher, recorded as the stack records its children.
+    # A fake-gcs-server whose launcher died without ending it (and without the parent-death
+    # signal), recorded as the stack records its children.
     port = free_port()
-    leftover = subprocess.Popen(fake_gcs_command(port, tmp_path / "gcs"), start_new_session=True)
-    wait_until(http_ok(f"http://127.0.0.1:{port}/storage/v1/b"), "leftover", 20, leftover)
-    record = ChildRecord.of("fake-gcs-server", leftover.pid, port)
-    assert record is not None
-    record.save(tmp_path / "pids")
+    subprocess.run([sys.executable, "-c", LAUNCH_AND_DIE, str(port), str(tmp_path)], check=True)
+    record = ChildRecord.load(tmp_path / "pids" / "fake-gcs-server.json")
+    assert record is not None and record.running() and not record.launcher_running()
 
     again = Up(tmp_path, "--no-demo", "--no-scheduler", "--port", f"gcs={port}")
     again.wait_for("Ctrl-C to stop")
-    leftover.wait(timeout=EXIT_WITHIN)  # it exits 0 on SIGTERM
-    assert f"ended fake-gcs-server (pid {leftover.pid}, port {port})" in again.output
+    assert not record.running()
+    assert f"ended fake-gcs-server (pid {record.pid}, port {port})" in again.output
     assert again.urls()["gcs"] == f"http://127.0.0.1:{port}"
     assert again.stop(signal.SIGTERM, "SIGTERM after reaping a leftover") == 0
 

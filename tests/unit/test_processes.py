@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 import subprocess
 import sys
@@ -13,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from nba_pipeline.processes import ChildRecord, die_with_parent, end_leftovers, port_in_use
+from nba_pipeline.processes import (
+    ChildRecord,
+    die_with_parent,
+    end_leftovers,
+    port_in_use,
+    running_launchers,
+)
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 
@@ -65,6 +72,17 @@ def test_a_process_that_only_shares_the_pid_is_never_signalled(
     assert end_leftovers(tmp_path, timeout=1) == []
     assert sleeper.poll() is None, "an unrelated process was signalled"
     assert list(tmp_path.iterdir()) == [], "the stale record was dropped"
+
+
+def test_a_child_whose_launcher_runs_belongs_to_a_live_stack(
+    sleeper: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    record = ChildRecord.of("sleeper", sleeper.pid, 0)
+    assert record is not None and record.launcher_pid == os.getpid()
+    record.save(tmp_path)
+    assert running_launchers(tmp_path) == [os.getpid()]
+    dataclasses.replace(record, launcher_start_ticks=1).save(tmp_path)  # a launcher gone since
+    assert running_launchers(tmp_path) == []
 
 
 def test_records_of_exited_processes_and_unreadable_files_are_dropped(tmp_path: Path) -> None:
