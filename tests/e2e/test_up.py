@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ class Up:
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        STARTED.append(self)
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -111,6 +113,25 @@ class Up:
         code = self.exit_code(signum.name)
         sys.stdout.write(f"\n{what}: exited {time.monotonic() - sent:.2f} s after {signum.name}\n")
         return code
+
+
+STARTED: list[Up] = []
+
+
+@pytest.fixture(autouse=True)
+def no_up_left_running() -> Iterator[None]:
+    """A test that fails half-way still stops the `up` processes it started (SIGTERM, so they
+    end their emulators too; SIGKILL if that hangs)."""
+    yield
+    while STARTED:
+        process = STARTED.pop().process
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=EXIT_WITHIN)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def assert_gone(children: list[ChildRecord]) -> None:
