@@ -18,6 +18,8 @@ class Build:
     table: Table
     reads: frozenset[str]
     select_sql: str
+    """Names its output columns as the table does: BigQuery's partition replace inserts the
+    select's rows by name."""
     onwards: bool = False
     """Rows of a day read earlier days too (a rolling window): a load of day D rebuilds D and
     every later day, so loads arriving in any order give the same table."""
@@ -53,8 +55,9 @@ PLAYER_GAME_SUMMARY = Table(
 PLAYER_GAME_SUMMARY_SQL = """
 SELECT
   b.game_date, g.game_id, b.player_id, b.player_name, b.team_abbr, b.opponent_abbr, b.is_home,
-  b.minutes, b.pts, b.reb, b.ast, b.stl, b.blk, b.turnover, b.fg3m,
-  COALESCE(g.status, b.game_status), CURRENT_TIMESTAMP
+  b.minutes, b.pts AS points, b.reb AS rebounds, b.ast AS assists, b.stl AS steals,
+  b.blk AS blocks, b.turnover AS turnovers, b.fg3m AS fg3_made,
+  COALESCE(g.status, b.game_status) AS game_status, CURRENT_TIMESTAMP AS built_at
 FROM {nba_raw.bdl_player_boxscores} b
 LEFT JOIN {nba_raw.bdl_games} g
   ON g.game_date = b.game_date
@@ -129,10 +132,11 @@ WITH candidates AS (
 }
 ), closing AS (SELECT * FROM candidates WHERE pick = 1 AND line IS NOT NULL)
 SELECT p.game_date, p.game_id, p.player_id, p.player_name, p.team_abbr, p.opponent_abbr,
-       c.source, c.bookmaker, c.line, c.over_price, c.under_price, c.odds_format, c.snapshot_at,
-       p.points,
-       CASE WHEN p.points > c.line THEN 'over' WHEN p.points < c.line THEN 'under' ELSE 'push' END,
-       p.points - c.line, CURRENT_TIMESTAMP
+       c.source, c.bookmaker, c.line, c.over_price, c.under_price, c.odds_format,
+       c.snapshot_at AS line_snapshot_at, p.points,
+       CASE WHEN p.points > c.line THEN 'over' WHEN p.points < c.line THEN 'under' ELSE 'push' END
+         AS outcome,
+       p.points - c.line AS margin, CURRENT_TIMESTAMP AS built_at
 FROM {{nba_analytics.player_game_summary}} p
 JOIN closing c ON {name_key("c.player_name")} = {name_key("p.player_name")}
 WHERE p.game_date = @game_date AND p.points IS NOT NULL
@@ -170,9 +174,10 @@ WITH teams AS (
   WHERE game_date = @game_date
   GROUP BY game_date, game_id, team_abbr, opponent_abbr, is_home
 )
-SELECT t.game_date, t.game_id, t.team_abbr, t.opponent_abbr, t.is_home, t.points, o.points,
-       CASE WHEN t.points > o.points THEN 'W' WHEN t.points < o.points THEN 'L' END,
-       t.rebounds, t.assists, t.fg3_made, t.players_used, CURRENT_TIMESTAMP
+SELECT t.game_date, t.game_id, t.team_abbr, t.opponent_abbr, t.is_home, t.points,
+       o.points AS opponent_points,
+       CASE WHEN t.points > o.points THEN 'W' WHEN t.points < o.points THEN 'L' END AS result,
+       t.rebounds, t.assists, t.fg3_made, t.players_used, CURRENT_TIMESTAMP AS built_at
 FROM teams t
 LEFT JOIN teams o ON o.team_abbr = t.opponent_abbr AND o.opponent_abbr = t.team_abbr
 """
@@ -224,7 +229,9 @@ WITH per_game AS (
                     ROWS BETWEEN {HIT_RATE_GAMES - 1} PRECEDING AND CURRENT ROW)
 )
 SELECT game_date, player_id, player_name, source, games, lines, overs, unders, pushes,
-       overs / (1.0 * lines), CASE WHEN margins > 0 THEN margin_sum / margins END, CURRENT_TIMESTAMP
+       overs / (1.0 * lines) AS hit_rate,
+       CASE WHEN margins > 0 THEN margin_sum / margins END AS avg_margin,
+       CURRENT_TIMESTAMP AS built_at
 FROM rolling
 WHERE game_date >= @game_date
 """

@@ -149,3 +149,16 @@ def test_each_raw_table_triggers_only_the_builds_that_read_it() -> None:
     assert [b.table.name for b in builds_reading("nba_raw.odds_api_player_points_props")] == [
         "player_game_lines", "player_prop_results"]  # fmt: skip
     assert builds_reading("nba_raw.odds_api_events") == []
+
+
+def test_every_build_selects_its_table_columns_by_name() -> None:
+    """BigQuery replaces a partition with one MERGE that inserts the select's rows by name."""
+    warehouse = DuckDBWarehouse(":memory:")
+    warehouse.ensure_tables([*raw_tables(), *ANALYTICS_TABLES])
+    for build in BUILDS:
+        sql = warehouse._sql(build.select_sql)
+        with warehouse._using() as cur:
+            described = cur.execute(f"DESCRIBE {sql}", {"game_date": dt.date(2025, 2, 20)})
+            names = [row[0] for row in described.fetchall()]
+        assert names == list(build.table.column_names), build.table.fqn
+    warehouse.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,14 +137,20 @@ def test_rebuilds_of_several_tables_are_one_script_job_with_typed_parameters() -
     ]
     assert w.rebuild(targets, {"game_date": day}) == [7, 2]
     ((_, script, config),) = client.of("query")
-    assert script.startswith("BEGIN TRANSACTION;")
-    deletes = [
-        "DELETE FROM `proj.nba_analytics.player_game_summary` WHERE `game_date` = @game_date;",
-        "DELETE FROM `proj.nba_analytics.team_game_summary` WHERE `game_date` = @game_date;",
+    assert "TRANSACTION" not in script, "BigQuery cancels a transaction racing another (rule 1)"
+    merges = [
+        "MERGE `proj.nba_analytics.player_game_summary` T USING (",
+        "MERGE `proj.nba_analytics.team_game_summary` T USING (",
     ]
-    assert script.index(deletes[0]) < script.index(deletes[1]) < script.index("COMMIT TRANSACTION;")
+    assert script.index(merges[0]) < script.index(merges[1]) < script.index("SELECT (SELECT COUNT")
+    assert (
+        script.count(
+            "ON FALSE WHEN NOT MATCHED BY SOURCE AND T.`game_date` = @game_date THEN DELETE"
+        )
+        == 2
+    )
     assert "FROM `proj.nba_raw.bdl_player_boxscores` b" in script
-    assert "FROM `proj.nba_analytics.player_game_summary`" in script.split(deletes[1])[1]
+    assert "FROM `proj.nba_analytics.player_game_summary`" in script.split(merges[1])[1]
     assert script.rstrip().endswith("AS n1;")
     (param,) = config.query_parameters
     assert (param.name, param.type_, param.value) == ("game_date", "DATE", day)
@@ -209,4 +216,54 @@ def test_a_rebuild_onwards_replaces_every_later_partition() -> None:
     )
     assert w.rebuild([(TEAM_GAME_SUMMARY, TEAM_GAME_SUMMARY_SQL)], {"game_date": DAY}, True) == [3]
     ((_, script, _),) = client.of("query")
-    assert "WHERE `game_date` >= @game_date;" in script
+    assert "NOT MATCHED BY SOURCE AND T.`game_date` >= @game_date THEN DELETE" in script
+
+
+def test_replace_is_one_merge_of_the_staged_rows_without_a_transaction() -> None:
+    w, client = warehouse()
+    w.replace(BDL_GAMES, {"game_date": DAY}, [{"game_id": 1, "game_date": DAY}])
+    ((_, (staging, _), _),) = client.of("load")
+    ((_, merge, config),) = client.of("query")
+    assert merge.startswith(f"MERGE `proj.nba_raw.bdl_games` T USING `{staging}` S ON FALSE")
+    assert "TRANSACTION" not in merge
+    assert [p.name for p in config.query_parameters] == ["game_date"]
+    assert client.of("delete_table") == [("delete_table", staging, True)]
+
+
+def test_a_streamed_table_never_takes_dml() -> None:
+    """BigQuery refuses DML over rows streamed in the last 30 minutes (rule 4): a table the
+    warehouse streams to is refused for upserts, replaces and rebuilds, before any job."""
+    w, client = warehouse()
+    w.append(PROCESSED_MESSAGES, [{"message_id": "m1"}])
+    with pytest.raises(ValueError, match="written by append"):
+        w.replace(PROCESSED_MESSAGES, {"phase": "processors"}, [])
+    assert client.of("query") == []
+
+
+def test_each_instance_runs_at_most_two_mutating_statements_per_table() -> None:
+    """BigQuery runs 2 mutating DML statements per table and queues 20 (rule 2)."""
+    w, client = warehouse()
+    running, peak, lock = 0, 0, threading.Lock()
+    release = threading.Event()
+
+    def query(sql: str, job_config: Any = None) -> Job:
+        nonlocal running, peak
+        if sql.startswith("MERGE"):
+            with lock:
+                running += 1
+                peak = max(peak, running)
+            release.wait(0.2)
+            with lock:
+                running -= 1
+        return Job([])
+
+    client.query = query  # type: ignore[method-assign]
+    threads = [
+        threading.Thread(target=w.replace, args=(BDL_GAMES, {"game_date": DAY}, []))
+        for _ in range(6)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert peak == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -87,6 +88,34 @@ def newer_or_same(table: Table, new: str, old: str, quote: str) -> str:
         f"({old}.{at} IS NULL OR {new}.{at} > {old}.{at} "
         f"OR ({new}.{at} = {old}.{at} AND {new}.{file} >= {old}.{file}))"
     )
+
+
+LOAD, APPEND, REBUILD, REBUILD_ONWARDS = "upsert or replace", "append", "rebuild", "rebuild onwards"
+"""The ways a table is written; each table is written one way only (`WriteKinds`)."""
+
+
+class WriteKinds:
+    """Which way each table is written, refusing a second way.
+
+    On DuckDB the write locks of one way do not exclude another's; on BigQuery a table that is
+    streamed to (append) must never take DML, which fails over rows streamed in the last 30
+    minutes. A table written one way only cannot hit either.
+    """
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, tables: Iterable[Table], kind: str) -> None:
+        """Note `kind` for each table; ValueError if one was written another way."""
+        with self._lock:
+            for table in tables:
+                if self._kinds.setdefault(table.fqn, kind) != kind:
+                    raise ValueError(
+                        f"{table.fqn} is written by {self._kinds[table.fqn]}; it cannot "
+                        f"also be written by {kind} (a table is loaded, appended to or "
+                        "rebuilt, one of these)"
+                    )
 
 
 def render_tables(sql: str, ref: Any) -> str:

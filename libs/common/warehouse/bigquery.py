@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from google.cloud import bigquery
 
-from libs.common.warehouse.base import Row, newer_or_same, render_tables, unique_rows
+from libs.common.warehouse.base import (
+    APPEND,
+    LOAD,
+    REBUILD,
+    Row,
+    WriteKinds,
+    newer_or_same,
+    render_tables,
+    unique_rows,
+)
 from libs.common.warehouse.schema import Table, added_columns
 
 PARAM_TYPES: dict[type, str] = {
@@ -32,6 +43,10 @@ def schema_fields(table: Table) -> list[bigquery.SchemaField]:
         for c in table.columns
     ]
 
+
+MUTATING_DML_PER_TABLE = 2
+"""Mutating DML statements one instance runs at once against one table: BigQuery runs 2 per
+table and queues up to 20 more, so up to 11 instances stay inside the queue."""
 
 BATCH_COLUMN = "_batch"
 """Staging-only column saying which batch of an `upsert_many` a row came from."""
@@ -84,9 +99,28 @@ def query_parameters(params: Mapping[str, Any]) -> list[bigquery.ScalarQueryPara
     return result
 
 
-def _condition(where: Mapping[str, Any], op: str = "=") -> str:
+def _condition(where: Mapping[str, Any], op: str = "=", alias: str = "") -> str:
     """`where` (column `op` value) as SQL with `@column` query parameters."""
-    return " AND ".join(f"`{k}` {op} @{k}" for k in where) or "TRUE"
+    prefix = f"{alias}." if alias else ""
+    return " AND ".join(f"{prefix}`{k}` {op} @{k}" for k in where) or "TRUE"
+
+
+def replace_rows_sql(target: str, source: str, table: Table, condition: str) -> str:
+    """One MERGE that replaces the target rows matching `condition` (on alias T) with every row
+    of `source` (named like the table's columns).
+
+    A single mutating DML statement, atomic on its own: no multi-statement transaction, which
+    BigQuery cancels when another one mutates the same table (rule 1); a concurrent one is
+    queued instead. `ON FALSE` matches no row, so no target row can match two source rows
+    (rule 3). BigQuery documents this MERGE as the way to replace a partition.
+    """
+    names = ", ".join(f"`{c}`" for c in table.column_names)
+    values = ", ".join(f"S.`{c}`" for c in table.column_names)
+    return (
+        f"MERGE `{target}` T USING {source} S ON FALSE "
+        f"WHEN NOT MATCHED BY SOURCE AND {condition} THEN DELETE "
+        f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
+    )
 
 
 def _json_row(row: Row, table: Table) -> dict[str, Any]:
@@ -107,10 +141,39 @@ class BigQueryWarehouse:
     """Production warehouse. Every write is one job or one streamed insert, so it is atomic on
     BigQuery's side."""
 
-    def __init__(self, project: str, location: str = "US", client: Any = None) -> None:
+    def __init__(
+        self,
+        project: str,
+        location: str = "US",
+        client: Any = None,
+        dml_per_table: int = MUTATING_DML_PER_TABLE,
+    ) -> None:
         self.project = project
         self.location = location
         self.client = client or bigquery.Client(project=project, location=location)
+        self._kinds = WriteKinds()
+        self._dml_per_table = dml_per_table
+        self._dml_slots: dict[str, threading.BoundedSemaphore] = {}
+        self._slots_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def _mutating(self, tables: Sequence[Table], kind: str) -> Iterator[None]:
+        """Hold one of this instance's mutating-DML slots on each table (sorted, so two
+        callers never wait on each other). BigQuery runs 2 mutating DML statements per table
+        and queues 20 more, failing the rest (rule 2): at most `dml_per_table` per instance
+        keeps every instance together inside the queue (docs/bigquery.md: max instances)."""
+        self._kinds.claim(tables, kind)
+        with self._slots_lock:
+            slots = [
+                self._dml_slots.setdefault(
+                    table.fqn, threading.BoundedSemaphore(self._dml_per_table)
+                )
+                for table in sorted(tables, key=lambda t: t.fqn)
+            ]
+        with contextlib.ExitStack() as held:
+            for slot in slots:
+                held.enter_context(slot)
+            yield
 
     def _ref(self, dataset: str, table: str) -> str:
         return f"{self.project}.{dataset}.{table}"
@@ -174,7 +237,8 @@ class BigQueryWarehouse:
         self._load(staging, table, staged, bigquery.WriteDisposition.WRITE_TRUNCATE, [batch_field])
         try:
             changed = list(self.client.query(changed_sql(target, staging, table)).result())
-            self.client.query(merge_sql(target, staging, table)).result()
+            with self._mutating([table], LOAD):
+                self.client.query(merge_sql(target, staging, table)).result()
         finally:
             self.client.delete_table(staging, not_found_ok=True)
         counts = [0] * len(batches)
@@ -186,22 +250,22 @@ class BigQueryWarehouse:
         target = self._table_id(table)
         staging = f"{target}__staging_{uuid.uuid4().hex[:12]}"
         self._load(staging, table, rows, bigquery.WriteDisposition.WRITE_TRUNCATE)
-        condition = _condition(where)
-        script = (
-            f"BEGIN TRANSACTION;\nDELETE FROM `{target}` WHERE {condition};\n"
-            f"INSERT INTO `{target}` SELECT * FROM `{staging}`;\nCOMMIT TRANSACTION;"
-        )
+        merge = replace_rows_sql(target, f"`{staging}`", table, _condition(where, alias="T"))
         config = bigquery.QueryJobConfig(query_parameters=query_parameters(where))
         try:
-            self.client.query(script, job_config=config).result()
+            with self._mutating([table], LOAD):
+                self.client.query(merge, job_config=config).result()
         finally:
             self.client.delete_table(staging, not_found_ok=True)
 
     def append(self, table: Table, rows: Sequence[Row]) -> None:
         """Streamed (insertAll), not a load job: log rows come one per run and per message, and
-        a table takes 1,500 load jobs a day; streamed rows are queryable at once."""
+        a table takes 1,500 load jobs a day; streamed rows are queryable at once. A table
+        streamed to is never also changed by DML (`WriteKinds`): BigQuery refuses DML over
+        rows streamed in the last 30 minutes (rule 4)."""
         if not rows:
             return
+        self._kinds.claim([table], APPEND)
         payload = [_json_row(row, table) for row in rows]
         errors = self.client.insert_rows_json(self._table_id(table), payload)
         if errors:
@@ -210,22 +274,26 @@ class BigQueryWarehouse:
     def rebuild(
         self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any], onwards: bool = False
     ) -> list[int]:
-        condition = _condition(where, ">=" if onwards else "=")
+        """One script job: a partition-replacing MERGE per table, in order (each reads the
+        ones before it), then the row counts. Each MERGE is atomic; the script is not one
+        transaction, because BigQuery cancels a transaction when another one mutates the same
+        table, and rebuilds of different dates run at once (docs/bigquery.md)."""
+        op = ">=" if onwards else "="
         steps = []
         counts = []
         for i, (table, select_sql) in enumerate(targets):
             target = self._table_id(table)
-            names = ", ".join(f"`{n}`" for n in table.column_names)
+            source = f"({render_tables(select_sql, self._quoted)})"
             steps.append(
-                f"DELETE FROM `{target}` WHERE {condition};\n"
-                f"INSERT INTO `{target}` ({names}) {render_tables(select_sql, self._quoted)};\n"
+                replace_rows_sql(target, source, table, _condition(where, op, "T")) + ";\n"
             )
-            counts.append(f"(SELECT COUNT(*) FROM `{target}` WHERE {condition}) AS n{i}")
-        script = (
-            f"BEGIN TRANSACTION;\n{''.join(steps)}COMMIT TRANSACTION;\nSELECT {', '.join(counts)};"
-        )
+            counts.append(
+                f"(SELECT COUNT(*) FROM `{target}` WHERE {_condition(where, op)}) AS n{i}"
+            )
+        script = f"{''.join(steps)}SELECT {', '.join(counts)};"
         config = bigquery.QueryJobConfig(query_parameters=query_parameters(where))
-        result = list(self.client.query(script, job_config=config).result())
+        with self._mutating([table for table, _ in targets], REBUILD):
+            result = list(self.client.query(script, job_config=config).result())
         return [int(result[0][f"n{i}"]) if result else 0 for i in range(len(targets))]
 
     def _quoted(self, dataset: str, table: str) -> str:

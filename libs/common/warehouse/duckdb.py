@@ -14,7 +14,17 @@ from typing import Any
 
 import duckdb
 
-from libs.common.warehouse.base import Row, newer_or_same, render_tables, unique_rows
+from libs.common.warehouse.base import (
+    APPEND,
+    LOAD,
+    REBUILD,
+    REBUILD_ONWARDS,
+    Row,
+    WriteKinds,
+    newer_or_same,
+    render_tables,
+    unique_rows,
+)
 from libs.common.warehouse.schema import ColumnType, Table, added_columns
 
 DUCKDB_TYPES: dict[ColumnType, str] = {
@@ -30,8 +40,6 @@ DUCKDB_TYPES: dict[ColumnType, str] = {
 BATCH_COLUMN = "_batch"
 """Staging-only column saying which batch of an `upsert_many` a row came from."""
 
-LOAD, APPEND, REBUILD, REBUILD_ONWARDS = "upsert or replace", "append", "rebuild", "rebuild onwards"
-"""The ways a table is written (`DuckDBWarehouse._writing`)."""
 
 PARAM = re.compile(r"@([a-zA-Z_][a-zA-Z0-9_]*)")
 
@@ -93,7 +101,7 @@ class DuckDBWarehouse:
         self._conn = duckdb.connect(self._path, config={"threads": threads})
         self._write_lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
-        self._write_kinds: dict[str, str] = {}
+        self._kinds = WriteKinds()
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
@@ -115,14 +123,8 @@ class DuckDBWarehouse:
         lock would not exclude each other.
         """
         partition = repr(sorted(where.items())) if where is not None else ""
+        self._kinds.claim(tables, kind)
         with self._write_lock:
-            for table in tables:
-                if self._write_kinds.setdefault(table.fqn, kind) != kind:
-                    raise ValueError(
-                        f"{table.fqn} is written by {self._write_kinds[table.fqn]}; it cannot "
-                        f"also be written by {kind} (a table is loaded, appended to or "
-                        "rebuilt, one of the three)"
-                    )
             names = {f"{t.fqn}{partition}" for t in tables} if kind != APPEND else set()
             locks = [self._locks[name] for name in sorted(names)]
         with contextlib.ExitStack() as held:
