@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from google.cloud import bigquery
 
 from libs.common.analytics import (
@@ -18,7 +20,12 @@ from libs.common.analytics import (
 )
 from libs.common.audit import PROCESSED_MESSAGES, SCRAPER_EXECUTION_LOG
 from libs.common.sources.balldontlie import BDL_GAMES
-from libs.common.warehouse.bigquery import BigQueryWarehouse, merge_sql, schema_fields
+from libs.common.warehouse.bigquery import (
+    MUTATING_DML_PER_TABLE,
+    BigQueryWarehouse,
+    merge_sql,
+    schema_fields,
+)
 
 
 @dataclass
@@ -68,6 +75,7 @@ class RecordingClient:
 
 
 DAY = dt.date(2025, 2, 20)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def warehouse() -> tuple[BigQueryWarehouse, RecordingClient]:
@@ -267,3 +275,19 @@ def test_each_instance_runs_at_most_two_mutating_statements_per_table() -> None:
     for thread in threads:
         thread.join()
     assert peak == 2
+
+
+BIGQUERY_MUTATING_DML_PER_TABLE = 2 + 20
+"""Running plus queued mutating DML statements BigQuery accepts per table; more fail
+(https://cloud.google.com/bigquery/docs/data-manipulation-language, "UPDATE, DELETE, MERGE DML
+concurrency")."""
+
+
+@pytest.mark.parametrize("service", ["scrapers", "processors", "analytics"])
+def test_every_instance_together_stays_inside_the_dml_queue(service: str) -> None:
+    """Each writing service's max instances times the per-instance bound fits the queue, so
+    scaling out cannot make BigQuery fail a load or a rebuild with 'too many DML statements'."""
+    manifest = yaml.safe_load((ROOT / "deploy" / "cloudrun" / f"{service}.yaml").read_text())
+    annotations = manifest["spec"]["template"]["metadata"]["annotations"]
+    instances = int(annotations["autoscaling.knative.dev/maxScale"])
+    assert instances * MUTATING_DML_PER_TABLE <= BIGQUERY_MUTATING_DML_PER_TABLE
