@@ -53,8 +53,8 @@ class Counts:
 
 @dataclass
 class CommitHold:
-    """Holds the next transaction to reach COMMIT, its tables still claimed, so a test can
-    make two transactions overlap without racing."""
+    """Holds the next transaction or mutating statement to reach its COMMIT, its table still
+    claimed (or its DML slot taken), so a test can make two writes overlap without racing."""
 
     timeout: float
     reached: threading.Event = field(default_factory=threading.Event)
@@ -391,6 +391,7 @@ class BigQueryDouble:
                 except Exception:
                     cur.execute("ROLLBACK")
                     raise
+                self._wait_if_held()
                 cur.execute("COMMIT")
         return []
 
@@ -408,7 +409,8 @@ class BigQueryDouble:
     # test hooks
 
     def hold_next_commit(self, timeout: float = 10.0) -> CommitHold:
-        """Make the next transaction to reach COMMIT wait (tables claimed) until released."""
+        """Make the next transaction or mutating DML statement to reach its COMMIT wait there
+        until released (or `timeout` seconds pass)."""
         hold = CommitHold(timeout)
         with self._lock:
             self._holds.append(hold)

@@ -73,6 +73,7 @@ class TableActivity:
                 finally:
                     activity.pending -= 1
             activity.running += 1
+            self._changed.notify_all()
         try:
             # DuckDB fails one of two statements changing the same rows at once, where
             # BigQuery reruns it ("DML statement conflicts"), so the two take turns here.
@@ -97,3 +98,13 @@ class TableActivity:
         """Wait until `count` statements wait for `table_id` (False after `timeout` seconds)."""
         with self._changed:
             return self._changed.wait_for(lambda: self._tables[table_id].pending >= count, timeout)
+
+    def busy(self) -> int:
+        """Mutating DML statements running or waiting, over every table."""
+        with self._changed:
+            return sum(a.running + a.pending for a in self._tables.values())
+
+    def wait_until_busy(self, count: int, timeout: float) -> bool:
+        """Wait until `count` mutating statements run or wait (False after `timeout`)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.busy() >= count, timeout)
