@@ -227,6 +227,7 @@ class BigQueryWarehouse:
     def upsert_many(self, table: Table, batches: Sequence[Sequence[Row]]) -> list[int]:
         if not table.natural_key:
             raise ValueError(f"{table.fqn} has no natural key to upsert by")
+        self._kinds.claim([table], LOAD)  # a streamed table is refused before any job (rule 4)
         rows, batch_of_row = unique_rows(table, batches)  # MERGE rejects two rows for one key
         staged = [{**row, BATCH_COLUMN: i} for row, i in zip(rows, batch_of_row, strict=True)]
         if not staged:
@@ -247,6 +248,7 @@ class BigQueryWarehouse:
         return counts
 
     def replace(self, table: Table, where: Mapping[str, Any], rows: Sequence[Row]) -> None:
+        self._kinds.claim([table], LOAD)  # a streamed table is refused before any job (rule 4)
         target = self._table_id(table)
         staging = f"{target}__staging_{uuid.uuid4().hex[:12]}"
         self._load(staging, table, rows, bigquery.WriteDisposition.WRITE_TRUNCATE)
