@@ -1,0 +1,93 @@
+"""The warehouses the contract suite runs against: DuckDB, and the BigQuery backend over the
+client double that keeps BigQuery's rules (tests/utils/bigquery_double)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from libs.common.warehouse.base import Warehouse
+from libs.common.warehouse.bigquery import BigQueryWarehouse
+from libs.common.warehouse.duckdb import DuckDBWarehouse
+from tests.utils.bigquery_double import BigQueryDouble
+
+BACKENDS = ("duckdb", "bigquery-double")
+
+
+def outcome_of(work: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    """`work` started on a thread; the list gets its result, or the exception it raised."""
+    outcome: list[Any] = []
+
+    def target() -> None:
+        try:
+            outcome.append(work())
+        except Exception as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread, outcome
+
+
+@dataclass
+class Backend:
+    """One warehouse under test: open it (again) over the same storage, and overlap writes."""
+
+    name: str
+    path: Path
+    double: BigQueryDouble | None = None
+    opened: list[Warehouse] = field(default_factory=list)
+
+    def open(self) -> Warehouse:
+        """A warehouse over this backend's storage (a restart sees what was written)."""
+        warehouse: Warehouse
+        if self.double is None:
+            for earlier in self.opened:  # one DuckDB writer per file
+                earlier.close()
+            warehouse = DuckDBWarehouse(self.path)
+        else:
+            warehouse = BigQueryWarehouse(self.double.project, client=self.double)
+        self.opened.append(warehouse)
+        return warehouse
+
+    def overlapping(self, first: Callable[[], Any], second: Callable[[], Any]) -> list[Any]:
+        """Run `second` while `first` is inside its first write; both outcomes (a result or
+        the exception raised).
+
+        On the BigQuery double `first` is held at its first commit until `second` has started
+        writing or finished, so the two really overlap; on DuckDB they just run at once.
+        """
+        if self.double is None:
+            runs = [outcome_of(first), outcome_of(second)]
+        else:
+            hold = self.double.hold_next_commit()
+            runs = [outcome_of(first)]
+            assert hold.reached.wait(10), "the first write never reached its commit"
+            runs.append(outcome_of(second))
+            self.double.activity.wait_until_busy(2, timeout=2)
+            hold.release()
+        for thread, _ in runs:
+            thread.join(30)
+        return [outcome[0] if outcome else None for _, outcome in runs]
+
+    def close(self) -> None:
+        for warehouse in self.opened:
+            warehouse.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    double = BigQueryDouble() if request.param == "bigquery-double" else None
+    opened = Backend(request.param, tmp_path / "w.duckdb", double)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def warehouse(backend: Backend) -> Warehouse:
+    return backend.open()
