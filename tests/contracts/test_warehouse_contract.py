@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from libs.common.audit import SCRAPER_EXECUTION_LOG, final_runs, record_run
+from libs.common.analytics import ANALYTICS_TABLES
+from libs.common.audit import ORCHESTRATION_TABLES, SCRAPER_EXECUTION_LOG, final_runs, record_run
+from libs.common.sources.registry import raw_tables
 from libs.common.warehouse.base import Warehouse
 from libs.common.warehouse.combining import CombiningWarehouse
 from libs.common.warehouse.schema import Table, col
@@ -64,6 +66,16 @@ def box_row(player_id: int, pts: int, fetched_hour: int) -> dict[str, Any]:
 def box(w: Warehouse) -> list[tuple[int, int, str]]:
     found = w.query("SELECT player_id, pts, execution_id FROM {nba_raw.box}")
     return sorted((r["player_id"], r["pts"], r["execution_id"]) for r in found)
+
+
+def test_every_declared_table_can_be_created(warehouse: Warehouse) -> None:
+    """Every table a service creates at startup (BigQuery refuses, for one, clustering on a
+    FLOAT64 or JSON column, or on more than four)."""
+    declared = (*ORCHESTRATION_TABLES, *raw_tables(), *ANALYTICS_TABLES)
+    warehouse.ensure_tables(declared)
+    warehouse.ensure_tables(declared)
+    for table in declared:
+        assert warehouse.query(f"SELECT COUNT(*) AS n FROM {{{table.fqn}}}") == [{"n": 0}]
 
 
 def test_ensure_tables_is_idempotent_and_keeps_rows(warehouse: Warehouse) -> None:

@@ -44,6 +44,18 @@ def schema_fields(table: Table) -> list[bigquery.SchemaField]:
     ]
 
 
+CLUSTERABLE_TYPES = frozenset({"STRING", "INT64", "BOOL", "DATE", "TIMESTAMP"})
+"""Declared column types BigQuery can cluster a table by: not FLOAT64 or JSON
+(https://cloud.google.com/bigquery/docs/clustered-tables, limitations)."""
+
+
+def clustering_fields(table: Table) -> list[str]:
+    """`table.cluster_by` without columns BigQuery refuses to cluster on (a natural key may
+    hold a FLOAT64, as the props tables' `line` does), at most four."""
+    types = {c.name: c.type for c in table.columns}
+    return [name for name in table.cluster_by if types[name] in CLUSTERABLE_TYPES][:4]
+
+
 MUTATING_DML_PER_TABLE = 2
 """Mutating DML statements one instance runs at once against one table: BigQuery runs 2 per
 table and queues up to 20 more, so up to 11 instances stay inside the queue."""
@@ -190,8 +202,8 @@ class BigQueryWarehouse:
             bq_table.description = table.description
             if table.partition_column:
                 bq_table.time_partitioning = bigquery.TimePartitioning(field=table.partition_column)
-            if table.cluster_by:
-                bq_table.clustering_fields = list(table.cluster_by)
+            if clustering_fields(table):
+                bq_table.clustering_fields = clustering_fields(table)
             existing = self.client.create_table(bq_table, exists_ok=True)
             present = [field.name for field in existing.schema]
             added = added_columns(table, present)
