@@ -7,42 +7,27 @@ checked as built; and every `.query(` call site in services/ and libs/ must have
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import sys
-import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlglot
-from fastapi.testclient import TestClient
 from google.cloud import bigquery
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
-from libs.common import audit
 from libs.common.analytics import ANALYTICS_TABLES, builds_reading
-from libs.common.audit import DAILY_EXPECTED_SCHEDULE, ORCHESTRATION_TABLES, record_run
-from libs.common.service import dependency_checks
+from libs.common.audit import DAILY_EXPECTED_SCHEDULE
 from libs.common.sources.registry import raw_tables
 from libs.common.warehouse.base import Row
 from libs.common.warehouse.bigquery import BigQueryWarehouse
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from libs.common.warehouse.schema import Table
-from services.scrapers import dashboard, failures
-from services.scrapers.app import create_app
-from services.scrapers.breakers import BreakerRegistry
-from services.scrapers.orchestration import cleanup, engine
 from tests.utils.bigquery_double import dialect
-from tests.utils.fakes import fake_clients
+from tests.utils.service_queries import DAY, DECLARED, NOW, ROOT, Call, Recording, drive_services
 
-ROOT = Path(__file__).resolve().parents[2]
-NOW = dt.datetime(2025, 2, 21, 12, tzinfo=dt.UTC)
-DAY = dt.date(2025, 2, 20)
-DECLARED = (*ORCHESTRATION_TABLES, *raw_tables(), *ANALYTICS_TABLES)
 QUERY_CALL = re.compile(r"\.query\(")
 
 
@@ -83,31 +68,6 @@ class RecordingClient:
         """Not SQL."""
 
 
-class RecordingWarehouse(DuckDBWarehouse):
-    """A DuckDB warehouse that notes each query template with the call site that ran it."""
-
-    def __init__(self) -> None:
-        super().__init__(":memory:")
-        self.templates: list[tuple[str, str, dict[str, Any]]] = []
-
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        self.templates.append((_call_site(), sql, dict(params or {})))
-        return super().query(sql, params)
-
-
-def _call_site() -> str:
-    """`path:line` of the nearest caller in services/ or libs/ outside the warehouse package."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        path = Path(frame.f_code.co_filename)
-        if path.is_relative_to(ROOT):
-            relative = path.relative_to(ROOT).as_posix()
-            if relative.startswith(("services/", "libs/")) and "/warehouse/" not in relative:
-                return f"{relative}:{frame.f_lineno}"
-        frame = frame.f_back  # type: ignore[assignment]
-    return "tests"
-
-
 def sample_row(table: Table) -> Row:
     """A row with a value of each column's type."""
     values = {"STRING": "x", "INT64": 1, "FLOAT64": 1.5, "BOOL": True, "DATE": DAY,
@@ -115,58 +75,21 @@ def sample_row(table: Table) -> Row:
     return {c.name: values[c.type] for c in table.columns}
 
 
-def drive_services(w: RecordingWarehouse) -> None:
-    """Run every function of services/ and libs/ that queries the warehouse, each variant."""
-    w.ensure_tables(DECLARED)
-    clients = fake_clients(w)
-    run_id = str(uuid.uuid4())
-    record_run(w, execution_id=run_id, scraper_name="bdl_games", workflow="MANUAL",
-               status="success", gcs_path="gs://b/f.json", started_at=NOW - dt.timedelta(hours=2),
-               finished_at=NOW - dt.timedelta(hours=2), game_date=DAY)  # fmt: skip
-    dependency_checks(clients, uses=(), publishes=None)
-    audit.already_processed(w, "work")
-    audit.pending_executions(w, [run_id, "other"])
-    audit.pending_executions(w, [run_id], reprocess_id="r1")
-    cleanup.run_cleanup(clients, NOW, dt.timedelta(days=1), dt.timedelta(minutes=30))
-    cleanup.run_cleanup(clients, NOW, dt.timedelta(days=1), dt.timedelta(0), [run_id])
-    engine.games_on(w, DAY)
-    engine.history_of(w, "morning_operations", DAY)
-    failures.open_gap(w, "bdl_games", "{}")
-    failures.open_gaps(w, 10)
-    failures.stale_unalerted_gaps(w, NOW)
-    dashboard.collect(w, NOW)
-    breakers = BreakerRegistry(w)
-    breakers.get("direct", "api.example")
-    breakers.reset()
-    with TestClient(create_app(clients=clients)) as app:
-        assert app.get(f"/executions/{run_id}").status_code == 200
-        for params in ({}, {"status": "success", "scraper_name": "bdl_games", "workflow": "MANUAL",
-                            "game_date": DAY.isoformat(), "from": DAY.isoformat(),
-                            "to": DAY.isoformat(), "limit": 5, "offset": 1}):  # fmt: skip
-            assert app.get("/admin/recent-executions", params=params).status_code == 200
-        counts = app.get(
-            "/admin/table-counts", params={"from": DAY.isoformat(), "to": DAY.isoformat()}
-        )
-        assert counts.status_code == 200 and None not in counts.json().values()
-        progress = app.post("/admin/pipeline-progress", json={"execution_ids": [run_id]})
-        assert progress.status_code == 200
-
-
 @pytest.fixture(scope="module")
-def templates() -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
-    w = RecordingWarehouse()
+def templates() -> Iterator[list[Call]]:
+    w = Recording(DuckDBWarehouse(":memory:"))
     drive_services(w)
-    yield w.templates
+    yield w.calls
     w.close()
 
 
-def rendered_queries(templates: Iterable[tuple[str, str, dict[str, Any]]]) -> list[Sent]:
+def rendered_queries(calls: Iterable[Call]) -> list[Sent]:
     """Each template as the BigQuery backend sends it."""
     client = RecordingClient()
     backend = BigQueryWarehouse("nba-prod", client=client)
-    for site, sql, params in templates:
-        client.origin = site
-        backend.query(sql, params)
+    for call in calls:
+        client.origin = call.site
+        backend.query(call.sql, call.params)
     return client.sent
 
 
@@ -216,7 +139,7 @@ def problems(sent: Sequence[Sent]) -> list[str]:
 
 
 def test_every_query_call_site_in_services_and_libs_was_exercised(
-    templates: list[tuple[str, str, dict[str, Any]]],
+    templates: list[Call],
 ) -> None:
     sites = {
         f"{path.relative_to(ROOT).as_posix()}:{number}"
@@ -227,13 +150,11 @@ def test_every_query_call_site_in_services_and_libs_was_exercised(
         if QUERY_CALL.search(line)
     }
     assert sites, "found no call sites: the scan is broken"
-    reached = {site for site, _, _ in templates}
+    reached = {call.site for call in templates}
     assert sites - reached == set(), "drive_services runs no query from these call sites"
 
 
-def test_every_query_template_parses_as_bigquery(
-    templates: list[tuple[str, str, dict[str, Any]]],
-) -> None:
+def test_every_query_template_parses_as_bigquery(templates: list[Call]) -> None:
     sent = rendered_queries(templates)
     assert len(sent) == len(templates)
     assert problems(sent) == []
