@@ -182,6 +182,30 @@ def test_rebuild_replaces_one_partition_of_each_table_in_order(warehouse: Wareho
     assert stored(warehouse, "nba_analytics.doubled") == [(DAY, 64), (other, 10)]
 
 
+def test_a_rebuild_of_several_tables_is_all_or_nothing(
+    request: pytest.FixtureRequest, backend: Backend, warehouse: Warehouse
+) -> None:
+    """A build failing at run time (here a bad cast) leaves every table of the rebuild as it
+    was, the ones rebuilt before it included: readers never see one table of a day rebuilt
+    and the next one not."""
+    if backend.double is not None:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "BigQuery rule 1 (transaction concurrency): a multi-statement transaction is "
+            "cancelled when another mutates the same table, so the backend replaces each "
+            "table with its own MERGE (docs/bigquery.md); a later build failing leaves the "
+            "earlier tables rebuilt until the message is redelivered")))  # fmt: skip
+    warehouse.ensure_tables([SCORES, TOTALS, DOUBLED])
+    warehouse.upsert(SCORES, scores(10, 20))
+    both = [(TOTALS, TOTALS_SQL), (DOUBLED, DOUBLED_SQL)]
+    warehouse.rebuild(both, {"game_date": DAY})
+    warehouse.upsert(SCORES, scores(11, 21))
+    failing = "SELECT game_date, CAST('x' AS INT64) AS pts FROM {nba_analytics.totals} WHERE game_date = @game_date"
+    with pytest.raises(Exception, match=r"(?i)conversion"):
+        warehouse.rebuild([(TOTALS, TOTALS_SQL), (DOUBLED, failing)], {"game_date": DAY})
+    assert stored(warehouse, "nba_analytics.totals") == [(DAY, 30)]
+    assert stored(warehouse, "nba_analytics.doubled") == [(DAY, 60)]
+
+
 def test_a_rebuild_onwards_replaces_the_day_and_every_later_one(warehouse: Warehouse) -> None:
     warehouse.ensure_tables([SCORES, TOTALS])
     days = [DAY + dt.timedelta(days=i) for i in range(3)]
