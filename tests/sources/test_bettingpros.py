@@ -197,7 +197,7 @@ def test_a_book_listing_one_line_twice_keeps_its_first_listing(
             {"selection": "under", "books": [book(13, -120, -150), book(10, -115)]},
         ],
     }
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         rows = BP_PROPS.parse({"offers": [offer]}, ctx())
     assert [(r["bookmaker"], r["line"], r["over_price"], r["under_price"]) for r in rows] == [
         ("caesars", 25.5, -110, -120),

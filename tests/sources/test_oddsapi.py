@@ -328,7 +328,7 @@ def dropped_warnings(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return [
         r.fields  # type: ignore[attr-defined]
         for r in caplog.records
-        if r.levelno == logging.WARNING and "repeated player-points listings" in r.getMessage()
+        if r.levelno == logging.INFO and "repeated player-points listings" in r.getMessage()
     ]
 
 
@@ -347,7 +347,7 @@ def test_recording_with_a_repeated_pair_loads_the_first_listing(
     repeat = [outcome("Over", player, 1.87, 11.5), outcome("Under", player, 1.87, 11.5)]
     changed = with_williamhill(event, repeat)
     body = {**wrapped, "data": changed} if "data" in wrapped else changed
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         rows = source.parse(body, ctx())
     assert len(rows) == 3 * 14  # fanduel, draftkings, williamhill_us: the repeat adds no row
     assert listed(rows, "williamhill_us", player) == [(11.5, 1.8, 1.94)]
@@ -401,7 +401,7 @@ def test_repeated_listings_keep_the_first_and_never_mix(
     dropped: int, caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     body = one_book(sides(order, prices))
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         rows = BY_NAME["oddsa_player_props"].parse(body, ctx())
     over, under = (prices[k][n] if k else None for n, k in enumerate(kept))
     assert listed(rows, "williamhill_us", "Caris LeVert") == [(11.5, over, under)]
@@ -413,11 +413,11 @@ def test_repeated_listings_keep_the_first_and_never_mix(
     assert [w["dropped_listings"] for w in dropped_warnings(caplog)] == [dropped]
 
 
-def test_one_warning_per_file_and_none_without_repeats(caplog: pytest.LogCaptureFixture) -> None:
+def test_one_log_line_per_file_and_none_without_repeats(caplog: pytest.LogCaptureFixture) -> None:
     repeated = one_book(sides("OA UA OB UB", AMERICAN))
     other = {**one_book(sides("OB UB OA UA", AMERICAN)), "id": "0" * 32}
     source = BY_NAME["oddsa_player_props"]
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         source.parse(american_event(), ctx())
         source.parse(load(PROPS_FILE), ctx())
         assert dropped_warnings(caplog) == []

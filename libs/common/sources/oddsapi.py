@@ -154,13 +154,14 @@ class PropsParse(NamedTuple):
 
 
 def kept_rows(scraper: str, parsed: PropsParse, ctx: ParseContext) -> list[Row]:
-    """The rows, after one warning per file if repeated listings were dropped.
+    """The rows, after one log line per file if repeated listings were dropped.
 
-    Dropping them is the rule, not a failure, so the file loads; the warning keeps the upstream
-    quirk visible (which books, how often) without failing every other book's lines.
+    Dropping them is the rule, not a failure, so the file loads; the line (INFO: a known
+    upstream habit, not a fault, seen on a quarter of a season's games) keeps the quirk
+    visible (which books, how often) without failing every other book's lines.
     """
     if parsed.dropped:
-        log.warning(
+        log.info(
             "repeated player-points listings dropped (each key keeps its book's first listing)",
             extra={
                 "fields": {
