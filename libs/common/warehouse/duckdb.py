@@ -224,20 +224,24 @@ class DuckDBWarehouse:
         with self._transaction([table], LOAD) as cur:
             staging = self._staging(cur, table)
             self._insert_into(cur, staging, table, rows, batch_of_row)
-            changed = cur.execute(
-                f"SELECT s.{BATCH_COLUMN}, count(*) FROM {staging} s LEFT JOIN {target} t "
-                f'ON {keys} WHERE t."{first_key}" IS NULL OR ({replaces}) GROUP BY 1'
-            ).fetchall()
-            if changed:
-                # Rows kept as they are (identical, or from an older file) are not rewritten.
-                cur.execute(f"DELETE FROM {target} t USING {staging} s WHERE {keys} AND {replaces}")
-                cur.execute(
-                    f"INSERT INTO {target} SELECT * EXCLUDE ({BATCH_COLUMN}) FROM {staging} s "
-                    f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {keys})"
-                )
+            per_batch = None
+            if len(batches) > 1:  # a combined upsert: each batch's own count, before writing
+                per_batch = cur.execute(
+                    f"SELECT s.{BATCH_COLUMN}, count(*) FROM {staging} s LEFT JOIN {target} t "
+                    f'ON {keys} WHERE t."{first_key}" IS NULL OR ({replaces}) GROUP BY 1'
+                ).fetchall()
+            # Rows kept as they are (identical, or from an older file) are not rewritten: the
+            # replaced ones are deleted, then every staged row whose key is gone goes in.
+            cur.execute(f"DELETE FROM {target} t USING {staging} s WHERE {keys} AND {replaces}")
+            written = cur.execute(
+                f"INSERT INTO {target} SELECT * EXCLUDE ({BATCH_COLUMN}) FROM {staging} s "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {keys})"
+            ).fetchone()  # DuckDB answers an INSERT with its row count: new or replaced rows
             cur.execute(f"TRUNCATE {staging}")
+        if per_batch is None:
+            return [int(written[0]) if written else 0]
         counts = [0] * len(batches)
-        for batch, n in changed:
+        for batch, n in per_batch:
             counts[batch] = int(n)
         return counts
 
