@@ -30,7 +30,8 @@ from libs.common.deps import Clients
 from libs.common.gcs import RawFileStore
 from libs.common.pubsub import Publisher
 from libs.common.settings import CommonSettings, ScraperSettings
-from libs.common.warehouse import open_warehouse
+from libs.common.warehouse import Warehouse, open_warehouse
+from libs.common.warehouse.combining import CombiningWarehouse
 from nba_pipeline.processes import (
     ChildRecord,
     die_with_parent,
@@ -218,6 +219,11 @@ class LocalStack:
     clock: Clock = field(default_factory=Clock)
     settings_overrides: dict[str, Any] = field(default_factory=dict)
     """Extra ScraperSettings fields (e.g. alert channels, breaker cooldown) for this stack."""
+    bigquery: Warehouse | None = None
+    """The BigQuery backend the services write to instead of the workdir's DuckDB file, as
+    with WAREHOUSE=bigquery: a test's or the bench's, over the client double in
+    tests/utils/bigquery_double (the stack has no BigQuery of its own). Its concurrent
+    writes are combined as `open_warehouse` combines BigQuery's."""
     _servers: list[uvicorn.Server] = field(default_factory=list)
     _thread: threading.Thread | None = None
     _loop: asyncio.AbstractEventLoop | None = None
@@ -329,7 +335,7 @@ class LocalStack:
             {
                 "gcp_project": self.project,
                 "gcs_bucket": self.bucket,
-                "warehouse": "duckdb",
+                "warehouse": "duckdb" if self.bigquery is None else "bigquery",
                 "duckdb_path": self.duckdb_path or self.workdir / "warehouse.duckdb",
                 "odds_api_key": LOCAL_API_KEY,
                 "bdl_api_key": LOCAL_API_KEY,
@@ -347,7 +353,10 @@ class LocalStack:
         if not store._client.lookup_bucket(settings.gcs_bucket):
             store._client.create_bucket(settings.gcs_bucket)
         self.clients = Clients(
-            warehouse=open_warehouse(settings),
+            warehouse=open_warehouse(settings)
+            if self.bigquery is None
+            # Other processes may write BigQuery, so no write is assumed seen (open_warehouse).
+            else CombiningWarehouse(self.bigquery, sees_every_write=False),
             store=store,
             publisher=Publisher(settings.gcp_project, settings.publish_timeout_seconds),
         )
