@@ -268,3 +268,15 @@ def test_jobs_and_dml_statements_are_counted_per_table(double: BigQueryDouble) -
     assert double.counts.dml == {T: 2}
     assert double.counts.statements == {"DELETE": 1, "INSERT": 1, "SELECT": 1}
     assert double.sql[-1].startswith("BEGIN TRANSACTION;")
+
+
+def test_each_failed_job_is_recorded_with_the_error_it_raised(double: BigQueryDouble) -> None:
+    """So an end-to-end test can say which BigQuery errors the pipeline met and recovered from."""
+    load(double, T, (1, 1))
+    run(double, f"SELECT k FROM `{T}`")
+    with pytest.raises(BadRequest) as syntax:
+        run(double, "SELEC 1")
+    config = bigquery.LoadJobConfig(schema=SCHEMA, write_disposition="WRITE_APPEND")
+    with pytest.raises(BadRequest) as missing:
+        double.load_table_from_json([{"v": 2}], T, job_config=config).result()
+    assert double.errors == [syntax.value, missing.value]

@@ -94,6 +94,9 @@ class BigQueryDouble:
         self.counts = Counts()
         self.sql: list[str] = []
         """Every SQL text `query` was given, in order."""
+        self.errors: list[GoogleAPICallError] = []
+        """Every error a job failed with, in order: what the code under test had to recover
+        from (a job's error is raised by its `result()`)."""
         self.activity = TableActivity()
         self.buffer = StreamingBuffer(self.clock)
         self._db = duckdb.connect()
@@ -205,7 +208,7 @@ class BigQueryDouble:
         try:
             self._load(table_id, list(json_rows), job_config or bigquery.LoadJobConfig())
         except GoogleAPICallError as error:
-            return Job(job_id, [], error)
+            return self._failed(job_id, error)
         return Job(job_id, [], None)
 
     def _load(
@@ -318,10 +321,15 @@ class BigQueryDouble:
         try:
             rows = self._script(query, params, job_id)
         except GoogleAPICallError as error:
-            return Job(job_id, [], error)
+            return self._failed(job_id, error)
         except duckdb.Error as error:  # a statement BigQuery parses but the data refuses
-            return Job(job_id, [], rules.invalid(f"{type(error).__name__}: {error}"))
+            return self._failed(job_id, rules.invalid(f"{type(error).__name__}: {error}"))
         return Job(job_id, rows, None)
+
+    def _failed(self, job_id: str, error: GoogleAPICallError) -> Job:
+        with self._lock:
+            self.errors.append(error)
+        return Job(job_id, [], error)
 
     def _script(
         self, sql: str, params: Mapping[str, tuple[str, Any]], job_id: str
