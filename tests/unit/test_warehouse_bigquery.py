@@ -20,12 +20,8 @@ from libs.common.analytics import (
 )
 from libs.common.audit import PROCESSED_MESSAGES, SCRAPER_EXECUTION_LOG
 from libs.common.sources.balldontlie import BDL_GAMES
-from libs.common.warehouse.bigquery import (
-    MUTATING_DML_PER_TABLE,
-    BigQueryWarehouse,
-    merge_sql,
-    schema_fields,
-)
+from libs.common.warehouse.bigquery import MUTATING_DML_PER_TABLE, BigQueryWarehouse
+from libs.common.warehouse.bigquery.client import merge_sql, schema_fields
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from libs.common.warehouse.duckdb import DuckDBWarehouse, ddl
+from libs.common.warehouse.duckdb.client import DuckDBWarehouse, ddl
 from libs.common.warehouse.schema import Table, col
 from tests.utils.tables import BOX, DOUBLED, SCORES, TOTALS
 

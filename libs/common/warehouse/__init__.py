@@ -15,12 +15,12 @@ def open_warehouse(settings: CommonSettings) -> Warehouse:
     only when chosen."""
     inner: Warehouse
     if settings.warehouse == "bigquery":
-        from libs.common.warehouse.bigquery import BigQueryWarehouse
+        from libs.common.warehouse.bigquery import BigQueryConfig, BigQueryWarehouse
 
-        inner = BigQueryWarehouse(settings.gcp_project, settings.bigquery_location)
+        inner = BigQueryWarehouse(BigQueryConfig(settings.gcp_project, settings.bigquery_location))
     else:
-        from libs.common.warehouse.duckdb import DuckDBWarehouse
+        from libs.common.warehouse.duckdb import DuckDBConfig, DuckDBWarehouse
 
-        inner = DuckDBWarehouse(settings.duckdb_path)
+        inner = DuckDBWarehouse(DuckDBConfig(settings.duckdb_path))
     # DuckDB lets one process write a file, so every write goes through this object.
     return CombiningWarehouse(inner, sees_every_write=settings.warehouse != "bigquery")

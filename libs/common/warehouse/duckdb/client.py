@@ -25,6 +25,7 @@ from libs.common.warehouse.base import (
     render_tables,
     unique_rows,
 )
+from libs.common.warehouse.duckdb.config import DuckDBConfig
 from libs.common.warehouse.schema import ColumnType, Table, added_columns
 
 DUCKDB_TYPES: dict[ColumnType, str] = {
@@ -42,9 +43,6 @@ BATCH_COLUMN = "_batch"
 
 
 PARAM = re.compile(r"@([a-zA-Z_][a-zA-Z0-9_]*)")
-
-CLOSE_WAIT_SECONDS = 30.0
-"""How long `close` lets calls in flight finish before interrupting them."""
 
 
 class WarehouseClosedError(RuntimeError):
@@ -94,11 +92,13 @@ class DuckDBWarehouse:
     partition, are serialised, appends are not (see `_writing`).
     """
 
-    def __init__(self, path: Path | str, threads: int = 1) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._path = str(path)
-        self._conn = duckdb.connect(self._path, config={"threads": threads})
+    def __init__(self, config: DuckDBConfig | Path | str) -> None:
+        """`config`, or a path alone for `DuckDBConfig(path)`."""
+        self.config = config if isinstance(config, DuckDBConfig) else DuckDBConfig(config)
+        if str(self.config.path) != ":memory:":
+            Path(self.config.path).parent.mkdir(parents=True, exist_ok=True)
+        self._path = str(self.config.path)
+        self._conn = duckdb.connect(self._path, config={"threads": self.config.threads})
         self._write_lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._kinds = WriteKinds()
@@ -345,10 +345,12 @@ class DuckDBWarehouse:
             names = [d[0] for d in result.description or []]
             return [dict(zip(names, values, strict=True)) for values in result.fetchall()]
 
-    def close(self, wait_seconds: float = CLOSE_WAIT_SECONDS) -> None:
-        """Refuse new calls, let those in flight finish (interrupted after `wait_seconds`),
-        then checkpoint (no .wal left to replay) and close every cursor with the file.
-        Closing again does nothing."""
+    def close(self, wait_seconds: float | None = None) -> None:
+        """Refuse new calls, let those in flight finish (interrupted after `wait_seconds`,
+        by default `config.close_wait_seconds`), then checkpoint (no .wal left to replay) and
+        close every cursor with the file. Closing again does nothing."""
+        if wait_seconds is None:
+            wait_seconds = self.config.close_wait_seconds
         with self._idle:
             if self._closed:
                 return

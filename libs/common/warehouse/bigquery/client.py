@@ -22,6 +22,7 @@ from libs.common.warehouse.base import (
     render_tables,
     unique_rows,
 )
+from libs.common.warehouse.bigquery.config import BigQueryConfig
 from libs.common.warehouse.schema import Table, added_columns
 
 PARAM_TYPES: dict[type, str] = {
@@ -55,10 +56,6 @@ def clustering_fields(table: Table) -> list[str]:
     types = {c.name: c.type for c in table.columns}
     return [name for name in table.cluster_by if types[name] in CLUSTERABLE_TYPES][:4]
 
-
-MUTATING_DML_PER_TABLE = 2
-"""Mutating DML statements one instance runs at once against one table: BigQuery runs 2 per
-table and queues up to 20 more, so up to 11 instances stay inside the queue."""
 
 BATCH_COLUMN = "_batch"
 """Staging-only column saying which batch of an `upsert_many` a row came from."""
@@ -153,18 +150,14 @@ class BigQueryWarehouse:
     """Production warehouse. Every write is one job or one streamed insert, so it is atomic on
     BigQuery's side."""
 
-    def __init__(
-        self,
-        project: str,
-        location: str = "US",
-        client: Any = None,
-        dml_per_table: int = MUTATING_DML_PER_TABLE,
-    ) -> None:
-        self.project = project
-        self.location = location
-        self.client = client or bigquery.Client(project=project, location=location)
+    def __init__(self, config: BigQueryConfig | str, client: Any = None) -> None:
+        """`config`, or a project id alone for `BigQueryConfig(project)`; `client` stands in
+        for `bigquery.Client` in tests."""
+        self.config = config if isinstance(config, BigQueryConfig) else BigQueryConfig(config)
+        self.project = self.config.project
+        self.location = self.config.location
+        self.client = client or bigquery.Client(project=self.project, location=self.location)
         self._kinds = WriteKinds()
-        self._dml_per_table = dml_per_table
         self._dml_slots: dict[str, threading.BoundedSemaphore] = {}
         self._slots_lock = threading.Lock()
 
@@ -172,13 +165,13 @@ class BigQueryWarehouse:
     def _mutating(self, tables: Sequence[Table], kind: str) -> Iterator[None]:
         """Hold one of this instance's mutating-DML slots on each table (sorted, so two
         callers never wait on each other). BigQuery runs 2 mutating DML statements per table
-        and queues 20 more, failing the rest (rule 2): at most `dml_per_table` per instance
-        keeps every instance together inside the queue (docs/bigquery.md: max instances)."""
+        and queues 20 more, failing the rest (rule 2): at most `mutating_dml_per_table` per
+        instance keeps every instance together inside the queue (docs/bigquery.md)."""
         self._kinds.claim(tables, kind)
         with self._slots_lock:
             slots = [
                 self._dml_slots.setdefault(
-                    table.fqn, threading.BoundedSemaphore(self._dml_per_table)
+                    table.fqn, threading.BoundedSemaphore(self.config.mutating_dml_per_table)
                 )
                 for table in sorted(tables, key=lambda t: t.fqn)
             ]

@@ -1,0 +1,21 @@
+"""What a BigQuery warehouse is opened with, each default with its unit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MUTATING_DML_PER_TABLE = 2
+"""Mutating DML statements one instance runs at once against one table: BigQuery runs 2 per
+table and queues up to 20 more, so up to 11 instances stay inside the queue."""
+
+
+@dataclass(frozen=True)
+class BigQueryConfig:
+    """The project and location the datasets live in, and how hard one instance writes."""
+
+    project: str
+    """Google Cloud project id holding the datasets (`GCP_PROJECT`)."""
+    location: str = "US"
+    """Location of the datasets (`BIGQUERY_LOCATION`)."""
+    mutating_dml_per_table: int = MUTATING_DML_PER_TABLE
+    """Mutating DML statements (statements, not jobs) this instance runs at once per table."""
