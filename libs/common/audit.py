@@ -55,7 +55,7 @@ PROCESSED_MESSAGES = Table(
         col(
             "work_key",
             "STRING",
-            description="the work applied (push.Work.key): what decides a duplicate; "
+            description="the work applied (ledger.Work.key): what decides a duplicate; "
             "null on rows written before it existed",
         ),
         col("reprocess_id", "STRING", description="the `nba-pipeline reprocess` run, if any"),

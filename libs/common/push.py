@@ -20,16 +20,17 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from libs.common.audit import already_processed, record_processed
+from libs.common.audit import record_processed
 from libs.common.auth import require_push_identity
 from libs.common.deps import Clients, ClientsDep
 from libs.common.gcs import StorageError
+from libs.common.ledger import WarehouseLedger, Work, WorkLedger, open_ledger
 from libs.common.messages import REPROCESS_ATTRIBUTE, MessageError, PushEnvelope, decode_message
 from libs.common.metrics import count_run
 from libs.common.pubsub import PublishError
+from libs.common.settings import WorkLedgerKind
 from libs.common.sources.base import ParseError
 from libs.common.sources.registry import UnknownScraperError
-from libs.common.warehouse.base import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -45,29 +46,6 @@ REJECTION_STATUS: tuple[tuple[type[Exception], int], ...] = (
 """Known failures and the code each gets; anything else is a 500 (retried)."""
 
 
-@dataclass(frozen=True)
-class Work:
-    """What a message asks to be done: the unit a duplicate is judged by.
-
-    Pub/Sub message ids are unique only within a topic; a re-created topic, a DLQ replay or
-    a restarted emulator (which numbers messages from 1 at every start) gives the same work a
-    new id or another work an old one. So the work, not the transport, decides: a phase-1
-    message is applied once per (execution_id, raw file, its generation), a phase-2 message
-    once per (execution_id, loaded table), and each `nba-pipeline reprocess` run once more.
-    """
-
-    phase: str
-    execution_id: str
-    target: str
-    """processors: the raw file's gs:// path ('' for a run without one); analytics: the
-    loaded table."""
-    reprocess_id: str = ""
-
-    def key(self, version: str = "") -> str:
-        """processed_messages.work_key; `version` is the input's version (a file's generation)."""
-        return "|".join((self.phase, self.execution_id, self.target, version, self.reprocess_id))
-
-
 class Deliveries:
     """Which units of work this process is applying now, and which it applied lately.
 
@@ -75,8 +53,7 @@ class Deliveries:
     Both would find no processed row, apply, and log the work twice; acking the second could
     also ack a message whose first delivery then fails. So the second is nacked with a 409
     and comes back later. Work this process applied lately is a duplicate without a
-    warehouse lookup (the raw files it read are immutable); older work is looked up in
-    processed_messages.
+    lookup (the raw files it read are immutable); older work is looked up in the work ledger.
     """
 
     def __init__(self, remembered: int = 10_000) -> None:
@@ -96,7 +73,7 @@ class Deliveries:
             return "claimed"
 
     def end(self, key: str, applied: bool) -> None:
-        """Release a claimed `key`; `applied` once its processed_messages row is written."""
+        """Release a claimed `key`; `applied` once the work is recorded as applied."""
         with self._lock:
             self._applying.discard(key)
             if applied:
@@ -130,11 +107,11 @@ class Delivery(Generic[M]):
     envelope: PushEnvelope
     message: M
     work: Work
-    warehouse: Warehouse
+    ledger: WorkLedger
 
     def already_applied(self, version: str = "") -> bool:
         """Whether this work, at this version of its input, was applied by any delivery."""
-        return already_processed(self.warehouse, self.work.key(version))
+        return self.ledger.applied(self.work, version)
 
 
 @dataclass(frozen=True)
@@ -172,8 +149,12 @@ def handle_push(
     phase: PushPhase[Any],
     clients: Clients,
     deliveries: Deliveries,
+    ledger: WorkLedger | None = None,
 ) -> JSONResponse:
-    """Apply a push delivery's work once; answer with the code that tells Pub/Sub what to do."""
+    """Apply a push delivery's work once; answer with the code that tells Pub/Sub what to do.
+
+    `ledger` says which work was applied already (default: processed_messages).
+    """
     message_id = envelope.message.message_id
     try:
         message, work = phase.work(envelope)
@@ -188,7 +169,8 @@ def handle_push(
         return nack("in_progress", message_id, reason, 409)
     response = None
     try:
-        delivery = Delivery(envelope, message, work, clients.warehouse)
+        ledger = ledger or WarehouseLedger(clients.warehouse)
+        delivery = Delivery(envelope, message, work, ledger)
         response = _apply_once(delivery, phase, clients)
         return response
     finally:
@@ -246,6 +228,7 @@ def _apply_once(delivery: Delivery[Any], phase: PushPhase[Any], clients: Clients
         rows_changed=applied.rows_changed,
         **applied.details,
     )
+    _record_applied(delivery, applied.version)
     return JSONResponse(
         {
             "status": applied.outcome,
@@ -254,6 +237,20 @@ def _apply_once(delivery: Delivery[Any], phase: PushPhase[Any], clients: Clients
             "rows_changed": applied.rows_changed,
         }
     )
+
+
+def _record_applied(delivery: Delivery[Any], version: str) -> None:
+    """Record committed work in the ledger. A failure still acks: the work and its audit row
+    are in, and the worst a missing record costs is one idempotent reapply of a redelivery,
+    where a nack would reapply it now and log it twice."""
+    try:
+        delivery.ledger.record(delivery.work, version)
+    except Exception:
+        log.exception(
+            "applied work not recorded in the work ledger; a redelivery will apply it again",
+            extra={"fields": {"work_key": delivery.work.key(version),
+                              "message_id": delivery.envelope.message.message_id}},
+        )  # fmt: skip
 
 
 def push_responses(acked: str) -> dict[int | str, dict[str, Any]]:
@@ -270,8 +267,10 @@ def push_responses(acked: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def push_router(phase: PushPhase[Any], summary: str, acked: str) -> APIRouter:
-    """The one `POST /process` of a push-driven service."""
+def push_router(
+    phase: PushPhase[Any], summary: str, acked: str, ledger: WorkLedgerKind
+) -> APIRouter:
+    """The one `POST /process` of a push-driven service, deduplicating through `ledger`."""
     router = APIRouter(tags=["process"])
     deliveries = Deliveries()
 
@@ -282,6 +281,6 @@ def push_router(phase: PushPhase[Any], summary: str, acked: str) -> APIRouter:
         dependencies=[Depends(require_push_identity)],
     )
     def process(envelope: PushEnvelope, clients: ClientsDep) -> JSONResponse:
-        return handle_push(envelope, phase, clients, deliveries)
+        return handle_push(envelope, phase, clients, deliveries, open_ledger(ledger, clients))
 
     return router

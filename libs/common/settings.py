@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from libs.common.auth import AuthSettings
 from libs.common.secrets import SecretsSettings
+
+WorkLedgerKind = Literal["warehouse", "gcs"]
+"""Where applied work is looked up (`libs/common/ledger.py`)."""
 
 
 class CommonSettings(AuthSettings, SecretsSettings):
@@ -21,6 +24,13 @@ class CommonSettings(AuthSettings, SecretsSettings):
     gcs_bucket: str = Field("nba-scraped-data", description="bucket holding the raw scraped files")
     warehouse: Literal["duckdb", "bigquery"] = Field(
         "duckdb", description="duckdb: embedded file (local, tests); bigquery: production"
+    )
+    work_ledger: WorkLedgerKind = Field(
+        None,  # resolved from `warehouse` by `_ledger_follows_warehouse`
+        validate_default=True,
+        description="where applied work is looked up (docs/contracts.md): warehouse "
+        "(processed_messages; the default on DuckDB) or gcs (a marker object per unit of "
+        "work in GCS_BUCKET; the default on BigQuery, where a lookup query is a job)",
     )
     duckdb_path: Path = Field(Path(".local/warehouse.duckdb"), description="DuckDB file")
     bigquery_location: str = Field("US", description="location of the BigQuery datasets")
@@ -36,6 +46,15 @@ class CommonSettings(AuthSettings, SecretsSettings):
     max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="larger request bodies get 413 (default 1 MiB)"
     )
+
+    @field_validator("work_ledger", mode="before")
+    @classmethod
+    def _ledger_follows_warehouse(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Unset: gcs on BigQuery, where a lookup query is a job (seconds, a minimum bill);
+        warehouse on DuckDB, where it is a local query, quicker than a GCS request."""
+        if value is None:
+            return "gcs" if info.data.get("warehouse") == "bigquery" else "warehouse"
+        return value
 
 
 class ProxyProvider(BaseModel):

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from libs.common.analytics import ANALYTICS_TABLES, builds_reading
 from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.deps import Clients
+from libs.common.ledger import ledger_uses
 from libs.common.messages import MessageError, Phase2Complete
 from libs.common.push import DUPLICATE, Applied, Delivery, PushPhase, push_router
 from libs.common.service import create_service_app
@@ -71,8 +72,11 @@ def create_app(settings: CommonSettings | None = None, clients: Clients | None =
                 BUILD_PHASE,
                 "Rebuild the analytics a raw-table load affects",
                 "built, or no analytics table reads that raw table",
+                settings.work_ledger,
             )
         ],
         clients,
-        uses=(),  # builds read and write only the warehouse: no raw files, no next phase
+        # Builds read and write only the warehouse: no raw files, no next phase; the bucket
+        # only when it holds the work ledger, so otherwise no storage client at cold start.
+        uses=ledger_uses(settings.work_ledger),
     )

@@ -18,7 +18,10 @@ def create_app(settings: CommonSettings | None = None, clients: Clients | None =
     """The processors service app."""
     settings = settings or CommonSettings()
     router = push_router(
-        LOAD_PHASE, "Load the raw file of one scraper run", "loaded, no data, or a failed run"
+        LOAD_PHASE,
+        "Load the raw file of one scraper run",
+        "loaded, no data, or a failed run",
+        settings.work_ledger,
     )
     return create_service_app(
         "NBA processors (phase 2)",

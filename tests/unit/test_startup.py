@@ -49,3 +49,18 @@ def test_analytics_is_ready_on_the_warehouse_alone(tmp_path: Path) -> None:
         "assert [c['name'] for c in ready.json()['checks']] == ['warehouse'], ready.text"
     )
     assert heavy_loaded_after(code, tmp_path) == []
+
+
+def test_analytics_builds_the_raw_file_store_only_for_the_gcs_work_ledger(tmp_path: Path) -> None:
+    """Its markers live in the bucket: a duplicate then costs a metadata GET, not a query."""
+    code = (
+        "import os\n"
+        "os.environ['STORAGE_EMULATOR_HOST'] = 'http://127.0.0.1:9'  # never reached\n"
+        "from fastapi.testclient import TestClient\n"
+        "from libs.common.settings import CommonSettings\n"
+        "from services.analytics.app import create_app\n"
+        "with TestClient(create_app(CommonSettings(work_ledger='gcs'))) as client:\n"
+        "    assert client.app.state.clients.store.bucket_name == 'nba-scraped-data'"
+    )
+    loaded = heavy_loaded_after(code, tmp_path)
+    assert "google.cloud.storage" in loaded and "google.cloud.pubsub_v1" not in loaded
