@@ -25,6 +25,7 @@ from libs.common.analytics import ANALYTICS_TABLES
 from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.deps import Clients
 from libs.common.gcs import StorageError, StoredFile, object_name
+from libs.common.ledger import GcsLedger, WarehouseLedger, WorkLedger
 from libs.common.messages import (
     PHASE2_COMPLETE_TOPIC,
     REPROCESS_ATTRIBUTE,
@@ -33,6 +34,7 @@ from libs.common.messages import (
     encode_message,
 )
 from libs.common.push import Deliveries, PushPhase, handle_push
+from libs.common.settings import WorkLedgerKind
 from libs.common.sources.registry import SOURCES, get_source, raw_tables
 from libs.common.warehouse.base import Warehouse
 from libs.common.warehouse.combining import CombiningWarehouse
@@ -43,6 +45,7 @@ from nba_pipeline.replay.settings import ReplaySettings
 from services.analytics.app import BUILD_PHASE
 from services.processors.loader import LOAD_PHASE
 from tests.replay.conftest import ReplayFetcher
+from tests.utils.fakes import memory_store
 
 BUCKET = "offline"
 TABLES = (*ORCHESTRATION_TABLES, *raw_tables(), *ANALYTICS_TABLES)
@@ -157,12 +160,19 @@ class Pipeline:
         )
     )
     publisher: CapturingPublisher = field(default_factory=CapturingPublisher)
+    work_ledger: WorkLedgerKind = "warehouse"
+    """gcs: markers in a bucket of their own (`memory_store`), which outlives `restart()`."""
     deliveries: dict[str, Deliveries] = field(default_factory=dict)
     next_message_id: int = 1
 
     def __post_init__(self) -> None:
         self.warehouse.ensure_tables(TABLES)
         self.clients = Clients(self.warehouse, self.store, self.publisher)  # type: ignore[arg-type]
+        self.ledger: WorkLedger = (
+            GcsLedger(memory_store())
+            if self.work_ledger == "gcs"
+            else WarehouseLedger(self.warehouse)
+        )
         self.restart()
 
     def restart(self) -> None:
@@ -181,8 +191,9 @@ class Pipeline:
         }  # fmt: skip
         self.next_message_id += 1
         response = handle_push(
-            PushEnvelope.model_validate(envelope), phase, self.clients, self.deliveries[phase.name]
-        )
+            PushEnvelope.model_validate(envelope), phase, self.clients,
+            self.deliveries[phase.name], self.ledger,
+        )  # fmt: skip
         return response.status_code
 
     def run_in_order(self, messages: Iterable[Published]) -> None:
