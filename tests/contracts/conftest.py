@@ -3,6 +3,8 @@ client double that keeps BigQuery's rules (tests/utils/bigquery_double)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -54,6 +56,16 @@ class Backend:
             warehouse = BigQueryWarehouse(self.double.project, client=self.double)
         self.opened.append(warehouse)
         return warehouse
+
+    def open_in_another_process(self) -> Warehouse | str:
+        """The warehouse as another process opens it over the same storage (a second Cloud Run
+        instance of BigQuery), or the error that process met (a second process of DuckDB's
+        file, which DuckDB locks to one)."""
+        if self.double is not None:
+            return BigQueryWarehouse(self.double.project, client=self.double)
+        code = f"from libs.common.warehouse.duckdb import DuckDBWarehouse; DuckDBWarehouse({str(self.path)!r})"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)  # fmt: skip
+        return done.stderr if done.returncode else "opened"
 
     def overlapping(self, first: Callable[[], Any], second: Callable[[], Any]) -> list[Any]:
         """Run `second` while `first` is inside its first write; both outcomes (a result or

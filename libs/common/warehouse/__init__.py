@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from libs.common.settings import CommonSettings
-from libs.common.warehouse.base import Row, Warehouse
+from libs.common.warehouse.base import Capabilities, Row, Warehouse
 from libs.common.warehouse.combining import CombiningWarehouse
 from libs.common.warehouse.schema import Column, Table, col
 
-__all__ = ["Column", "Row", "Table", "Warehouse", "col", "open_warehouse"]
+__all__ = ["Capabilities", "Column", "Row", "Table", "Warehouse", "col", "open_warehouse"]
 
 
 def open_warehouse(settings: CommonSettings) -> Warehouse:
@@ -22,5 +22,4 @@ def open_warehouse(settings: CommonSettings) -> Warehouse:
         from libs.common.warehouse.duckdb import DuckDBConfig, DuckDBWarehouse
 
         inner = DuckDBWarehouse(DuckDBConfig(settings.duckdb_path))
-    # DuckDB lets one process write a file, so every write goes through this object.
-    return CombiningWarehouse(inner, sees_every_write=settings.warehouse != "bigquery")
+    return CombiningWarehouse(inner, sees_every_write=inner.capabilities.sees_every_write)

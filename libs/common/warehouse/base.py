@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from libs.common.warehouse.schema import VERSION_COLUMNS, Table
@@ -15,8 +16,29 @@ TABLE_REF = re.compile(r"\{(nba_[a-z_]+)\.([a-z0-9_]+)\}")
 """SQL templates name tables as `{dataset.table}`; each warehouse renders its own reference."""
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend guarantees beyond the interface, declared by the backend, so callers
+    (open_warehouse, the contract suite) ask for a behaviour instead of naming a backend."""
+
+    transactional_rebuild: bool
+    """A rebuild of several tables is all-or-nothing (one transaction). Otherwise each table
+    is replaced atomically on its own, in order, and a build failing leaves the tables
+    before it rebuilt (BigQuery: docs/bigquery.md, rule 1)."""
+    sees_every_write: bool
+    """One process makes every write the storage gets (DuckDB: one writing process per
+    file), so a `CombiningWarehouse` in it knows every committed write."""
+    counts_changed_rows: bool
+    """`upsert` answers how many rows were new or different (0 for a file loaded again);
+    otherwise how many rows it wrote."""
+
+
 class Warehouse(Protocol):
     """Operations the pipeline needs; every write is atomic."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this backend guarantees beyond the interface."""
 
     def ensure_tables(self, tables: Iterable[Table]) -> None:
         """Create datasets and tables that do not exist yet (never drops or alters data)."""

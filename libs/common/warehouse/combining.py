@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from libs.common.warehouse.base import TABLE_REF, Row, Warehouse
+from libs.common.warehouse.base import TABLE_REF, Capabilities, Row, Warehouse
 from libs.common.warehouse.schema import Table
 
 log = logging.getLogger(__name__)
@@ -243,6 +243,10 @@ class CombiningWarehouse:
                 state.waiting -= 1
                 if not state.waiting:
                     del self._rebuilds[key]
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities
 
     def ensure_tables(self, tables: Iterable[Table]) -> None:
         self.inner.ensure_tables(tables)

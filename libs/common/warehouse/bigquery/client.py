@@ -16,6 +16,7 @@ from libs.common.warehouse.base import (
     APPEND,
     LOAD,
     REBUILD,
+    Capabilities,
     Row,
     WriteKinds,
     newer_or_same,
@@ -149,6 +150,12 @@ def _json_row(row: Row, table: Table) -> dict[str, Any]:
 class BigQueryWarehouse:
     """Production warehouse. Every write is one job or one streamed insert, so it is atomic on
     BigQuery's side."""
+
+    capabilities = Capabilities(
+        transactional_rebuild=False, sees_every_write=False, counts_changed_rows=True
+    )
+    """A rebuild is a MERGE per table, not a transaction (rule 1 of docs/bigquery.md); every
+    Cloud Run instance writes the same datasets."""
 
     def __init__(self, config: BigQueryConfig | str, client: Any = None) -> None:
         """`config`, or a project id alone for `BigQueryConfig(project)`; `client` stands in

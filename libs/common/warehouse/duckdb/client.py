@@ -19,6 +19,7 @@ from libs.common.warehouse.base import (
     LOAD,
     REBUILD,
     REBUILD_ONWARDS,
+    Capabilities,
     Row,
     WriteKinds,
     newer_or_same,
@@ -91,6 +92,11 @@ class DuckDBWarehouse:
     one process sharing this object; loads of one table, and rebuilds of one table and
     partition, are serialised, appends are not (see `_writing`).
     """
+
+    capabilities = Capabilities(
+        transactional_rebuild=True, sees_every_write=True, counts_changed_rows=True
+    )
+    """A rebuild is one transaction; DuckDB locks its file to one writing process."""
 
     def __init__(self, config: DuckDBConfig | Path | str) -> None:
         """`config`, or a path alone for `DuckDBConfig(path)`."""
