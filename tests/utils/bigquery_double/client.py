@@ -5,7 +5,9 @@ No BigQuery emulator installs offline that keeps BigQuery's rules (docs/LOCAL_ST
 the production warehouse is tested against this instead: every statement is parsed as
 BigQuery SQL (sqlglot) and run translated to DuckDB; the rules in `rules` raise BigQuery's
 own exception types and messages; and the jobs, DML statements, loads and streamed rows per
-table are counted, so a test can say how many jobs a piece of work costs.
+table are counted, and each job is recorded with the bytes an on-demand project would be
+billed for it (`billing`), so a test can say what a piece of work costs. A test's own reads
+go through `observing()` and are neither counted nor recorded.
 
 Supported: datasets and tables (create, get, add columns, delete), load jobs from JSON
 (WRITE_APPEND, WRITE_TRUNCATE), insertAll, and query jobs with scalar parameters: one
@@ -15,13 +17,14 @@ transaction (its last statement's rows are the job's result). Thread-safe.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import json
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +33,7 @@ from google.api_core.exceptions import GoogleAPICallError
 from google.cloud import bigquery
 from sqlglot import exp
 
-from tests.utils.bigquery_double import dialect, rules, tables
+from tests.utils.bigquery_double import billing, dialect, rules, tables
 from tests.utils.bigquery_double.concurrency import TableActivity
 from tests.utils.bigquery_double.streaming import Clock, StreamingBuffer
 
@@ -49,6 +52,37 @@ class Counts:
     """Load jobs per table id (a table takes 1,500 a day)."""
     streamed: Counter[str] = field(default_factory=Counter)
     """Rows streamed per table id (insertAll)."""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job, as BigQuery would count and bill it."""
+
+    kind: str
+    """"query" (a script is one) or "load"."""
+    tables: frozenset[str]
+    """Table ids it read or wrote."""
+    dml: int
+    """DML statements it ran."""
+    processed: int
+    """Estimated bytes processed (`billing`); 0 for a load, which is free."""
+    billed: int
+    """Estimated on-demand bytes billed; 0 for a load or a failed job (neither is charged)."""
+    failed: bool
+
+
+@dataclass
+class _Tally:
+    """What a query job's statements have read, written and cost so far."""
+
+    tables: set[str] = field(default_factory=set)
+    dml: int = 0
+    estimate: billing.Estimate = field(default_factory=billing.Estimate)
+
+    def record(self, failed: bool) -> JobRecord:
+        billed = 0 if failed else self.estimate.billed
+        return JobRecord("query", frozenset(self.tables), self.dml, self.estimate.processed,
+                         billed, failed)  # fmt: skip
 
 
 @dataclass
@@ -97,6 +131,9 @@ class BigQueryDouble:
         self.errors: list[GoogleAPICallError] = []
         """Every error a job failed with, in order: what the code under test had to recover
         from (a job's error is raised by its `result()`)."""
+        self.jobs: list[JobRecord] = []
+        """Every job, in order."""
+        self._local = threading.local()
         self.activity = TableActivity()
         self.buffer = StreamingBuffer(self.clock)
         self._db = duckdb.connect()
@@ -202,14 +239,21 @@ class BigQueryDouble:
         """A load job: atomic, creating the table if needed, appending or replacing rows."""
         table_id = _table_id(destination, self.project)
         job_id = f"load_{uuid.uuid4().hex}"
-        with self._lock:
-            self.counts.jobs["load"] += 1
-            self.counts.loads[table_id] += 1
+        counted = not self._observing()
+        if counted:
+            with self._lock:
+                self.counts.jobs["load"] += 1
+                self.counts.loads[table_id] += 1
+        error = None
         try:
             self._load(table_id, list(json_rows), job_config or bigquery.LoadJobConfig())
-        except GoogleAPICallError as error:
-            return self._failed(job_id, error)
-        return Job(job_id, [], None)
+        except GoogleAPICallError as refused:
+            error = refused
+        if counted:
+            self._record(
+                JobRecord("load", frozenset({table_id}), 0, 0, 0, error is not None), error
+            )
+        return Job(job_id, [], error)
 
     def _load(
         self, table_id: str, rows: list[Mapping[str, Any]], config: bigquery.LoadJobConfig
@@ -315,24 +359,44 @@ class BigQueryDouble:
             p.name: (p.type_, p.value)
             for p in (job_config.query_parameters if job_config is not None else [])
         }
-        with self._lock:
-            self.counts.jobs["query"] += 1
-            self.sql.append(query)
+        tally = None if self._observing() else _Tally()
+        if tally is not None:
+            with self._lock:
+                self.counts.jobs["query"] += 1
+                self.sql.append(query)
+        error: GoogleAPICallError | None = None
+        rows: list[bigquery.Row] = []
         try:
-            rows = self._script(query, params, job_id)
-        except GoogleAPICallError as error:
-            return self._failed(job_id, error)
-        except duckdb.Error as error:  # a statement BigQuery parses but the data refuses
-            return self._failed(job_id, rules.invalid(f"{type(error).__name__}: {error}"))
-        return Job(job_id, rows, None)
+            rows = self._script(query, params, job_id, tally)
+        except GoogleAPICallError as refused:
+            error = refused
+        except duckdb.Error as refused:  # a statement BigQuery parses but the data refuses
+            error = rules.invalid(f"{type(refused).__name__}: {refused}")
+        if tally is not None:
+            self._record(tally.record(failed=error is not None), error)
+        return Job(job_id, [], error) if error is not None else Job(job_id, rows, None)
 
-    def _failed(self, job_id: str, error: GoogleAPICallError) -> Job:
+    def _record(self, job: JobRecord, error: GoogleAPICallError | None) -> None:
         with self._lock:
-            self.errors.append(error)
-        return Job(job_id, [], error)
+            self.jobs.append(job)
+            if error is not None:
+                self.errors.append(error)
+
+    @contextlib.contextmanager
+    def observing(self) -> Iterator[None]:
+        """Jobs this thread runs inside are neither counted nor recorded: a test's or the
+        bench's own reads, kept out of the figures of the code they watch."""
+        self._local.observing = True
+        try:
+            yield
+        finally:
+            self._local.observing = False
+
+    def _observing(self) -> bool:
+        return bool(getattr(self._local, "observing", False))
 
     def _script(
-        self, sql: str, params: Mapping[str, tuple[str, Any]], job_id: str
+        self, sql: str, params: Mapping[str, tuple[str, Any]], job_id: str, tally: _Tally | None
     ) -> list[bigquery.Row]:
         statements = dialect.parse_script(sql)
         for statement in statements:
@@ -353,7 +417,7 @@ class BigQueryDouble:
                     in_transaction = False
                     self.activity.release(job_id)
                 else:
-                    rows = self._statement(cur, statement, job_id, in_transaction)
+                    rows = self._statement(cur, statement, job_id, in_transaction, tally)
             if in_transaction:  # a script ending inside a transaction rolls it back
                 cur.execute("ROLLBACK")
                 in_transaction = False
@@ -368,9 +432,10 @@ class BigQueryDouble:
 
     def _statement(
         self, cur: duckdb.DuckDBPyConnection, statement: exp.Expression, job_id: str,
-        in_transaction: bool,
+        in_transaction: bool, tally: _Tally | None,
     ) -> list[bigquery.Row]:  # fmt: skip
-        """Run one statement; a mutating one under rules 1-4."""
+        """Run one statement, estimated first (as the tables are when it starts); a mutating
+        one under rules 1-4."""
         if not (dialect.is_query(statement) or isinstance(statement, dialect.DML)):
             raise NotImplementedError(
                 f"the BigQuery double runs queries, DML and transactions, not {statement.key}"
@@ -379,10 +444,17 @@ class BigQueryDouble:
             self.get_table(dialect.table_id(table, self.project))  # NotFound if absent
         written = dialect.written_table(statement)
         target = dialect.table_id(written, self.project) if written is not None else None
-        with self._lock:
-            self.counts.statements[statement.key.upper()] += 1
-            if target is not None:
-                self.counts.dml[target] += 1
+        if tally is not None:
+            with self._lock:
+                self.counts.statements[statement.key.upper()] += 1
+                if target is not None:
+                    self.counts.dml[target] += 1
+                catalog = billing.Catalog(self.project, dict(self._tables))
+            tally.estimate += billing.estimate(cur, statement, catalog)
+            tally.tables |= {
+                dialect.table_id(t, self.project) for t in dialect.tables_in(statement)
+            }
+            tally.dml += target is not None
         sql = dialect.to_duckdb(statement)
         if target is None:
             return _rows(cur.execute(sql))
