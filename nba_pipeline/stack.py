@@ -223,7 +223,7 @@ class LocalStack:
     """The BigQuery backend the services write to instead of the workdir's DuckDB file, as
     with WAREHOUSE=bigquery: a test's or the bench's, over the client double in
     tests/utils/bigquery_double (the stack has no BigQuery of its own). Its concurrent
-    writes are combined as `open_warehouse` combines BigQuery's."""
+    writes are combined as `open_warehouse` combines any backend's, by its capabilities."""
     _servers: list[uvicorn.Server] = field(default_factory=list)
     _thread: threading.Thread | None = None
     _loop: asyncio.AbstractEventLoop | None = None
@@ -355,8 +355,9 @@ class LocalStack:
         self.clients = Clients(
             warehouse=open_warehouse(settings)
             if self.bigquery is None
-            # Other processes may write BigQuery, so no write is assumed seen (open_warehouse).
-            else CombiningWarehouse(self.bigquery, sees_every_write=False),
+            else CombiningWarehouse(
+                self.bigquery, sees_every_write=self.bigquery.capabilities.sees_every_write
+            ),
             store=store,
             publisher=Publisher(settings.gcp_project, settings.publish_timeout_seconds),
         )
