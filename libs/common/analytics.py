@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from libs.common.warehouse.base import RebuildTarget
 from libs.common.warehouse.schema import Table, col
 
 
@@ -23,6 +24,11 @@ class Build:
     onwards: bool = False
     """Rows of a day read earlier days too (a rolling window): a load of day D rebuilds D and
     every later day, so loads arriving in any order give the same table."""
+
+    @property
+    def target(self) -> RebuildTarget:
+        """What the warehouse rebuilds for this build."""
+        return RebuildTarget(self.table, self.select_sql, self.onwards)
 
 
 PLAYER_GAME_SUMMARY = Table(

@@ -44,8 +44,7 @@ def floor_seconds(samples: list[Sample], path: Path) -> float:
             warehouse.upsert(sample.source.table, rows)
             builds = builds_reading(sample.source.table.fqn)
             warehouse.rebuild(
-                [(build.table, build.select_sql) for build in builds],
-                {"game_date": sample.context.game_date},
+                [build.target for build in builds], {"game_date": sample.context.game_date}
             )
     elapsed = time.perf_counter() - started
     warehouse.close()

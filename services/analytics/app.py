@@ -43,11 +43,11 @@ def _build(clients: Clients, delivery: Delivery[Phase2Complete]) -> Applied:
     builds = builds_reading(message.source_table)
     if not builds or message.game_date is None:
         return applied
-    for onwards in (False, True):  # the day's own tables first: the onwards ones read them
-        targets = [(b.table, b.select_sql) for b in builds if b.onwards == onwards]
-        if targets:
-            written = clients.warehouse.rebuild(targets, {"game_date": message.game_date}, onwards)
-            applied.record_count += sum(written)
+    # One rebuild, one BigQuery job: the builds in dependency order, so the day's own tables
+    # come before the onwards ones that read them.
+    targets = [build.target for build in builds]
+    written = clients.warehouse.rebuild(targets, {"game_date": message.game_date})
+    applied.record_count = sum(written)
     applied.outcome = "built"
     applied.details["target_table"] = ",".join(build.table.fqn for build in builds)
     return applied

@@ -15,7 +15,7 @@ import pytest
 from libs.common.analytics import ANALYTICS_TABLES
 from libs.common.audit import ORCHESTRATION_TABLES, SCRAPER_EXECUTION_LOG, final_runs, record_run
 from libs.common.sources.registry import raw_tables
-from libs.common.warehouse.base import Warehouse
+from libs.common.warehouse.base import RebuildTarget, Warehouse
 from libs.common.warehouse.combining import CombiningWarehouse
 from libs.common.warehouse.schema import Table, col
 from tests.contracts.conftest import Backend
@@ -37,6 +37,13 @@ RUNNING_SQL = (
     "FROM (SELECT DISTINCT game_date FROM {nba_raw.scores} WHERE game_date >= @game_date) d"
 )
 """Each day's points so far this season: a day's row reads every earlier day (`onwards`)."""
+RUNNING_DOUBLED_SQL = (
+    "SELECT d.game_date, (SELECT 2 * SUM(t.pts) FROM {nba_analytics.totals} t "
+    "WHERE t.game_date <= d.game_date) AS pts "
+    "FROM (SELECT DISTINCT game_date FROM {nba_analytics.totals} WHERE game_date >= @game_date) d"
+)
+"""Twice the season's points so far, read from the day's totals rebuilt before it."""
+BOTH = [RebuildTarget(TOTALS, TOTALS_SQL), RebuildTarget(DOUBLED, DOUBLED_SQL)]
 
 
 def scores(
@@ -172,15 +179,14 @@ def test_rebuild_replaces_one_partition_of_each_table_in_order(warehouse: Wareho
     warehouse.ensure_tables([SCORES, TOTALS, DOUBLED])
     other = DAY + dt.timedelta(days=1)
     warehouse.upsert(SCORES, scores(10, 20) + scores(5, day=other))
-    both = [(TOTALS, TOTALS_SQL), (DOUBLED, DOUBLED_SQL)]
-    assert warehouse.rebuild(both, {"game_date": other}) == [1, 1]
-    assert warehouse.rebuild(both, {"game_date": DAY}) == [1, 1]
+    assert warehouse.rebuild(BOTH, {"game_date": other}) == [1, 1]
+    assert warehouse.rebuild(BOTH, {"game_date": DAY}) == [1, 1]
     expected = warehouse.query(TOTALS_SQL, {"game_date": DAY})
     assert warehouse.query("SELECT * FROM {nba_analytics.totals} WHERE game_date = @d",
                            {"d": DAY}) == expected  # fmt: skip
     assert stored(warehouse, "nba_analytics.doubled") == [(DAY, 60), (other, 10)]
     warehouse.upsert(SCORES, scores(11, 21))
-    assert warehouse.rebuild(both, {"game_date": DAY}) == [1, 1]
+    assert warehouse.rebuild(BOTH, {"game_date": DAY}) == [1, 1]
     assert stored(warehouse, "nba_analytics.doubled") == [(DAY, 64), (other, 10)]
 
 
@@ -194,12 +200,11 @@ def test_a_rebuild_of_several_tables_is_all_or_nothing_where_the_backend_declare
     the ones after stay as they were until the message is redelivered."""
     warehouse.ensure_tables([SCORES, TOTALS, DOUBLED])
     warehouse.upsert(SCORES, scores(10, 20))
-    both = [(TOTALS, TOTALS_SQL), (DOUBLED, DOUBLED_SQL)]
-    warehouse.rebuild(both, {"game_date": DAY})
+    warehouse.rebuild(BOTH, {"game_date": DAY})
     warehouse.upsert(SCORES, scores(11, 21))
     failing = "SELECT game_date, CAST('x' AS INT64) AS pts FROM {nba_analytics.totals} WHERE game_date = @game_date"
     with pytest.raises(Exception, match=r"(?i)conversion"):
-        warehouse.rebuild([(TOTALS, TOTALS_SQL), (DOUBLED, failing)], {"game_date": DAY})
+        warehouse.rebuild([BOTH[0], RebuildTarget(DOUBLED, failing)], {"game_date": DAY})
     totals = 30 if warehouse.capabilities.transactional_rebuild else 32
     assert stored(warehouse, "nba_analytics.totals") == [(DAY, totals)]
     assert stored(warehouse, "nba_analytics.doubled") == [(DAY, 60)]
@@ -226,10 +231,36 @@ def test_a_rebuild_onwards_replaces_the_day_and_every_later_one(warehouse: Wareh
     days = [DAY + dt.timedelta(days=i) for i in range(3)]
     for i, day in enumerate(days):
         warehouse.upsert(SCORES, scores(i + 1, day=day))
-    assert warehouse.rebuild([(TOTALS, RUNNING_SQL)], {"game_date": days[0]}, onwards=True) == [3]
+    running = [RebuildTarget(TOTALS, RUNNING_SQL, onwards=True)]
+    assert warehouse.rebuild(running, {"game_date": days[0]}) == [3]
     warehouse.upsert(SCORES, scores(10, day=days[1]))  # a late load of the middle day
-    assert warehouse.rebuild([(TOTALS, RUNNING_SQL)], {"game_date": days[1]}, onwards=True) == [2]
+    assert warehouse.rebuild(running, {"game_date": days[1]}) == [2]
     assert stored(warehouse, "nba_analytics.totals") == [(days[0], 1), (days[1], 11), (days[2], 14)]
+
+
+def test_one_rebuild_replaces_a_days_table_and_an_onwards_one_each_in_its_own_scope(
+    backend: Backend, warehouse: Warehouse
+) -> None:
+    """One analytics message, one rebuild call: the day's table for its date only, then the
+    onwards table, which reads it, for that date and every later one (one job on BigQuery)."""
+    warehouse.ensure_tables([SCORES, TOTALS, DOUBLED])
+    days = [DAY + dt.timedelta(days=i) for i in range(3)]
+    targets = [RebuildTarget(TOTALS, TOTALS_SQL), RebuildTarget(DOUBLED, RUNNING_DOUBLED_SQL, True)]
+    for i, day in enumerate(days):
+        warehouse.upsert(SCORES, scores(i + 1, day=day))
+        assert warehouse.rebuild(targets, {"game_date": day}) == [1, 1]
+    assert stored(warehouse, "nba_analytics.doubled") == [(days[0], 2), (days[1], 6), (days[2], 12)]
+    warehouse.upsert(SCORES, scores(10, day=days[1]))  # a late load of the middle day
+    jobs = sum(backend.double.counts.jobs.values()) if backend.double else 0
+    assert warehouse.rebuild(targets, {"game_date": days[1]}) == [1, 2]
+    if backend.double:
+        assert sum(backend.double.counts.jobs.values()) == jobs + 1, "one script job"
+    assert stored(warehouse, "nba_analytics.totals") == [(days[0], 1), (days[1], 10), (days[2], 3)]
+    assert stored(warehouse, "nba_analytics.doubled") == [
+        (days[0], 2),
+        (days[1], 22),
+        (days[2], 28),
+    ]
 
 
 def test_append_adds_every_row_and_the_table_takes_no_other_write(
@@ -315,10 +346,9 @@ def test_rebuilds_of_different_days_of_one_table_may_overlap(backend: Backend) -
     warehouse.ensure_tables([SCORES, TOTALS, DOUBLED])
     other = DAY + dt.timedelta(days=1)
     warehouse.upsert(SCORES, scores(1, 2) + scores(3, day=other))
-    both = [(TOTALS, TOTALS_SQL), (DOUBLED, DOUBLED_SQL)]
     outcomes = backend.overlapping(
-        lambda: warehouse.rebuild(both, {"game_date": DAY}),
-        lambda: warehouse.rebuild(both, {"game_date": other}),
+        lambda: warehouse.rebuild(BOTH, {"game_date": DAY}),
+        lambda: warehouse.rebuild(BOTH, {"game_date": other}),
     )
     assert outcomes == [[1, 1], [1, 1]]
     assert stored(warehouse, "nba_analytics.doubled") == [(DAY, 6), (other, 6)]

@@ -46,7 +46,7 @@ def prop(
 
 
 def build_all(warehouse: DuckDBWarehouse, day: dt.date = DAY) -> None:
-    warehouse.rebuild([(build.table, build.select_sql) for build in BUILDS], {"game_date": day})
+    warehouse.rebuild([build.target for build in BUILDS], {"game_date": day})
 
 
 def load_day(warehouse: DuckDBWarehouse) -> None:

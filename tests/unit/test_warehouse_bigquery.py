@@ -17,9 +17,11 @@ from libs.common.analytics import (
     PLAYER_GAME_SUMMARY_SQL,
     TEAM_GAME_SUMMARY,
     TEAM_GAME_SUMMARY_SQL,
+    builds_reading,
 )
 from libs.common.audit import PROCESSED_MESSAGES, SCRAPER_EXECUTION_LOG
 from libs.common.sources.balldontlie import BDL_GAMES
+from libs.common.warehouse.base import RebuildTarget
 from libs.common.warehouse.bigquery import MUTATING_DML_PER_TABLE, BigQueryWarehouse
 from libs.common.warehouse.bigquery.client import merge_sql, schema_fields
 
@@ -136,8 +138,8 @@ def test_rebuilds_of_several_tables_are_one_script_job_with_typed_parameters() -
     )
     day = dt.date(2025, 2, 20)
     targets = [
-        (PLAYER_GAME_SUMMARY, PLAYER_GAME_SUMMARY_SQL),
-        (TEAM_GAME_SUMMARY, TEAM_GAME_SUMMARY_SQL),
+        RebuildTarget(PLAYER_GAME_SUMMARY, PLAYER_GAME_SUMMARY_SQL),
+        RebuildTarget(TEAM_GAME_SUMMARY, TEAM_GAME_SUMMARY_SQL),
     ]
     assert w.rebuild(targets, {"game_date": day}) == [7, 2]
     ((_, script, config),) = client.of("query")
@@ -218,9 +220,28 @@ def test_a_rebuild_onwards_replaces_every_later_partition() -> None:
     client.query = lambda sql, job_config=None: (  # type: ignore[method-assign]
         client.calls.append(("query", sql, job_config)) or Job([{"n0": 3}])
     )
-    assert w.rebuild([(TEAM_GAME_SUMMARY, TEAM_GAME_SUMMARY_SQL)], {"game_date": DAY}, True) == [3]
+    onwards = RebuildTarget(TEAM_GAME_SUMMARY, TEAM_GAME_SUMMARY_SQL, onwards=True)
+    assert w.rebuild([onwards], {"game_date": DAY}) == [3]
     ((_, script, _),) = client.of("query")
     assert "NOT MATCHED BY SOURCE AND T.`game_date` >= @game_date THEN DELETE" in script
+
+
+def test_a_days_tables_and_an_onwards_one_are_one_script_job_each_in_its_own_scope() -> None:
+    """An analytics message's rebuild is one job: BigQuery has no lock to wait on between the
+    scopes, only each MERGE's own atomicity."""
+    w, client = warehouse()
+    client.query = lambda sql, job_config=None: (  # type: ignore[method-assign]
+        client.calls.append(("query", sql, job_config)) or Job([{"n0": 4, "n1": 9}])
+    )
+    targets = [build.target for build in builds_reading("nba_raw.bdl_player_boxscores")][-2:]
+    assert [t.onwards for t in targets] == [False, True]
+    assert w.rebuild(targets, {"game_date": DAY}) == [4, 9]
+    ((_, script, config),) = client.of("query")
+    day, onwards = script.split(f"MERGE `proj.{targets[1].table.fqn}` T")
+    assert "T.`game_date` = @game_date THEN DELETE" in day and ">=" not in day
+    assert "T.`game_date` >= @game_date THEN DELETE" in onwards
+    assert "WHERE `game_date` >= @game_date) AS n1" in onwards
+    assert [p.name for p in config.query_parameters] == ["game_date"]
 
 
 def test_replace_is_one_merge_of_the_staged_rows_without_a_transaction() -> None:

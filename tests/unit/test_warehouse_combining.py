@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from libs.common.warehouse.base import Row
+from libs.common.warehouse.base import RebuildTarget, Row
 from libs.common.warehouse.combining import CombiningWarehouse, WriteClock
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from libs.common.warehouse.schema import Table
@@ -23,6 +23,9 @@ TOTALS_SQL = (
     "SELECT game_date, sum(pts) FROM {nba_raw.scores} WHERE game_date = @game_date GROUP BY 1"
 )
 DAY = dt.date(2025, 2, 20)
+TOTALS_TARGET = RebuildTarget(TOTALS, TOTALS_SQL)
+KEY = ((TOTALS_TARGET,), (("game_date", DAY),))
+"""The state `CombiningWarehouse` keeps for a rebuild of TOTALS_TARGET on DAY."""
 
 
 def scores(points: Mapping[int, int | None], day: dt.date = DAY) -> list[Row]:
@@ -52,12 +55,10 @@ class Gated(DuckDBWarehouse):
         self._maybe_wait("upsert")
         return super().upsert_many(table, batches)
 
-    def rebuild(
-        self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any], onwards: bool = False
-    ) -> list[int]:
+    def rebuild(self, targets: Sequence[RebuildTarget], where: Mapping[str, Any]) -> list[int]:
         self.rebuild_calls += 1
         self._maybe_wait("rebuild")
-        return super().rebuild(targets, where, onwards)
+        return super().rebuild(targets, where)
 
 
 @pytest.fixture
@@ -193,7 +194,7 @@ def test_rebuilds_asked_for_while_one_runs_share_the_next_one(gated: Gated) -> N
     gated.hold = "rebuild"
 
     def rebuild() -> list[int]:
-        return combining.rebuild([(TOTALS, TOTALS_SQL)], {"game_date": DAY})
+        return combining.rebuild([TOTALS_TARGET], {"game_date": DAY})
 
     threads, results = in_threads([rebuild] * 6)
     threads[0].start()
@@ -201,12 +202,7 @@ def test_rebuilds_asked_for_while_one_runs_share_the_next_one(gated: Gated) -> N
     combining.upsert(SCORES, scores({3: 30}))  # committed while the first rebuild runs
     for thread in threads[1:]:
         thread.start()
-    until(
-        lambda: (
-            combining._rebuilds[(((TOTALS.fqn, TOTALS_SQL),), (("game_date", DAY),), False)].waiting
-            == 6
-        )
-    )
+    until(lambda: combining._rebuilds[KEY].waiting == 6)
     gated.gate.set()
     for thread in threads:
         thread.join(10)
@@ -225,9 +221,7 @@ DAILY_SCORES = dataclasses.replace(SCORES, partition_column="game_date")
 
 
 def rebuild_in_thread(combining: CombiningWarehouse) -> tuple[threading.Thread, dict[int, Any]]:
-    threads, results = in_threads(
-        [lambda: combining.rebuild([(TOTALS, TOTALS_SQL)], {"game_date": DAY})]
-    )
+    threads, results = in_threads([lambda: combining.rebuild([TOTALS_TARGET], {"game_date": DAY})])
     return threads[0], results
 
 
@@ -252,10 +246,9 @@ def test_a_running_rebuild_answers_a_request_when_nothing_it_reads_changed_since
     if write_while_running is not None:
         combining.upsert(DAILY_SCORES, write_while_running)
     later = combining.rebuild
-    threads, results = in_threads([lambda: later([(TOTALS, TOTALS_SQL)], {"game_date": DAY})])
+    threads, results = in_threads([lambda: later([TOTALS_TARGET], {"game_date": DAY})])
     threads[0].start()
-    key = (((TOTALS.fqn, TOTALS_SQL),), (("game_date", DAY),), False)
-    until(lambda: combining._rebuilds[key].waiting == 2)
+    until(lambda: combining._rebuilds[KEY].waiting == 2)
     gated.gate.set()
     running.join(10)
     threads[0].join(10)
@@ -277,8 +270,7 @@ def test_without_seeing_every_write_a_running_rebuild_never_answers_a_later_requ
     until(lambda: gated.rebuild_calls == 1)
     later, _ = rebuild_in_thread(combining)
     later.start()
-    key = (((TOTALS.fqn, TOTALS_SQL),), (("game_date", DAY),), False)
-    until(lambda: combining._rebuilds[key].waiting == 2)
+    until(lambda: combining._rebuilds[KEY].waiting == 2)
     gated.gate.set()
     running.join(10)
     later.join(10)

@@ -6,11 +6,13 @@ import datetime as dt
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from libs.common.warehouse.base import RebuildTarget
 from libs.common.warehouse.duckdb.client import DuckDBWarehouse, ddl
 from libs.common.warehouse.schema import Table, col
 from tests.utils.tables import BOX, DOUBLED, SCORES, TOTALS
@@ -68,13 +70,16 @@ def test_rebuild_replaces_one_partition_of_each_table_in_one_transaction(
         "SELECT game_date, sum(pts) FROM {nba_raw.scores} WHERE game_date = @game_date GROUP BY 1"
     )
     doubled = "SELECT game_date, 2 * pts FROM {nba_analytics.totals} WHERE game_date = @game_date"
-    both = [(TOTALS, select), (DOUBLED, doubled)]
+    both = [RebuildTarget(TOTALS, select), RebuildTarget(DOUBLED, doubled)]
     assert warehouse.rebuild(both, {"game_date": DAY}) == [1, 1], "the second reads the first"
     assert warehouse.rebuild(both, {"game_date": DAY}) == [1, 1]
     warehouse.upsert(SCORES, rows(11, 21))
     with pytest.raises(duckdb.BinderException):
         warehouse.rebuild(
-            [(TOTALS, select), (DOUBLED, "SELECT no_such_column FROM {nba_raw.scores}")],
+            [
+                RebuildTarget(TOTALS, select),
+                RebuildTarget(DOUBLED, "SELECT no_such_column FROM {nba_raw.scores}"),
+            ],
             {"game_date": DAY},
         )
     assert warehouse.query("SELECT * FROM {nba_analytics.totals}") == [
@@ -92,7 +97,7 @@ def test_rebuild_replaces_one_partition_of_each_table_in_one_transaction(
 def test_rebuild_partitions_are_dates_or_integers(warehouse: DuckDBWarehouse) -> None:
     select = "SELECT game_date, 1 FROM {nba_raw.scores} WHERE game_date = @game_date"
     with pytest.raises(TypeError, match=r"dates or integers, not str \('2025-02-20'\)"):
-        warehouse.rebuild([(TOTALS, select)], {"game_date": "2025-02-20"})
+        warehouse.rebuild([RebuildTarget(TOTALS, select)], {"game_date": "2025-02-20"})
 
 
 def test_concurrent_upserts_of_the_same_keys_never_conflict(warehouse: DuckDBWarehouse) -> None:
@@ -130,7 +135,7 @@ def test_a_rebuilt_table_cannot_also_be_loaded(warehouse: DuckDBWarehouse) -> No
     select = (
         "SELECT game_date, sum(pts) FROM {nba_raw.scores} WHERE game_date = @game_date GROUP BY 1"
     )
-    warehouse.rebuild([(TOTALS, select)], {"game_date": DAY})
+    warehouse.rebuild([RebuildTarget(TOTALS, select)], {"game_date": DAY})
     with pytest.raises(ValueError, match=r"nba_analytics\.totals is written by rebuild"):
         warehouse.append(TOTALS, [{"game_date": DAY, "pts": 1}])
     warehouse.upsert(SCORES, rows(10))
@@ -152,7 +157,7 @@ def test_rebuilds_of_different_dates_run_side_by_side_without_conflicts(
     def rebuild(day: dt.date) -> None:
         try:
             for _ in range(10):
-                warehouse.rebuild([(TOTALS, select)], {"game_date": day})
+                warehouse.rebuild([RebuildTarget(TOTALS, select)], {"game_date": day})
                 warehouse.upsert(SCORES, rows(1, 2, 4, day=day))
         except BaseException as exc:
             errors.append(exc)
@@ -165,6 +170,38 @@ def test_rebuilds_of_different_dates_run_side_by_side_without_conflicts(
     assert errors == []
     totals = warehouse.query("SELECT game_date, pts FROM {nba_analytics.totals} ORDER BY 1")
     assert totals == [{"game_date": day, "pts": 7} for day in days]
+
+
+def test_a_rebuild_commits_its_days_tables_before_waiting_for_an_onwards_tables_lock(
+    warehouse: DuckDBWarehouse,
+) -> None:
+    """An onwards target locks its whole table, so it is its own transaction: the day's tables
+    of a date are rebuilt (and other dates' with them) while another date's onwards rebuild
+    holds that table."""
+    warehouse.upsert(SCORES, rows(1, 2))
+    select = (
+        "SELECT game_date, sum(pts) FROM {nba_raw.scores} WHERE game_date = @game_date GROUP BY 1"
+    )
+    onwards = "SELECT game_date, 2 * pts FROM {nba_analytics.totals} WHERE game_date >= @game_date"
+    targets = [RebuildTarget(TOTALS, select), RebuildTarget(DOUBLED, onwards, onwards=True)]
+    held = warehouse._locks[DOUBLED.fqn]  # as a running onwards rebuild of another date holds it
+    held.acquire()
+    written: list[list[int]] = []
+    thread = threading.Thread(
+        target=lambda: written.append(warehouse.rebuild(targets, {"game_date": DAY}))
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not warehouse.query("SELECT * FROM {nba_analytics.totals}"):
+            assert time.monotonic() < deadline, "the day's table was never committed"
+            time.sleep(0.01)
+        assert thread.is_alive() and written == [], "the onwards table waits for its lock"
+    finally:
+        held.release()
+    thread.join(10)
+    assert written == [[1, 1]]
+    assert warehouse.query("SELECT pts FROM {nba_analytics.doubled}") == [{"pts": 6}]
 
 
 SLOW_QUERY = "SELECT count(*) AS n FROM range(@n) a, range(10) b WHERE (a.range * b.range) % 7 = 3"

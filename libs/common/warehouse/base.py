@@ -22,15 +22,29 @@ class Capabilities:
     (open_warehouse, the contract suite) ask for a behaviour instead of naming a backend."""
 
     transactional_rebuild: bool
-    """A rebuild of several tables is all-or-nothing (one transaction). Otherwise each table
-    is replaced atomically on its own, in order, and a build failing leaves the tables
-    before it rebuilt (BigQuery: docs/bigquery.md, rule 1)."""
+    """A rebuild's consecutive targets of one scope (the day's tables; the `onwards` ones)
+    are all-or-nothing, one transaction. Otherwise each table is replaced atomically on its
+    own, in order, and a build failing leaves the tables before it rebuilt (BigQuery:
+    docs/bigquery.md, rule 1)."""
     sees_every_write: bool
     """One process makes every write the storage gets (DuckDB: one writing process per
     file), so a `CombiningWarehouse` in it knows every committed write."""
     counts_changed_rows: bool
     """`upsert` answers how many rows were new or different (0 for a file loaded again);
     otherwise how many rows it wrote."""
+
+
+@dataclass(frozen=True)
+class RebuildTarget:
+    """One table a rebuild replaces: the select giving its rows, and how far it reaches."""
+
+    table: Table
+    select_sql: str
+    """A template with `{dataset.table}` references and `@name` parameters taken from the
+    rebuild's `where`; it may read the tables rebuilt before it in the same call."""
+    onwards: bool = False
+    """Replace `where`'s partition and every later one: the table's rows read earlier
+    partitions too (a rolling window), so a late load of one day refreshes the days after."""
 
 
 class Warehouse(Protocol):
@@ -61,17 +75,11 @@ class Warehouse(Protocol):
     def append(self, table: Table, rows: Sequence[Row]) -> None:
         """Append log rows (execution log, decisions): no key, no replace."""
 
-    def rebuild(
-        self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any], onwards: bool = False
-    ) -> list[int]:
-        """In one transaction, for each (table, select_sql) in order, replace the rows matching
-        `where` (column = value; column >= value when `onwards`) with the select's rows; returns
-        each table's row count written. `onwards` is for tables whose rows read every earlier
-        partition (rolling windows), so a late load of one day refreshes the days after it.
-
-        `select_sql` is a template with `{dataset.table}` references and `@name` parameters
-        taken from `where`; it may read tables rebuilt before it in the same call. One
-        transaction, not one per table: on BigQuery that is one script job instead of several.
+    def rebuild(self, targets: Sequence[RebuildTarget], where: Mapping[str, Any]) -> list[int]:
+        """For each target in order, replace the rows of its table matching `where` (column =
+        value; column >= value for an `onwards` target) with its select's rows; returns each
+        table's row count written. One call per message, not one per scope: on BigQuery that is
+        one script job. All-or-nothing per scope where `capabilities.transactional_rebuild`.
         """
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:

@@ -7,7 +7,7 @@ for the same game date. `CombiningWarehouse` wraps a warehouse so that
 - upserts into one table that wait at the same time are applied as one `upsert_many`
   transaction, each caller still getting its own changed-row count; batches whose natural keys
   overlap are never combined, so the result is the same as applying them one by one in order;
-- a rebuild of (tables, partition) asked for while the same one runs is answered by the next
+- a rebuild of (targets, partition) asked for while the same one runs is answered by the next
   single rebuild, which starts after the request and so reads every load committed before it;
 - or, when this process makes every write the warehouse gets (DuckDB: one writing process
   per file), by the running one, if no table it reads had a write to that partition committed
@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from libs.common.warehouse.base import TABLE_REF, Capabilities, Row, Warehouse
+from libs.common.warehouse.base import TABLE_REF, Capabilities, RebuildTarget, Row, Warehouse
 from libs.common.warehouse.schema import Table
 
 log = logging.getLogger(__name__)
@@ -103,11 +103,13 @@ class WriteClock:
 
 
 @functools.cache
-def tables_read(statements: tuple[tuple[str, str], ...]) -> frozenset[str]:
-    """The tables a rebuild's (table, select) statements read, other than the ones it writes
-    itself; the same few rebuilds come back on every message, hence the cache."""
-    named = {f"{m.group(1)}.{m.group(2)}" for _, sql in statements for m in TABLE_REF.finditer(sql)}
-    return frozenset(named - {fqn for fqn, _ in statements})
+def tables_read(targets: tuple[RebuildTarget, ...]) -> frozenset[str]:
+    """The tables a rebuild's targets read, other than the ones it writes itself; the same
+    few rebuilds come back on every message, hence the cache."""
+    named = {
+        f"{m.group(1)}.{m.group(2)}" for t in targets for m in TABLE_REF.finditer(t.select_sql)
+    }
+    return frozenset(named - {t.table.fqn for t in targets})
 
 
 def natural_keys(table: Table, rows: Sequence[Row]) -> frozenset[tuple[Any, ...]]:
@@ -206,11 +208,10 @@ class CombiningWarehouse:
         self._wrote(table, [row for batch in batches for row in batch])
         return counts
 
-    def rebuild(
-        self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any], onwards: bool = False
-    ) -> list[int]:
-        statements = tuple((table.fqn, sql) for table, sql in targets)
-        key = (statements, tuple(sorted(where.items())), onwards)
+    def rebuild(self, targets: Sequence[RebuildTarget], where: Mapping[str, Any]) -> list[int]:
+        """Shared with an equal request: the same targets in the same order, the same `where`."""
+        targets = tuple(targets)
+        key = (targets, tuple(sorted(where.items())))
         with self._guard:
             state = self._rebuilds.setdefault(key, _Rebuild())
             state.requested += 1
@@ -219,7 +220,7 @@ class CombiningWarehouse:
             if (
                 self.sees_every_write
                 and state.running is not None
-                and self._clock.unchanged_since(tables_read(statements), where, state.running[0])
+                and self._clock.unchanged_since(tables_read(targets), where, state.running[0])
             ):
                 wanted = state.running[1]
         try:
@@ -230,12 +231,12 @@ class CombiningWarehouse:
                     covers = state.requested
                     state.running = (self._clock.now(), covers)
                 try:
-                    written = self.inner.rebuild(targets, where, onwards)
+                    written = self.inner.rebuild(targets, where)
                 finally:
                     with self._guard:
                         state.running = None
-                for table, _ in targets:  # onwards wrote later partitions too: count it as all
-                    self._wrote(table, [{} if onwards else dict(where)])
+                for target in targets:  # onwards wrote later partitions too: count it as all
+                    self._wrote(target.table, [{} if target.onwards else dict(where)])
                 state.written, state.covered = written, covers
                 return state.written
         finally:

@@ -17,6 +17,7 @@ from libs.common.warehouse.base import (
     LOAD,
     REBUILD,
     Capabilities,
+    RebuildTarget,
     Row,
     WriteKinds,
     newer_or_same,
@@ -285,28 +286,28 @@ class BigQueryWarehouse:
         if errors:
             raise RuntimeError(f"BigQuery refused rows streamed into {table.fqn}: {errors[:3]}")
 
-    def rebuild(
-        self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any], onwards: bool = False
-    ) -> list[int]:
-        """One script job: a partition-replacing MERGE per table, in order (each reads the
-        ones before it), then the row counts. Each MERGE is atomic; the script is not one
-        transaction, because BigQuery cancels a transaction when another one mutates the same
-        table, and rebuilds of different dates run at once (docs/bigquery.md)."""
-        op = ">=" if onwards else "="
+    def rebuild(self, targets: Sequence[RebuildTarget], where: Mapping[str, Any]) -> list[int]:
+        """One script job: a partition-replacing MERGE per target, in order (each reads the
+        ones before it; an `onwards` one replaces every later partition too), then the row
+        counts. Each MERGE is atomic; the script is not one transaction, because BigQuery
+        cancels a transaction when another one mutates the same table, and rebuilds of
+        different dates run at once (docs/bigquery.md)."""
+        if not targets:
+            return []
         steps = []
         counts = []
-        for i, (table, select_sql) in enumerate(targets):
-            target = self._table_id(table)
-            source = f"({render_tables(select_sql, self._quoted)})"
-            steps.append(
-                replace_rows_sql(target, source, table, _condition(where, op, "T")) + ";\n"
-            )
+        for i, target in enumerate(targets):
+            table_id = self._table_id(target.table)
+            op = ">=" if target.onwards else "="
+            source = f"({render_tables(target.select_sql, self._quoted)})"
+            condition = _condition(where, op, "T")
+            steps.append(replace_rows_sql(table_id, source, target.table, condition) + ";\n")
             counts.append(
-                f"(SELECT COUNT(*) FROM `{target}` WHERE {_condition(where, op)}) AS n{i}"
+                f"(SELECT COUNT(*) FROM `{table_id}` WHERE {_condition(where, op)}) AS n{i}"
             )
         script = f"{''.join(steps)}SELECT {', '.join(counts)};"
         config = bigquery.QueryJobConfig(query_parameters=query_parameters(where))
-        with self._mutating([table for table, _ in targets], REBUILD):
+        with self._mutating([target.table for target in targets], REBUILD):
             result = list(self.client.query(script, job_config=config).result())
         return [int(result[0][f"n{i}"]) if result else 0 for i in range(len(targets))]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import re
 import threading
@@ -20,6 +21,7 @@ from libs.common.warehouse.base import (
     REBUILD,
     REBUILD_ONWARDS,
     Capabilities,
+    RebuildTarget,
     Row,
     WriteKinds,
     newer_or_same,
@@ -313,20 +315,29 @@ class DuckDBWarehouse:
             if rows:
                 self._insert_into(cur, target, table, rows)
 
-    def rebuild(
-        self, targets: Sequence[tuple[Table, str]], where: Mapping[str, Any], onwards: bool = False
+    def rebuild(self, targets: Sequence[RebuildTarget], where: Mapping[str, Any]) -> list[int]:
+        """Each run of consecutive targets of one scope is one transaction: the day's tables
+        under per-partition locks, then the `onwards` ones under whole-table locks (they delete
+        from every later partition). Two transactions rather than one, so the day's tables of
+        other dates are rebuilt while an onwards one holds its table."""
+        written: list[int] = []
+        for onwards, run in itertools.groupby(targets, key=lambda target: target.onwards):
+            written += self._rebuild_scope(list(run), where, onwards)
+        return written
+
+    def _rebuild_scope(
+        self, targets: Sequence[RebuildTarget], where: Mapping[str, Any], onwards: bool
     ) -> list[int]:
         written: list[int] = []
-        # A rebuild onwards deletes from every later partition, so it locks the whole table.
         kind, partition = (REBUILD_ONWARDS, None) if onwards else (REBUILD, where)
         condition = _condition(where, ">=" if onwards else "=")
-        with self._transaction([table for table, _ in targets], kind, partition) as cur:
-            for table, select_sql in targets:
-                target = self._ref(table.dataset, table.name)
-                names = ", ".join(f'"{n}"' for n in table.column_names)
-                self._execute_prepared(cur, f"DELETE FROM {target} WHERE {condition}", where)
+        with self._transaction([t.table for t in targets], kind, partition) as cur:
+            for target in targets:
+                table = self._ref(target.table.dataset, target.table.name)
+                names = ", ".join(f'"{n}"' for n in target.table.column_names)
+                self._execute_prepared(cur, f"DELETE FROM {table} WHERE {condition}", where)
                 count = self._execute_prepared(
-                    cur, f"INSERT INTO {target} ({names}) {self._sql(select_sql)}", where
+                    cur, f"INSERT INTO {table} ({names}) {self._sql(target.select_sql)}", where
                 ).fetchone()  # DuckDB answers an INSERT with its row count
                 written.append(int(count[0]) if count else 0)
         return written
