@@ -201,6 +201,57 @@ def test_parameters_are_typed_as_bigquery_types_them(double: BigQueryDouble) -> 
     assert row["t"].tzinfo == dt.UTC and row["n"] == row[2] == row.n
 
 
+def rows_parameter(*rows: dict[str, Any]) -> bigquery.ArrayQueryParameter:
+    """`rows` as an array of STRUCT<k INT64, d DATE, s STRING> (None for NULL)."""
+    fields = (("k", "INT64"), ("d", "DATE"), ("s", "STRING"))
+    return bigquery.ArrayQueryParameter("rows", "STRUCT", [
+        bigquery.StructQueryParameter(None, *(
+            bigquery.ScalarQueryParameter(name, type_, row.get(name)) for name, type_ in fields
+        )) for row in rows
+    ])  # fmt: skip
+
+
+def test_an_array_of_structs_unnests_into_typed_columns_of_a_scripts_temporary_table(
+    double: BigQueryDouble,
+) -> None:
+    """How a load sends its rows in the request: a temporary table from UNNEST(@rows), read by
+    the statements after it and gone when the script ends."""
+    param = rows_parameter({"k": 1, "d": dt.date(2025, 2, 20), "s": "a"}, {"k": 2})
+    config = bigquery.QueryJobConfig(query_parameters=[param])
+    script = (
+        "CREATE TEMP TABLE staged AS SELECT k, d, s FROM UNNEST(@rows);\n"
+        f"INSERT INTO `{T}` (k, v) SELECT k, EXTRACT(DAY FROM d) FROM staged;\n"
+        "SELECT k, d, s FROM staged ORDER BY k;"
+    )
+    found = double.query(script, job_config=config).result()
+    assert [dict(row.items()) for row in found] == [
+        {"k": 1, "d": dt.date(2025, 2, 20), "s": "a"}, {"k": 2, "d": None, "s": None},
+    ]  # fmt: skip
+    assert rows(double) == [(1, 20), (2, None)]
+    assert double.counts.jobs == {"query": 2}, "one script, one job (and the read)"
+    with pytest.raises(BadRequest, match="must be qualified with a dataset"):
+        double.query("SELECT k FROM staged").result()
+
+
+def test_a_temporary_table_needs_a_script(double: BigQueryDouble) -> None:
+    config = bigquery.QueryJobConfig(query_parameters=[rows_parameter({"k": 1})])
+    with pytest.raises(BadRequest, match="CREATE TEMPORARY TABLE requires a script or session"):
+        double.query("CREATE TEMP TABLE staged AS SELECT k FROM UNNEST(@rows)", config).result()
+
+
+def test_a_request_over_ten_megabytes_is_refused_before_any_job(double: BigQueryDouble) -> None:
+    """Query parameters count towards BigQuery's request size limit."""
+    megabyte = "x" * 2**20
+    fits = rows_parameter(*({"k": i, "s": megabyte} for i in range(9)))
+    config = bigquery.QueryJobConfig(query_parameters=[fits])
+    (row,) = double.query("SELECT COUNT(*) AS n FROM UNNEST(@rows)", config).result()
+    assert row["n"] == 9
+    too_big = rows_parameter(*({"k": i, "s": megabyte} for i in range(10)))
+    with pytest.raises(BadRequest, match=r"Request payload size exceeds the limit: 10485760"):
+        double.query("SELECT 1 AS one", bigquery.QueryJobConfig(query_parameters=[too_big]))
+    assert double.counts.jobs == {"query": 1}, "the refused request made no job"
+
+
 def test_load_jobs_truncate_or_append_and_refuse_rows_the_schema_refuses(
     double: BigQueryDouble,
 ) -> None:

@@ -1,4 +1,4 @@
-"""`BigQueryDouble`: what `libs/common/warehouse/bigquery.py` calls on a
+"""`BigQueryDouble`: what `libs/common/warehouse/bigquery/client.py` calls on a
 `google.cloud.bigquery.Client`, run on an in-process DuckDB under BigQuery's rules.
 
 No BigQuery emulator installs offline that keeps BigQuery's rules (docs/LOCAL_STACK.md), so
@@ -10,9 +10,11 @@ billed for it (`billing`), so a test can say what a piece of work costs. A test'
 go through `observing()` and are neither counted nor recorded.
 
 Supported: datasets and tables (create, get, add columns, delete), load jobs from JSON
-(WRITE_APPEND, WRITE_TRUNCATE), insertAll, and query jobs with scalar parameters: one
-statement, or a script whose BEGIN TRANSACTION ... COMMIT TRANSACTION runs as one DuckDB
-transaction (its last statement's rows are the job's result). Thread-safe.
+(WRITE_APPEND, WRITE_TRUNCATE), insertAll, and query jobs with scalar, struct and array
+parameters (an array of structs unnests into columns): one statement, or a script, whose
+temporary tables (`CREATE TEMP TABLE`) last until it ends and whose BEGIN TRANSACTION ...
+COMMIT TRANSACTION runs as one DuckDB transaction (its last statement's rows are the job's
+result). A request over BigQuery's size limit is refused before any job. Thread-safe.
 """
 
 from __future__ import annotations
@@ -354,11 +356,11 @@ class BigQueryDouble:
     def query(self, query: str, job_config: bigquery.QueryJobConfig | None = None, **_: Any) -> Job:
         """A query job: parsed as BigQuery SQL, run under BigQuery's rules; errors are raised
         by `result()`, as a real job's are."""
+        job_config = job_config or bigquery.QueryJobConfig()
+        if request_bytes(query, job_config) > rules.MAX_REQUEST_BYTES:
+            raise rules.request_too_large()  # the API refuses the request: no job is made
         job_id = f"job_{uuid.uuid4().hex}"
-        params = {
-            p.name: (p.type_, p.value)
-            for p in (job_config.query_parameters if job_config is not None else [])
-        }
+        params = {p.name: p for p in job_config.query_parameters}
         tally = None if self._observing() else _Tally()
         if tally is not None:
             with self._lock:
@@ -396,16 +398,18 @@ class BigQueryDouble:
         return bool(getattr(self._local, "observing", False))
 
     def _script(
-        self, sql: str, params: Mapping[str, tuple[str, Any]], job_id: str, tally: _Tally | None
+        self, sql: str, params: Mapping[str, Any], job_id: str, tally: _Tally | None
     ) -> list[bigquery.Row]:
+        """Run a job's statements on a cursor of its own, whose temporary tables DuckDB drops
+        with it when the job ends."""
         statements = dialect.parse_script(sql)
-        for statement in statements:
-            dialect.check(statement)
+        temporary = dialect.check_script(statements)
         statements = [dialect.bind(statement, params) for statement in statements]
         cur = self._cursor()
         in_transaction = False
         rows: list[bigquery.Row] = []
         try:
+            temporary |= _parameter_tables(cur, params)
             for statement in statements:
                 if isinstance(statement, exp.Transaction):
                     cur.execute("BEGIN TRANSACTION")
@@ -417,7 +421,7 @@ class BigQueryDouble:
                     in_transaction = False
                     self.activity.release(job_id)
                 else:
-                    rows = self._statement(cur, statement, job_id, in_transaction, tally)
+                    rows = self._statement(cur, statement, job_id, in_transaction, tally, temporary)
             if in_transaction:  # a script ending inside a transaction rolls it back
                 cur.execute("ROLLBACK")
                 in_transaction = False
@@ -432,15 +436,18 @@ class BigQueryDouble:
 
     def _statement(
         self, cur: duckdb.DuckDBPyConnection, statement: exp.Expression, job_id: str,
-        in_transaction: bool, tally: _Tally | None,
+        in_transaction: bool, tally: _Tally | None, temporary: frozenset[str],
     ) -> list[bigquery.Row]:  # fmt: skip
         """Run one statement, estimated first (as the tables are when it starts); a mutating
-        one under rules 1-4."""
-        if not (dialect.is_query(statement) or isinstance(statement, dialect.DML)):
+        one under rules 1-4. `temporary`: the script's temporary tables."""
+        creates = dialect.temporary_table(statement) is not None
+        if not (dialect.is_query(statement) or isinstance(statement, dialect.DML) or creates):
             raise NotImplementedError(
-                f"the BigQuery double runs queries, DML and transactions, not {statement.key}"
+                f"the BigQuery double runs queries, DML, temporary tables and transactions, "
+                f"not {statement.key}"
             )
-        for table in dialect.tables_in(statement):
+        stored = dialect.tables_in(statement, temporary)
+        for table in stored:
             self.get_table(dialect.table_id(table, self.project))  # NotFound if absent
         written = dialect.written_table(statement)
         target = dialect.table_id(written, self.project) if written is not None else None
@@ -451,11 +458,12 @@ class BigQueryDouble:
                     self.counts.dml[target] += 1
                 catalog = billing.Catalog(self.project, dict(self._tables))
             tally.estimate += billing.estimate(cur, statement, catalog)
-            tally.tables |= {
-                dialect.table_id(t, self.project) for t in dialect.tables_in(statement)
-            }
+            tally.tables |= {dialect.table_id(t, self.project) for t in stored}
             tally.dml += target is not None
         sql = dialect.to_duckdb(statement)
+        if creates:
+            cur.execute(sql)
+            return []
         if target is None:
             return _rows(cur.execute(sql))
         if not isinstance(statement, dialect.MUTATING):
@@ -565,6 +573,38 @@ def _cell(value: Any, kind: str) -> Any:
     if isinstance(value, decimal.Decimal):
         return float(value)
     return value
+
+
+def _parameter_tables(cur: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> frozenset[str]:
+    """A temporary table per array-of-structs parameter (`dialect.bind` unnests it from there),
+    filled from the values as the request carries them, each cast to its field's type."""
+    names = set()
+    for name, param in params.items():
+        if not dialect.is_struct_array(param):
+            continue
+        resource = param.to_api_repr()
+        fields = [(f["name"], tables.DUCKDB_TYPES[f["type"]["type"]])
+                  for f in resource["parameterType"]["arrayType"]["structTypes"]]  # fmt: skip
+        values = [{field: item["structValues"].get(field, {}).get("value") for field, _ in fields}
+                  for item in resource["parameterValue"].get("arrayValues", [])]  # fmt: skip
+        table = tables.quoted(dialect.parameter_table(name))
+        columns = ", ".join(f"{tables.quoted(field)} {type_}" for field, type_ in fields)
+        cur.execute(f"CREATE TEMP TABLE {table} ({columns})")
+        if values:
+            cast = ", ".join(f"CAST(r['{field}'] AS {type_})" for field, type_ in fields)
+            cur.execute(
+                f"INSERT INTO {table} SELECT {cast} FROM (SELECT UNNEST($1) AS r)", [values]
+            )
+        names.add(dialect.parameter_table(name))
+    return frozenset(names)
+
+
+def request_bytes(query: str, job_config: bigquery.QueryJobConfig) -> int:
+    """The size of a query job's request body as the client sends it: its configuration, the
+    query text and its parameters, as JSON (rule 5 counts the parameters)."""
+    resource = job_config.to_api_repr()
+    resource["query"] = {**resource.get("query", {}), "query": query}
+    return len(json.dumps({"configuration": resource}).encode())
 
 
 def _table_id(table: Any, project: str) -> str:

@@ -1,14 +1,16 @@
 """BigQuery SQL in, DuckDB SQL out: parse with sqlglot's BigQuery dialect (so a statement
-BigQuery would not parse fails), check the rules a parse cannot, bind query parameters as
-typed literals, and name the tables a statement writes and reads."""
+BigQuery would not parse fails), check the rules a parse cannot, bind query parameters
+(scalars, structs, arrays of either) as typed literals, and name the tables a statement
+writes and reads, telling a script's temporary tables from stored ones."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import sqlglot
+from google.cloud import bigquery
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError
 
@@ -31,26 +33,61 @@ def parse_script(sql: str) -> list[exp.Expression]:
     return [statement for statement in statements if isinstance(statement, exp.Expression)]
 
 
-def check(statement: exp.Expression) -> None:
+def check_script(statements: Sequence[exp.Expression]) -> frozenset[str]:
+    """`check` each statement, knowing the temporary tables the ones before it created; the
+    names of the script's temporary tables. A temporary table needs a script (or a session):
+    a request of one CREATE TEMP TABLE statement is refused (multi-statement-queries)."""
+    temporary: set[str] = set()
+    for statement in statements:
+        check(statement, temporary)
+        created = temporary_table(statement)
+        if created is not None:
+            if len(statements) == 1:
+                raise rules.temporary_table_outside_script()
+            temporary.add(created)
+    return frozenset(temporary)
+
+
+def check(statement: exp.Expression, temporary: Collection[str] = ()) -> None:
     """Rules of BigQuery's that parse: DELETE and UPDATE need a WHERE (dml-syntax), and a
-    table outside a query's own WITH names its dataset (no default dataset is set)."""
+    table outside a query's own WITH names its dataset (no default dataset is set), unless it
+    is one of the script's `temporary` tables."""
     if isinstance(statement, exp.Delete | exp.Update) and not statement.args.get("where"):
         kind = "DELETE" if isinstance(statement, exp.Delete) else "UPDATE"
         raise rules.invalid(f"{kind} must have a WHERE clause")
-    for table in tables_in(statement):
+    for table in tables_in(statement, temporary):
         if not table.db:
             raise rules.invalid(
                 f'Table "{table.name}" must be qualified with a dataset (e.g. dataset.table).'
             )
 
 
-def tables_in(statement: exp.Expression) -> list[exp.Table]:
-    """Every stored table `statement` names (CTE references left out)."""
-    ctes = {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
+def temporary_table(statement: exp.Expression) -> str | None:
+    """The name a `CREATE TEMP TABLE` statement creates, or None for any other statement."""
+    if not (isinstance(statement, exp.Create) and statement.kind == "TABLE"):
+        return None
+    properties = statement.args.get("properties")
+    if properties is None or not any(
+        isinstance(p, exp.TemporaryProperty) for p in properties.expressions
+    ):
+        return None
+    target = statement.this
+    if isinstance(target, exp.Schema):  # CREATE TEMP TABLE t (a INT64, ...)
+        target = target.this
+    return str(target.name)
+
+
+def tables_in(statement: exp.Expression, temporary: Collection[str] = ()) -> list[exp.Table]:
+    """Every stored table `statement` names (CTE references, the script's `temporary` tables
+    and the one a CREATE TEMP TABLE creates left out)."""
+    local = {cte.alias_or_name for cte in statement.find_all(exp.CTE)} | set(temporary)
+    created = temporary_table(statement)
+    if created is not None:
+        local.add(created)
     return [
         table
         for table in statement.find_all(exp.Table)
-        if table.name and not (not table.db and table.name in ctes)
+        if table.name and not (not table.db and table.name in local)
     ]
 
 
@@ -72,22 +109,60 @@ def written_table(statement: exp.Expression) -> exp.Table | None:
     return target if isinstance(target, exp.Table) else None
 
 
-def bind(statement: exp.Expression, params: Mapping[str, tuple[str, Any]]) -> exp.Expression:
-    """`statement` with each `@name` replaced by its parameter as a typed literal.
-
-    `params` maps a name to (BigQuery type, value), as `ScalarQueryParameter` carries them, so
-    a DATE parameter is a DATE in the statement, as on BigQuery.
+def bind(statement: exp.Expression, params: Mapping[str, Any]) -> exp.Expression:
+    """`statement` with each `@name` replaced by its query parameter: a scalar or a struct as a
+    typed literal (a DATE parameter is a DATE in the statement, as on BigQuery), an array of
+    structs unnested in a FROM by the table `parameter_table` names (`UNNEST` of structs gives
+    their fields as columns; the caller fills the table, much faster than literals would be).
     """
 
     def replace(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Unnest) and len(node.expressions) == 1:
+            unnested = node.expressions[0]
+            param = params.get(unnested.name) if isinstance(unnested, exp.Parameter) else None
+            if is_struct_array(param):
+                table = exp.to_identifier(parameter_table(unnested.name))
+                return exp.Table(this=table, alias=node.args.get("alias"))
         if not isinstance(node, exp.Parameter):
             return node
-        name = node.name
-        if name not in params:
-            raise rules.invalid(f"Query parameter '{name}' not found")
-        return literal(*params[name])
+        if node.name not in params:
+            raise rules.invalid(f"Query parameter '{node.name}' not found")
+        return value_of(params[node.name])
 
     return statement.copy().transform(replace)
+
+
+def is_struct_array(param: Any) -> bool:
+    """Whether `param` is an array of structs (rows, in a request)."""
+    return isinstance(param, bigquery.ArrayQueryParameter) and (
+        param.array_type == "STRUCT"
+        or isinstance(param.array_type, bigquery.StructQueryParameterType)
+    )
+
+
+def parameter_table(name: str) -> str:
+    """The table holding the rows of the array-of-structs parameter `name` while a job runs."""
+    return f"__param_{name}"
+
+
+def value_of(param: Any) -> exp.Expression:
+    """A query parameter as a literal: a scalar, a struct of scalars, an array of scalars."""
+    if isinstance(param, bigquery.ScalarQueryParameter):
+        return literal(param.type_, param.value)
+    if isinstance(param, bigquery.StructQueryParameter):
+        fields = []
+        for name, type_ in param.struct_types.items():
+            if not isinstance(type_, str) or type_ in ("STRUCT", "RECORD", "ARRAY"):
+                raise NotImplementedError(f"the BigQuery double binds no nested field ({name})")
+            value = literal(type_, param.struct_values[name])
+            fields.append(exp.PropertyEQ(this=exp.to_identifier(name), expression=value))
+        return exp.Struct(expressions=fields)
+    if isinstance(param, bigquery.ArrayQueryParameter) and isinstance(param.array_type, str):
+        if is_struct_array(param):
+            raise NotImplementedError("the BigQuery double unnests arrays of structs only")
+        array = exp.Array(expressions=[literal(param.array_type, v) for v in param.values])
+        return exp.cast(array, exp.DataType.build(f"ARRAY<{param.array_type}>", dialect="bigquery"))
+    raise NotImplementedError(f"the BigQuery double binds no {type(param).__name__}")
 
 
 def literal(type_: str, value: Any) -> exp.Expression:

@@ -31,6 +31,16 @@ handles what production will see. Sources, by rule:
    30 minutes." Error string (dora-team/fourkeys#415): "UPDATE or DELETE statement over table
    p.d.t would affect rows in the streaming buffer, which is not supported" (400).
 
+5. Request size. https://cloud.google.com/bigquery/quotas (query jobs, "Maximum request
+   size"): "The request size can be up to 10 MB, including additional properties like query
+   parameters" (as quoted in googleapis/google-cloud-ruby#31568). Error string, as the API
+   answers it (googleapis/google-cloud-go#2855, apache/beam#18660): 400 "Request payload size
+   exceeds the limit: 10485760 bytes." (far past it, the front end answers 413 instead).
+6. Temporary tables. https://cloud.google.com/bigquery/docs/multi-statement-queries
+   ("Temporary tables"): a `CREATE TEMP TABLE` belongs to a multi-statement query (or a
+   session) and lasts until it ends; its name takes no dataset. Error string for one outside a
+   script (viant/bigquery#6): "Use of CREATE TEMPORARY TABLE requires a script or session".
+
 Also: "The WHERE keyword is mandatory for any DELETE statement" (and UPDATE), dml-syntax; a
 statement BigQuery cannot parse fails with 400 "Syntax error: ...".
 """
@@ -46,6 +56,9 @@ MUTATING_DML_RUNNING = 2
 
 MUTATING_DML_QUEUE = 20
 """Mutating DML statements of one table that may wait (PENDING) behind the running ones."""
+
+MAX_REQUEST_BYTES = 10_485_760
+"""Bytes of a request's body, query text and parameters included (rule 5)."""
 
 STREAMING_BUFFER = dt.timedelta(minutes=30)
 """How long rows streamed with insertAll stay out of reach of DML."""
@@ -91,6 +104,18 @@ def streaming_buffer(table_id: str) -> BadRequest:
         f"UPDATE or DELETE statement over table {table_id} would affect rows in the "
         "streaming buffer, which is not supported"
     )
+
+
+def request_too_large() -> BadRequest:
+    """Rule 5: a request's body past `MAX_REQUEST_BYTES`."""
+    return _bad_request(
+        f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes.", reason="badRequest"
+    )
+
+
+def temporary_table_outside_script() -> BadRequest:
+    """Rule 6: a temporary table created by a request that is not a script."""
+    return invalid("Use of CREATE TEMPORARY TABLE requires a script or session")
 
 
 def syntax_error(detail: str) -> BadRequest:
