@@ -373,6 +373,11 @@ class LocalStack:
         finally:
             applier.close()
 
+    def common_settings(self, settings: ScraperSettings | None = None) -> CommonSettings:
+        """What the processors and analytics services of this stack are created with."""
+        scraper = settings or self.settings()
+        return CommonSettings(**scraper.model_dump(include=set(CommonSettings.model_fields)))
+
     def start_services(self, settings: ScraperSettings) -> None:
         """The three services and the replay upstream as uvicorn servers in one background thread."""
         from nba_pipeline.replay.app import create_app as create_replay
@@ -380,7 +385,7 @@ class LocalStack:
         from services.processors.app import create_app as create_processors
         from services.scrapers.app import create_app as create_scrapers
 
-        common = CommonSettings(**settings.model_dump(include=set(CommonSettings.model_fields)))
+        common = self.common_settings(settings)
         uvicorn_errors = logging.getLogger("uvicorn.error")
         if not any(isinstance(known, _QuietCancellation) for known in uvicorn_errors.filters):
             uvicorn_errors.addFilter(_QuietCancellation())

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nba_pipeline.bench.bare import NoopEndpoint
+from nba_pipeline.bench.bigquery import BigQueryPlan, bigquery_cost
 from nba_pipeline.bench.footprint import RssSampler, cold_starts, stack_pids
 from nba_pipeline.bench.freshness import LoadPlan, freshness, throughput
 from nba_pipeline.bench.parsers import parser_speed, recorded_samples
@@ -31,13 +32,18 @@ class Plan:
     backfill_from: dt.date
     backfill_to: dt.date
     duplicates: int
+    bigquery: BigQueryPlan
 
 
-FULL = Plan(LoadPlan((20, 50, 100), 5, 500), SEASON_START, SEASON_END, 10_000)
+FULL = Plan(
+    LoadPlan((20, 50, 100), 5, 500), SEASON_START, SEASON_END, 10_000,
+    BigQueryPlan(200, 50, SEASON_START, SEASON_START + dt.timedelta(days=27)),
+)  # fmt: skip
 QUICK = Plan(
-    LoadPlan((20, 50, 100), 2, 200), SEASON_START, SEASON_START + dt.timedelta(days=13), 1_000
-)
-"""A smoke run: two weeks of season, two seconds per rate, fewer duplicates."""
+    LoadPlan((20, 50, 100), 2, 200), SEASON_START, SEASON_START + dt.timedelta(days=13), 1_000,
+    BigQueryPlan(40, 10, SEASON_START, SEASON_START + dt.timedelta(days=6)),
+)  # fmt: skip
+"""A smoke run: two weeks of season, two seconds per rate, fewer duplicates, a week on BigQuery."""
 
 
 def machine() -> str:
@@ -84,6 +90,7 @@ def run(quick: bool, markdown_file: Path | None) -> int:
         workdir = Path(tmp)
         with LocalStack(ports=Ports.free(), workdir=workdir, project="nba-bench") as stack:
             results = measure(stack, plan, workdir)
+        bigquery_cost(plan.bigquery, Season(ReplaySettings().seed), workdir, results)
     title = f"nba-pipeline bench{' --quick' if quick else ''} ({time.monotonic() - started:.0f} s; {machine()})"
     print_table(results, title)
     if markdown_file is not None:

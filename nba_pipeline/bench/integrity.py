@@ -11,13 +11,15 @@ from nba_pipeline.replay.season import Season
 
 
 def duplicated_keys(warehouse: Warehouse) -> list[str]:
-    """Raw tables holding two rows with one natural key (an upsert that doubled)."""
+    """Raw tables holding two rows with one natural key (an upsert that doubled). Key names are
+    left unquoted, so the query means the same on both warehouses (BigQuery reads "k" as a
+    string)."""
     problems = []
     for table in raw_tables():
-        keys = ", ".join(f'"{k}"' for k in table.natural_key)
+        keys = ", ".join(table.natural_key)
         rows = warehouse.query(
             f"SELECT count(*) AS n FROM (SELECT {keys} FROM {{{table.fqn}}} "
-            f"GROUP BY {keys} HAVING count(*) > 1)"
+            f"GROUP BY {keys} HAVING count(*) > 1) AS doubled"
         )
         if rows[0]["n"]:
             problems.append(f"{table.fqn}: {rows[0]['n']} natural keys have more than one row")

@@ -29,12 +29,17 @@ class Results:
 
     figures: list[Figure] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What the reader should know that is not a figure (a section skipped, and why)."""
 
     def add(self, *figures: Figure) -> None:
         self.figures.extend(figures)
 
     def problem(self, text: str) -> None:
         self.problems.append(text)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
@@ -72,6 +77,8 @@ def print_table(results: Results, title: str) -> None:
         table.add_row(*cells)
     console = Console(width=160)
     console.print(table)
+    for text in results.notes:
+        console.print(f"note: {text}")
     for text in results.problems:
         console.print(f"[red]DATA PROBLEM[/red] {text}")
 
@@ -80,4 +87,5 @@ def markdown(results: Results) -> str:
     """The same table in Markdown, for docs/benchmarks.md."""
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in rows(results.figures)]
+    lines += [f"\nNote: {text}" for text in results.notes]
     return "\n".join(lines) + "\n"

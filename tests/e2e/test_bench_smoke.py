@@ -13,13 +13,16 @@ import pytest
 from libs.common.sources.base import ParseContext
 from libs.common.sources.registry import get_source, raw_tables
 from libs.common.warehouse.duckdb import DuckDBWarehouse
+from nba_pipeline.bench.bigquery import SECTION, BigQueryPlan, bigquery_cost
 from nba_pipeline.bench.command import Plan, measure
 from nba_pipeline.bench.events import body
 from nba_pipeline.bench.freshness import LoadPlan
 from nba_pipeline.bench.integrity import duplicated_keys, missing_rows
+from nba_pipeline.bench.report import Results
 from nba_pipeline.replay.season import Season
 from nba_pipeline.replay.settings import ReplaySettings
 from nba_pipeline.stack import LocalStack
+from tests.e2e.test_bigquery_backfill import emulator_variables_kept
 
 pytestmark = pytest.mark.e2e
 
@@ -28,8 +31,12 @@ TINY = Plan(
     backfill_from=dt.date(2025, 4, 5),
     backfill_to=dt.date(2025, 4, 6),
     duplicates=50,
+    bigquery=BigQueryPlan(
+        events=6, duplicates=2, backfill_from=dt.date(2025, 4, 7), backfill_to=dt.date(2025, 4, 7)
+    ),
 )
-"""Dates no other test reads, so the counts checked are the bench's own."""
+"""Dates no other test reads, so the counts checked are the bench's own (the BigQuery section
+runs a stack of its own)."""
 
 
 def test_every_measurement_runs_and_the_pipeline_loses_or_doubles_nothing(
@@ -43,6 +50,23 @@ def test_every_measurement_runs_and_the_pipeline_loses_or_doubles_nothing(
                         "parsers (recordings)", "parsers (generated)"}  # fmt: skip
     storm = next(f for f in results.figures if f.section == "redelivery" and f.met is not None)
     assert storm.value == TINY.duplicates and storm.met
+
+
+def test_the_bigquery_section_counts_jobs_and_bytes_and_loses_or_doubles_nothing(
+    tmp_path: Path,
+) -> None:
+    results = Results()
+    with emulator_variables_kept():
+        bigquery_cost(TINY.bigquery, Season(ReplaySettings().seed), tmp_path, results)
+
+    assert results.problems == [] and results.notes == []
+    figures = {f.name: f for f in results.figures if f.section == SECTION}
+    assert figures["phase 1 (raw load): jobs per event"].value > 0, "the double counted the loads"
+    assert figures["phase 2 (analytics): est. bytes billed per event"].value > 0
+    duplicates = [f for name, f in figures.items() if "per duplicate delivery" in name]
+    assert len(duplicates) == 2 and all(f.met is not None for f in duplicates)
+    hot_path = next(f for name, f in figures.items() if name.startswith("hot path"))
+    assert hot_path.met == (hot_path.value <= 1)
 
 
 def test_integrity_checks_name_a_doubled_key_and_a_wrong_count(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ pushes in flight per topic, most of them deliveries of a message another one is 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -107,14 +108,22 @@ def in_flight() -> Iterator[InFlight]:
         yield counter
 
 
+@contextlib.contextmanager
+def emulator_variables_kept() -> Iterator[None]:
+    """Start a second stack inside: its emulator variables are undone after, so the session
+    stack's clients made later still find their emulators."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in EMULATOR_VARIABLES:
+            patch.setenv(name, os.environ.get(name, ""))
+        yield
+
+
 @pytest.fixture(scope="module")
 def on_bigquery(
     tmp_path_factory: pytest.TempPathFactory, double: BigQueryDouble, in_flight: InFlight
 ) -> Iterator[LocalStack]:
-    """A stack of its own on the BigQuery backend; the emulator variables are restored after."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in EMULATOR_VARIABLES:
-            patch.setenv(name, os.environ.get(name, ""))
+    """A stack of its own on the BigQuery backend."""
+    with emulator_variables_kept():
         bigquery = BigQueryWarehouse(PROJECT, client=double)
         with LocalStack(ports=Ports.free(), workdir=tmp_path_factory.mktemp("bigquery"),
                         project=PROJECT, bigquery=bigquery) as stack:  # fmt: skip
