@@ -211,7 +211,8 @@ def event_costs(stack: LocalStack, double: BigQueryDouble, observer: Observer, s
     results.add(
         *per_event(SECTION, "phase 1 (raw load)", phase1, len(events)),
         *per_event(SECTION, "phase 2 (analytics)", phase2, len(events)),
-        Figure(SECTION, f"hot path: jobs per event, both phases ({len(events)} events at once)",
+        Figure(SECTION, f"hot path: jobs per event, both phases ({len(events)} published at once, "
+                        "pushed 2 at a time per subscription)",
                hot_path, "jobs", hot_path / HOT_PATH_TARGET, "target", "<= 1 amortised",
                hot_path <= HOT_PATH_TARGET),
     )  # fmt: skip
