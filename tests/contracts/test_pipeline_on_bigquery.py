@@ -77,11 +77,11 @@ def test_in_order_the_tables_equal_duckdb_and_each_event_costs_few_jobs(
     for kind, counts in cost.items():
         record_property(f"bigquery jobs per {kind} event", sorted(counts))
     # A load is a dedupe lookup (a query with the warehouse ledger, a GCS metadata GET with
-    # the gcs one), a staging load, a changed-rows query and a MERGE; a build is a lookup and
-    # one rebuild script (the day's tables and the rolling one); a duplicate this process
-    # applied costs none. Rule 5 wants fewer: these are ceilings, not targets.
+    # the gcs one) and one upsert script (its rows in the request, counted and merged); a
+    # build is a lookup and one rebuild script (the day's tables and the rolling one); a
+    # duplicate this process applied costs none.
     lookup = 1 if ledger == "warehouse" else 0
-    assert max(cost["phase 1"]) == 3 + lookup
+    assert max(cost["phase 1"]) == 1 + lookup
     assert max(cost["phase 2"]) == 1 + lookup
     assert cost["duplicate"] == [0] * len(messages)
 

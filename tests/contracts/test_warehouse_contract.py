@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 
 from libs.common.analytics import ANALYTICS_TABLES
-from libs.common.audit import ORCHESTRATION_TABLES, SCRAPER_EXECUTION_LOG, final_runs, record_run
+from libs.common.audit import (
+    ORCHESTRATION_TABLES,
+    SCRAPER_EXECUTION_LOG,
+    WORKFLOW_DECISIONS,
+    final_runs,
+    record_run,
+)
 from libs.common.sources.registry import raw_tables
 from libs.common.warehouse.base import RebuildTarget, Warehouse
 from libs.common.warehouse.combining import CombiningWarehouse
@@ -161,6 +167,36 @@ def test_identical_rows_are_not_rewritten_loaded_at_included(warehouse: Warehous
     assert stored(warehouse, "nba_raw.box") == before
     assert warehouse.upsert(BOX, [later | {"pts": 29}]) == 1, "a parser fix is a change"
     assert box(warehouse) == [(1, 29, "e5")]
+
+
+def test_a_load_heavier_than_one_request_is_loaded_and_counted_all_the_same(
+    backend: Backend, warehouse: Warehouse
+) -> None:
+    """BigQuery refuses a request over 10 MB, query parameters included: a load whose rows
+    would not fit goes by a load job, then the same script (docs/bigquery.md, rule 5)."""
+    warehouse.ensure_tables([BOX])
+    padding = "x" * 2**20
+    heavy = [box_row(i, 10, fetched_hour=5) | {"execution_id": padding} for i in range(10)]
+    jobs = dict(backend.double.counts.jobs) if backend.double else {}
+    assert warehouse.upsert(BOX, heavy) == 10
+    if backend.double:
+        after = backend.double.counts.jobs
+        assert (after["load"] - jobs.get("load", 0), after["query"] - jobs.get("query", 0)) == (
+            1,
+            1,
+        )
+    assert warehouse.upsert(BOX, heavy) == (0 if warehouse.capabilities.counts_changed_rows else 10)
+    assert [(p, pts) for p, pts, _ in box(warehouse)] == [(i, 10) for i in range(10)]
+
+
+def test_a_keyed_row_with_a_json_column_is_loaded_and_read_back(warehouse: Warehouse) -> None:
+    warehouse.ensure_tables([WORKFLOW_DECISIONS])
+    decision = {"decision_id": "d1", "decided_at": LOADED, "schedule_date": DAY,
+                "workflow": "morning", "decision": "RUN", "reason": "due",
+                "execution_ids": ["e1", "e2"]}  # fmt: skip
+    assert warehouse.upsert(WORKFLOW_DECISIONS, [decision]) == 1
+    (found,) = warehouse.query("SELECT execution_ids FROM {nba_orchestration.workflow_decisions}")
+    assert _decoded(found["execution_ids"]) == ["e1", "e2"]
 
 
 def test_replace_swaps_exactly_the_rows_matching_where(warehouse: Warehouse) -> None:

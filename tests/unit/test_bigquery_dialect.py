@@ -22,7 +22,7 @@ from libs.common.analytics import ANALYTICS_TABLES, builds_reading
 from libs.common.audit import DAILY_EXPECTED_SCHEDULE
 from libs.common.sources.registry import raw_tables
 from libs.common.warehouse.base import Row
-from libs.common.warehouse.bigquery import BigQueryWarehouse
+from libs.common.warehouse.bigquery import BigQueryConfig, BigQueryWarehouse
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from libs.common.warehouse.schema import Table
 from tests.utils.bigquery_double import dialect
@@ -99,10 +99,13 @@ def rendered_writes() -> list[Sent]:
     client = RecordingClient()
     backend = BigQueryWarehouse("nba-prod", client=client)
     rebuilt = {table.fqn for table in ANALYTICS_TABLES}
+    staging = BigQueryWarehouse(BigQueryConfig("nba-prod", max_inline_request_bytes=0), client)
     for table in DECLARED:
         if table.natural_key and table.fqn not in rebuilt:
             client.origin = f"upsert {table.fqn}"
             backend.upsert(table, [sample_row(table)])
+            client.origin = f"upsert {table.fqn} (rows staged by a load job)"
+            staging.upsert(table, [sample_row(table)])
     for table in (DAILY_EXPECTED_SCHEDULE,):  # the tables services replace()
         client.origin = f"replace {table.fqn}"
         assert table.partition_column is not None
@@ -121,11 +124,10 @@ def problems(sent: Sequence[Sent]) -> list[str]:
     found = []
     for item in sent:
         try:
-            statements = sqlglot.parse(item.sql, read="bigquery", error_level=ErrorLevel.RAISE)
+            parsed = sqlglot.parse(item.sql, read="bigquery", error_level=ErrorLevel.RAISE)
+            statements = [statement for statement in parsed if statement is not None]
+            dialect.check_script(statements)
             for statement in statements:
-                if statement is None:
-                    continue
-                dialect.check(statement)
                 unbound = {p.name for p in statement.find_all(exp.Parameter)} - item.params
                 if unbound:
                     raise ValueError(f"parameters {sorted(unbound)} are not bound")

@@ -19,11 +19,15 @@ from libs.common.analytics import (
     TEAM_GAME_SUMMARY_SQL,
     builds_reading,
 )
-from libs.common.audit import PROCESSED_MESSAGES, SCRAPER_EXECUTION_LOG
+from libs.common.audit import PROCESSED_MESSAGES, SCRAPER_EXECUTION_LOG, WORKFLOW_DECISIONS
 from libs.common.sources.balldontlie import BDL_GAMES
 from libs.common.warehouse.base import RebuildTarget
-from libs.common.warehouse.bigquery import MUTATING_DML_PER_TABLE, BigQueryWarehouse
-from libs.common.warehouse.bigquery.client import merge_sql, schema_fields
+from libs.common.warehouse.bigquery import (
+    MUTATING_DML_PER_TABLE,
+    BigQueryConfig,
+    BigQueryWarehouse,
+)
+from libs.common.warehouse.bigquery.client import merge_sql, schema_fields, upsert_script
 
 
 @dataclass
@@ -96,7 +100,9 @@ def test_tables_are_created_partitioned_and_clustered_from_the_one_declaration()
     assert table.clustering_fields == ["game_id"]
 
 
-def test_upsert_stages_a_load_then_merges_on_the_natural_key_and_drops_the_stage() -> None:
+def test_an_upsert_is_one_script_job_with_its_rows_in_the_request() -> None:
+    """Rows as one typed array-of-structs parameter into a temporary table, the changed rows
+    counted, the MERGE, the counts as the script's result: one job, no load, nothing to drop."""
     w, client = warehouse()
     row = {name: None for name in BDL_GAMES.column_names} | {
         "game_id": 1,
@@ -104,20 +110,39 @@ def test_upsert_stages_a_load_then_merges_on_the_natural_key_and_drops_the_stage
         "loaded_at": dt.datetime(2025, 2, 21, tzinfo=dt.UTC),
     }
     assert w.upsert(BDL_GAMES, [row]) == 3
-    ((_, (staging, payload), config),) = client.of("load")
-    assert staging.startswith("proj.nba_raw.bdl_games__staging_")
-    assert config.write_disposition == "WRITE_TRUNCATE"
-    assert payload[0]["game_date"] == "2025-02-20"
-    assert payload[0]["_batch"] == 0 and config.schema[-1].name == "_batch"
-    merge = client.of("query")[-1][1]
-    assert merge == merge_sql("proj.nba_raw.bdl_games", staging, BDL_GAMES)
+    assert client.of("load") == [] and client.of("delete_table") == []
+    ((_, script, config),) = client.of("query")
+    (param,) = config.query_parameters
+    assert (param.name, param.array_type) == ("rows", "STRUCT")
+    (struct,) = param.values
+    assert struct.struct_types["game_id"] == "INT64" and struct.struct_types["_batch"] == "INT64"
+    assert struct.struct_values["game_date"] == dt.date(2025, 2, 20)
+    assert struct.struct_values["_batch"] == 0
+    staged, changed, merge, answer = script.split(";\n")
+    assert staged.startswith("CREATE TEMP TABLE staged_rows AS SELECT `game_id`, ")
+    assert staged.endswith(", `_batch` FROM UNNEST(@rows)")
+    assert changed.startswith("CREATE TEMP TABLE changed_rows AS SELECT S.`_batch` AS batch")
+    assert merge == merge_sql("proj.nba_raw.bdl_games", "staged_rows", BDL_GAMES)
     assert "ON T.`game_id` = S.`game_id`" in merge  # keys are NOT NULL
     assert "WHEN MATCHED AND (T.`fetched_at` IS NULL OR S.`fetched_at` > T.`fetched_at`" in merge
     assert "WHEN NOT MATCHED THEN INSERT (`game_id`," in merge and "_batch" not in merge
-    assert client.of("delete_table") == [("delete_table", staging, True)]
+    assert answer == "SELECT batch, n FROM changed_rows;"
 
 
-def test_upsert_many_stages_once_and_counts_changes_per_batch() -> None:
+def test_a_json_column_travels_as_its_text_and_is_parsed_in_the_script() -> None:
+    w, client = warehouse()
+    row = {name: None for name in WORKFLOW_DECISIONS.column_names} | {
+        "decision_id": "d1", "execution_ids": ["e1", "e2"],
+    }  # fmt: skip
+    w.upsert(WORKFLOW_DECISIONS, [row])
+    ((_, script, config),) = client.of("query")
+    (struct,) = config.query_parameters[0].values
+    assert struct.struct_types["execution_ids"] == "STRING"
+    assert struct.struct_values["execution_ids"] == '["e1", "e2"]'
+    assert "PARSE_JSON(`execution_ids`) AS `execution_ids`" in script
+
+
+def test_upsert_many_sends_every_batch_in_one_request_and_counts_changes_per_batch() -> None:
     w, client = warehouse()
     client.query = lambda sql, job_config=None: (  # type: ignore[method-assign]
         client.calls.append(("query", sql, job_config)) or Job([{"batch": 2, "n": 1}, {"batch": 0, "n": 4}])
@@ -125,10 +150,31 @@ def test_upsert_many_stages_once_and_counts_changes_per_batch() -> None:
     base = {name: None for name in BDL_GAMES.column_names} | {"game_date": dt.date(2025, 2, 20)}
     batches = [[base | {"game_id": 1}, base | {"game_id": 2}], [], [base | {"game_id": 3}]]
     assert w.upsert_many(BDL_GAMES, batches) == [4, 0, 1]
-    ((_, (staging, payload), _),) = client.of("load")
-    assert [(r["game_id"], r["_batch"]) for r in payload] == [(1, 0), (2, 0), (3, 2)]
-    changed = client.of("query")[0][1]
-    assert "GROUP BY batch" in changed and f"FROM `{staging}` S" in changed
+    ((_, script, config),) = client.of("query")
+    sent = [
+        (s.struct_values["game_id"], s.struct_values["_batch"])
+        for s in config.query_parameters[0].values
+    ]
+    assert sent == [(1, 0), (2, 0), (3, 2)]
+    assert "GROUP BY batch" in script
+
+
+def test_a_load_too_heavy_for_one_request_is_staged_by_a_load_job_then_one_script() -> None:
+    """BigQuery refuses a request over 10 MB, parameters included: above the configured bound
+    the rows go by a load job (no size limit that matters here) and the same script reads them."""
+    client = RecordingClient()
+    w = BigQueryWarehouse(BigQueryConfig("proj", max_inline_request_bytes=2000), client=client)
+    base = {name: None for name in BDL_GAMES.column_names} | {"game_date": dt.date(2025, 2, 20)}
+    rows = [base | {"game_id": i} for i in range(20)]
+    assert w.upsert(BDL_GAMES, rows) == 3
+    ((_, (staging, payload), config),) = client.of("load")
+    assert staging.startswith("proj.nba_raw.bdl_games__staging_")
+    assert config.write_disposition == "WRITE_TRUNCATE" and config.schema[-1].name == "_batch"
+    assert payload[0]["game_date"] == "2025-02-20" and payload[0]["_batch"] == 0
+    ((_, script, script_config),) = client.of("query")
+    assert script == upsert_script("proj.nba_raw.bdl_games", staging, BDL_GAMES)
+    assert script_config is None or not script_config.query_parameters
+    assert client.of("delete_table") == [("delete_table", staging, True)]
 
 
 def test_rebuilds_of_several_tables_are_one_script_job_with_typed_parameters() -> None:

@@ -22,7 +22,9 @@ Every approximation errs high: a table is pruned only by a filter comparing its 
 partitioning column with a constant (not one implied through a join), clustering is ignored
 (BigQuery may read fewer blocks of a clustered table, but a dry run does not count them),
 and a table that cannot be analysed is read whole. A script's statements are billed one by
-one, each with its own minimum; a statement that reads no table is billed nothing.
+one, each with its own minimum; a statement that reads no table is billed nothing. The one
+exception errs low: a script's temporary tables (an upsert's rows, sent in its request) are
+not counted, so each statement reading one may be billed up to the 10 MB minimum less.
 """
 
 from __future__ import annotations
@@ -203,11 +205,12 @@ def _merge(merge: exp.Merge, catalog: Catalog) -> tuple[list[Scan], tuple[str, s
     target_id, alias = catalog.table_id(target), target.alias_or_name
     source = using.alias_or_name
     whens = merge.args["whens"].expressions
-    scans = (
-        _scans(using.this, catalog)
-        if isinstance(using, exp.Subquery)
-        else [Scan(catalog.table_id(using), source, None)]
-    )
+    if isinstance(using, exp.Subquery):
+        scans = _scans(using.this, catalog)
+    elif catalog.table_id(using) in catalog.known:
+        scans = [Scan(catalog.table_id(using), source, None)]
+    else:  # a script's temporary table, like every one it reads (see the module docstring)
+        scans = []
     referenced = [
         merge.args["on"],
         *(w.args.get("condition") for w in whens),

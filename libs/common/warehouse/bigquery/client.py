@@ -1,4 +1,5 @@
-"""BigQuery warehouse: staged load + MERGE on the natural key, parameterised queries."""
+"""BigQuery warehouse: one script job per write (rows sent in the request), MERGE on the
+natural key, parameterised queries; the rules it keeps are in docs/bigquery.md."""
 
 from __future__ import annotations
 
@@ -62,6 +63,10 @@ def clustering_fields(table: Table) -> list[str]:
 BATCH_COLUMN = "_batch"
 """Staging-only column saying which batch of an `upsert_many` a row came from."""
 
+STAGED = "staged_rows"
+CHANGED = "changed_rows"
+"""Temporary tables of an upsert script: the rows it loads, and its changed-row counts."""
+
 
 def _replaces(table: Table) -> str:
     """SQL: staged row S replaces target row T with its key (newer or same file, and
@@ -101,6 +106,51 @@ def changed_sql(target: str, staging: str, table: Table) -> str:
     )
 
 
+def rows_parameter(
+    table: Table, rows: Sequence[Row], batch_of_row: Sequence[int]
+) -> bigquery.ArrayQueryParameter:
+    """`rows`, each with its batch, as the query parameter `@rows`: an array of structs typed
+    by the table's columns (a JSON column as its text, which `staged_rows_sql` parses)."""
+    structs = []
+    for row, batch in zip(rows, batch_of_row, strict=True):
+        fields = [
+            bigquery.ScalarQueryParameter(c.name, c.type, row.get(c.name))
+            if c.type != "JSON"
+            else bigquery.ScalarQueryParameter(c.name, "STRING", _json_text(row.get(c.name)))
+            for c in table.columns
+        ]
+        fields.append(bigquery.ScalarQueryParameter(BATCH_COLUMN, "INT64", batch))
+        structs.append(bigquery.StructQueryParameter(None, *fields))
+    return bigquery.ArrayQueryParameter("rows", "STRUCT", structs)
+
+
+def staged_rows_sql(table: Table) -> str:
+    """The script's first statement: `@rows` into the temporary table `STAGED`."""
+    columns = ", ".join(
+        f"PARSE_JSON(`{c.name}`) AS `{c.name}`" if c.type == "JSON" else f"`{c.name}`"
+        for c in table.columns
+    )
+    return f"CREATE TEMP TABLE {STAGED} AS SELECT {columns}, `{BATCH_COLUMN}` FROM UNNEST(@rows);\n"
+
+
+def upsert_script(target: str, staging: str, table: Table) -> str:
+    """Count per batch the staged rows the MERGE will write (before it writes them), MERGE,
+    then answer the counts: the script's last statement is its result."""
+    return (
+        f"CREATE TEMP TABLE {CHANGED} AS {changed_sql(target, staging, table)};\n"
+        f"{merge_sql(target, staging, table)};\n"
+        f"SELECT batch, n FROM {CHANGED};"
+    )
+
+
+def request_bytes(query: str, config: bigquery.QueryJobConfig) -> int:
+    """About what a query job's request weighs: its configuration, query text and parameters
+    as JSON (BigQuery counts the parameters in its request size limit)."""
+    resource = config.to_api_repr()
+    resource["query"] = {**resource.get("query", {}), "query": query}
+    return len(json.dumps({"configuration": resource}).encode())
+
+
 def query_parameters(params: Mapping[str, Any]) -> list[bigquery.ScalarQueryParameter]:
     """Typed scalar parameters for `@name` placeholders."""
     result = []
@@ -134,6 +184,11 @@ def replace_rows_sql(target: str, source: str, table: Table, condition: str) -> 
     )
 
 
+def _json_text(value: Any) -> str | None:
+    """A JSON column's value as its text (None stays NULL)."""
+    return None if value is None else json.dumps(value, default=str)
+
+
 def _json_row(row: Row, table: Table) -> dict[str, Any]:
     """A row as BigQuery JSON (load jobs, streamed inserts): dates and timestamps as ISO
     strings, JSON columns serialised."""
@@ -142,8 +197,8 @@ def _json_row(row: Row, table: Table) -> dict[str, Any]:
         value = row.get(c.name)
         if isinstance(value, dt.date | dt.datetime):
             value = value.isoformat()
-        elif c.type == "JSON" and value is not None:
-            value = json.dumps(value, default=str)
+        elif c.type == "JSON":
+            value = _json_text(value)
         out[c.name] = value
     return out
 
@@ -238,27 +293,50 @@ class BigQueryWarehouse:
         return self.upsert_many(table, [rows])[0]
 
     def upsert_many(self, table: Table, batches: Sequence[Sequence[Row]]) -> list[int]:
+        """One script job: the rows go in the request as `@rows` (a temporary table), counted
+        per batch, then merged. Rows too heavy for one request are staged by a load job
+        first, then the same script reads the staged table: two jobs."""
         if not table.natural_key:
             raise ValueError(f"{table.fqn} has no natural key to upsert by")
         self._kinds.claim([table], LOAD)  # a streamed table is refused before any job (rule 4)
         rows, batch_of_row = unique_rows(table, batches)  # MERGE rejects two rows for one key
-        staged = [{**row, BATCH_COLUMN: i} for row, i in zip(rows, batch_of_row, strict=True)]
-        if not staged:
+        if not rows:
             return [0] * len(batches)
         target = self._table_id(table)
-        staging = f"{target}__staging_{uuid.uuid4().hex[:12]}"
-        batch_field = bigquery.SchemaField(BATCH_COLUMN, "INT64", mode="REQUIRED")
-        self._load(staging, table, staged, bigquery.WriteDisposition.WRITE_TRUNCATE, [batch_field])
-        try:
-            changed = list(self.client.query(changed_sql(target, staging, table)).result())
-            with self._mutating([table], LOAD):
-                self.client.query(merge_sql(target, staging, table)).result()
-        finally:
-            self.client.delete_table(staging, not_found_ok=True)
+        inline = staged_rows_sql(table) + upsert_script(target, STAGED, table)
+        config = bigquery.QueryJobConfig(
+            query_parameters=[rows_parameter(table, rows, batch_of_row)]
+        )
+        if request_bytes(inline, config) <= self.config.max_inline_request_bytes:
+            changed = self._merge(table, inline, config)
+        else:
+            changed = self._merge_staged(table, rows, batch_of_row)
         counts = [0] * len(batches)
         for row in changed:
             counts[int(row["batch"])] = int(row["n"])
         return counts
+
+    def _merge(
+        self, table: Table, script: str, config: bigquery.QueryJobConfig | None = None
+    ) -> list[Any]:
+        """Run an upsert script holding a DML slot of `table`; its result rows."""
+        with self._mutating([table], LOAD):
+            return list(self.client.query(script, job_config=config).result())
+
+    def _merge_staged(
+        self, table: Table, rows: Sequence[Row], batch_of_row: Sequence[int]
+    ) -> list[Any]:
+        """The upsert script over rows staged by a load job (a table of their own, dropped
+        after): for loads too heavy for a request."""
+        target = self._table_id(table)
+        staging = f"{target}__staging_{uuid.uuid4().hex[:12]}"
+        staged = [{**row, BATCH_COLUMN: i} for row, i in zip(rows, batch_of_row, strict=True)]
+        batch_field = bigquery.SchemaField(BATCH_COLUMN, "INT64", mode="REQUIRED")
+        self._load(staging, table, staged, bigquery.WriteDisposition.WRITE_TRUNCATE, [batch_field])
+        try:
+            return self._merge(table, upsert_script(target, staging, table))
+        finally:
+            self.client.delete_table(staging, not_found_ok=True)
 
     def replace(self, table: Table, where: Mapping[str, Any], rows: Sequence[Row]) -> None:
         self._kinds.claim([table], LOAD)  # a streamed table is refused before any job (rule 4)

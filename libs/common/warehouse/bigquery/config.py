@@ -19,3 +19,8 @@ class BigQueryConfig:
     """Location of the datasets (`BIGQUERY_LOCATION`)."""
     mutating_dml_per_table: int = MUTATING_DML_PER_TABLE
     """Mutating DML statements (statements, not jobs) this instance runs at once per table."""
+    max_inline_request_bytes: int = 9 * 2**20
+    """Bytes (JSON: the script and its parameters) up to which a load sends its rows in the
+    query request; a heavier load stages them with a load job first. BigQuery refuses a request
+    over 10,485,760 bytes, query parameters included (quotas, "Maximum request size"); the
+    last MiB is left for the rest of the job resource."""
