@@ -26,7 +26,7 @@ from libs.common.warehouse.base import (
     unique_rows,
 )
 from libs.common.warehouse.bigquery.config import BigQueryConfig
-from libs.common.warehouse.schema import Table, added_columns
+from libs.common.warehouse.schema import Column, Table, added_columns
 
 PARAM_TYPES: dict[type, str] = {
     bool: "BOOL",
@@ -111,16 +111,20 @@ def rows_parameter(
 ) -> bigquery.ArrayQueryParameter:
     """`rows`, each with its batch, as the query parameter `@rows`: an array of structs typed
     by the table's columns (a JSON column as its text, which `staged_rows_sql` parses)."""
-    structs = []
-    for row, batch in zip(rows, batch_of_row, strict=True):
-        fields = [
-            bigquery.ScalarQueryParameter(c.name, c.type, row.get(c.name))
-            if c.type != "JSON"
-            else bigquery.ScalarQueryParameter(c.name, "STRING", _json_text(row.get(c.name)))
-            for c in table.columns
-        ]
-        fields.append(bigquery.ScalarQueryParameter(BATCH_COLUMN, "INT64", batch))
-        structs.append(bigquery.StructQueryParameter(None, *fields))
+
+    def field(column: Column, value: Any) -> bigquery.ScalarQueryParameter:
+        if column.type == "JSON":
+            return bigquery.ScalarQueryParameter(column.name, "STRING", _json_text(value))
+        return bigquery.ScalarQueryParameter(column.name, column.type, value)
+
+    structs = [
+        bigquery.StructQueryParameter(
+            None,
+            *(field(column, row.get(column.name)) for column in table.columns),
+            bigquery.ScalarQueryParameter(BATCH_COLUMN, "INT64", batch),
+        )
+        for row, batch in zip(rows, batch_of_row, strict=True)
+    ]
     return bigquery.ArrayQueryParameter("rows", "STRUCT", structs)
 
 
