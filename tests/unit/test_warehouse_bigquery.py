@@ -354,3 +354,14 @@ def test_every_instance_together_stays_inside_the_dml_queue(service: str) -> Non
     annotations = manifest["spec"]["template"]["metadata"]["annotations"]
     instances = int(annotations["autoscaling.knative.dev/maxScale"])
     assert instances * MUTATING_DML_PER_TABLE <= BIGQUERY_MUTATING_DML_PER_TABLE
+
+
+def test_json_columns_are_compared_as_their_text() -> None:
+    """BigQuery has no equality on JSON: an upsert of a table with a JSON column (the
+    orchestration tables) would be refused if it compared them with IS DISTINCT FROM."""
+    from libs.common.audit import SCRAPER_FAILURES
+    from libs.common.warehouse.bigquery.client import merge_sql
+
+    merge = merge_sql("proj.nba_orchestration.scraper_failures", "staging", SCRAPER_FAILURES)
+    assert "TO_JSON_STRING(T.`params`) IS DISTINCT FROM TO_JSON_STRING(S.`params`)" in merge
+    assert "T.`params` IS DISTINCT FROM" not in merge

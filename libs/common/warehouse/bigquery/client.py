@@ -72,11 +72,19 @@ def _replaces(table: Table) -> str:
     """SQL: staged row S replaces target row T with its key (newer or same file, and
     different apart from loaded_at); the same rule as DuckDB's upsert."""
     differs = " OR ".join(
-        f"T.`{c}` IS DISTINCT FROM S.`{c}`"
-        for c in table.column_names
-        if c not in table.natural_key and c != "loaded_at"
+        f"{_comparable(c, 'T')} IS DISTINCT FROM {_comparable(c, 'S')}"
+        for c in table.columns
+        if c.name not in table.natural_key and c.name != "loaded_at"
     )
     return f"{newer_or_same(table, 'S', 'T', '`')} AND ({differs or 'FALSE'})"
+
+
+def _comparable(column: Column, alias: str) -> str:
+    """SQL for `column` of `alias` that `IS DISTINCT FROM` accepts: BigQuery defines no
+    equality on JSON ("Equality is not defined for arguments of type JSON"), so a JSON
+    column is compared as its JSON text."""
+    ref = f"{alias}.`{column.name}`"
+    return f"TO_JSON_STRING({ref})" if column.type == "JSON" else ref
 
 
 def merge_sql(target: str, staging: str, table: Table) -> str:
