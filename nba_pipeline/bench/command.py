@@ -37,7 +37,7 @@ class Plan:
 
 FULL = Plan(
     LoadPlan((20, 50, 100), 5, 500), SEASON_START, SEASON_END, 10_000,
-    BigQueryPlan(200, 50, SEASON_START, SEASON_START + dt.timedelta(days=27)),
+    BigQueryPlan(100, 50, SEASON_START, SEASON_START + dt.timedelta(days=13)),
 )  # fmt: skip
 QUICK = Plan(
     LoadPlan((20, 50, 100), 2, 200), SEASON_START, SEASON_START + dt.timedelta(days=13), 1_000,
