@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,23 +16,9 @@ from libs.common.warehouse.base import Warehouse
 from libs.common.warehouse.bigquery import BigQueryWarehouse
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from tests.utils.bigquery_double import BigQueryDouble
+from tests.utils.threads import in_thread
 
 BACKENDS = ("duckdb", "bigquery-double")
-
-
-def outcome_of(work: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
-    """`work` started on a thread; the list gets its result, or the exception it raised."""
-    outcome: list[Any] = []
-
-    def target() -> None:
-        try:
-            outcome.append(work())
-        except Exception as error:
-            outcome.append(error)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    return thread, outcome
 
 
 @dataclass
@@ -75,12 +60,12 @@ class Backend:
         writing or finished, so the two really overlap; on DuckDB they just run at once.
         """
         if self.double is None:
-            runs = [outcome_of(first), outcome_of(second)]
+            runs = [in_thread(first), in_thread(second)]
         else:
             hold = self.double.hold_next_commit()
-            runs = [outcome_of(first)]
+            runs = [in_thread(first)]
             assert hold.reached.wait(10), "the first write never reached its commit"
-            runs.append(outcome_of(second))
+            runs.append(in_thread(second))
             self.double.activity.wait_until_busy(2, timeout=2)
             hold.release()
         for thread, _ in runs:

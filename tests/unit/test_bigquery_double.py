@@ -4,8 +4,6 @@ where BigQuery would, and only there (tests/utils/bigquery_double/rules.py cites
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,6 +11,7 @@ from google.api_core.exceptions import BadRequest, Conflict, NotFound
 from google.cloud import bigquery
 
 from tests.utils.bigquery_double import BigQueryDouble
+from tests.utils.threads import in_thread
 
 T = "nba-test.d.t"
 S = "nba-test.d.s"
@@ -44,21 +43,6 @@ def run(client: BigQueryDouble, sql: str, **params: tuple[str, Any]) -> list[big
         query_parameters=[bigquery.ScalarQueryParameter(n, t, v) for n, (t, v) in params.items()]
     )
     return list(client.query(sql, job_config=config).result())
-
-
-def in_thread(work: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
-    """Run `work` on a thread; the list gets its result or the exception it raised."""
-    outcome: list[Any] = []
-
-    def target() -> None:
-        try:
-            outcome.append(work())
-        except Exception as error:
-            outcome.append(error)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    return thread, outcome
 
 
 def test_a_statement_bigquery_would_not_parse_fails_as_a_syntax_error(
