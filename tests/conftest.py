@@ -18,9 +18,11 @@ from nba_pipeline.stack import LocalStack, Ports
 RECORDINGS = Path(__file__).resolve().parents[1] / "nba_pipeline" / "replay" / "recordings"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def spans() -> InMemorySpanExporter:
-    """Every span the in-process services finish, kept in memory (installed before they start)."""
+    """Every span the in-process services finish, kept in memory. Installed before any test:
+    the first service app to start installs its own provider otherwise, and OpenTelemetry
+    keeps the first one set (a module's own stack, started before the session `stack`, did)."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -28,7 +30,7 @@ def spans() -> InMemorySpanExporter:
     return exporter
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def metric_reader() -> InMemoryMetricReader:
     """Every metric the in-process services record, read on demand (METRICS_EXPORTER=none installs none)."""
     reader = InMemoryMetricReader()
@@ -47,6 +49,22 @@ def stack(
     workdir = tmp_path_factory.mktemp("stack")
     with LocalStack(ports=Ports.free(), workdir=workdir, project="nba-test") as running:
         yield running
+
+
+EMULATOR_VARIABLES = ("PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
+"""Set by a running local stack; the client libraries reach the emulators through them."""
+
+
+@pytest.fixture(autouse=True)
+def no_emulators_outside_e2e(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test not marked e2e runs without the emulators' variables, as it would on a machine
+    with no stack: one that leans on the stack an e2e test started fails here, in the same
+    run, instead of passing only because the session's stack happens to be up."""
+    if request.node.get_closest_marker("e2e") is None:
+        for name in EMULATOR_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
