@@ -3,8 +3,11 @@ BigQuery backend over the client double (tests/utils/bigquery_double), with ever
 pushed four times at once, so that at least 8 deliveries are applied side by side.
 
 The emulator keeps 2 pushes in flight per subscription (docs/local-stack.md), so the test adds
-three more push subscriptions to each topic, pointing at the same `/process` endpoints: 8
-pushes in flight per topic, most of them deliveries of a message another one is applying.
+three more push subscriptions to each topic, pointing at the same `/process` endpoints: up to
+8 pushes in flight per topic, many of them deliveries of a message another one is applying.
+Whether 8 overlap by chance depends on how fast the machine applies one, so the first
+deliveries wait in the app until 8 are in (at most `GATHER_SECONDS`), then all go on
+together; the most in flight at once is counted, not assumed.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ EXTRA_SUBSCRIPTIONS = 3
 """Push subscriptions added to each topic beside the declared one: 4 x 2 pushes in flight."""
 CONCURRENT_DELIVERIES = 8
 BACKFILL_PARALLEL = 4
+GATHER_SECONDS = 30.0
+"""How long the first deliveries wait for the rest of the 8 before going on regardless."""
 EMULATOR_VARIABLES = ("PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
 APPLIED_TWICE = (
     "SELECT work_key FROM {nba_orchestration.processed_messages} "
@@ -47,14 +52,17 @@ APPLIED_TWICE = (
 
 class InFlight:
     """Push deliveries processors and analytics are handling right now, the most at once, and
-    how each was answered: measured in the app, not inferred from the subscriptions."""
+    how each was answered: measured in the app, not inferred from the subscriptions. Until
+    `gather` are in at once, each waits for the others (at most GATHER_SECONDS)."""
 
-    def __init__(self) -> None:
+    def __init__(self, gather: int) -> None:
+        self.gather = gather
         self.now = 0
         self.peak = 0
         self.answers: Counter[tuple[int, str]] = Counter()
         """(HTTP status, the answer's `status`) of every delivery."""
         self._lock = threading.Lock()
+        self._gathered = threading.Event()
 
     def counting(self, handle: Callable[..., JSONResponse]) -> Callable[..., JSONResponse]:
         """`handle` (push.handle_push), counted while it runs."""
@@ -63,6 +71,10 @@ class InFlight:
             with self._lock:
                 self.now += 1
                 self.peak = max(self.peak, self.now)
+                if self.now >= self.gather:
+                    self._gathered.set()
+            self._gathered.wait(GATHER_SECONDS)
+            self._gathered.set()  # gathered, or waited out once: nobody waits again
             response = None
             try:
                 response = handle(*args, **kwargs)
@@ -102,7 +114,7 @@ def double() -> BigQueryDouble:
 
 @pytest.fixture(scope="module")
 def in_flight() -> Iterator[InFlight]:
-    counter = InFlight()
+    counter = InFlight(gather=CONCURRENT_DELIVERIES)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(push, "handle_push", counter.counting(push.handle_push))
         yield counter
