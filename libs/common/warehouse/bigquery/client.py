@@ -94,12 +94,9 @@ def merge_sql(target: str, staging: str, table: Table) -> str:
     updates = ", ".join(
         f"`{c}` = S.`{c}`" for c in table.column_names if c not in table.natural_key
     )
-    names = ", ".join(f"`{c}`" for c in table.column_names)
-    values = ", ".join(f"S.`{c}`" for c in table.column_names)
     return (
         f"MERGE `{target}` T USING `{staging}` S ON {on} "
-        f"WHEN MATCHED AND {_replaces(table)} THEN UPDATE SET {updates} "
-        f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
+        f"WHEN MATCHED AND {_replaces(table)} THEN UPDATE SET {updates} {_insert_unmatched(table)}"
     )
 
 
@@ -187,13 +184,17 @@ def replace_rows_sql(target: str, source: str, table: Table, condition: str) -> 
     queued instead. `ON FALSE` matches no row, so no target row can match two source rows
     (rule 3). BigQuery documents this MERGE as the way to replace a partition.
     """
-    names = ", ".join(f"`{c}`" for c in table.column_names)
-    values = ", ".join(f"S.`{c}`" for c in table.column_names)
     return (
         f"MERGE `{target}` T USING {source} S ON FALSE "
-        f"WHEN NOT MATCHED BY SOURCE AND {condition} THEN DELETE "
-        f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
+        f"WHEN NOT MATCHED BY SOURCE AND {condition} THEN DELETE {_insert_unmatched(table)}"
     )
+
+
+def _insert_unmatched(table: Table) -> str:
+    """A MERGE's clause inserting each source row S that matched no target row, by name."""
+    names = ", ".join(f"`{c}`" for c in table.column_names)
+    values = ", ".join(f"S.`{c}`" for c in table.column_names)
+    return f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
 
 
 def _json_text(value: Any) -> str | None:
