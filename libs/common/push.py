@@ -260,7 +260,7 @@ def push_responses(acked: str) -> dict[int | str, dict[str, Any]]:
         400: {"description": "nack: bad envelope, data not base64 JSON, unknown scraper_name"},
         401: {"description": "nack: missing or invalid OIDC token (when push auth is on)"},
         403: {"description": "nack: token of another identity"},
-        409: {"description": "nack: another delivery of this message is being applied (retried)"},
+        409: {"description": "nack: another delivery of the same work is being applied (retried)"},
         422: {"description": "nack: envelope fields missing, or the raw file does not parse"},
         500: {"description": "nack: file unreadable or the load/build failed (retried, then DLQ)"},
         503: {"description": "nack: publishing the next phase's message failed (retried)"},
