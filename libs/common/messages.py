@@ -29,14 +29,19 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class ScraperComplete(BaseModel):
-    """Topic nba-scraper-complete: one per scraper run, after the file is written and logged."""
+class PipelineMessage(BaseModel):
+    """What every message between the phases carries: the run it comes from."""
 
     model_config = ConfigDict(extra="forbid")
 
     schema_version: Literal[1] = SCHEMA_VERSION
     scraper_name: str = Field(description="exactly the registry name")
     execution_id: str = Field(description="full uuid4 of the run, carried through all phases")
+
+
+class ScraperComplete(PipelineMessage):
+    """Topic nba-scraper-complete: one per scraper run, after the file is written and logged."""
+
     status: RunStatus
     gcs_path: str | None = Field(description="gs://bucket/... of the raw file, null if none")
     game_date: dt.date | None = Field(description="game date the run is about; never defaulted")
@@ -59,19 +64,14 @@ class ScraperComplete(BaseModel):
         return attrs | ({"traceparent": traceparent} if traceparent else {})
 
 
-class Phase2Complete(BaseModel):
+class Phase2Complete(PipelineMessage):
     """Topic nba-phase2-complete: one per raw-table load."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    schema_version: Literal[1] = SCHEMA_VERSION
     event_type: Literal["raw_data_loaded"] = "raw_data_loaded"
-    scraper_name: str
     source_table: str = Field(description="dataset.table that was loaded, e.g. nba_raw.bdl_games")
     game_date: dt.date | None
     record_count: int = Field(ge=0)
     rows_changed: int = Field(ge=0)
-    execution_id: str
     gcs_path: str | None
     published_at: dt.datetime = Field(default_factory=utc_now)
 

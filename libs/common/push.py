@@ -18,14 +18,18 @@ from typing import Any, Generic, Literal, TypeVar
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
-
 from libs.common.audit import record_processed
 from libs.common.auth import require_push_identity
 from libs.common.deps import Clients, ClientsDep
 from libs.common.gcs import StorageError
 from libs.common.ledger import WarehouseLedger, Work, WorkLedger, open_ledger
-from libs.common.messages import REPROCESS_ATTRIBUTE, MessageError, PushEnvelope, decode_message
+from libs.common.messages import (
+    REPROCESS_ATTRIBUTE,
+    MessageError,
+    PipelineMessage,
+    PushEnvelope,
+    decode_message,
+)
 from libs.common.metrics import count_run
 from libs.common.pubsub import PublishError
 from libs.common.settings import WorkLedgerKind
@@ -34,7 +38,7 @@ from libs.common.sources.registry import UnknownScraperError
 
 log = logging.getLogger(__name__)
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=PipelineMessage)
 
 REJECTION_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (MessageError, 400),
@@ -54,13 +58,22 @@ class Deliveries:
     also ack a message whose first delivery then fails. So the second is nacked with a 409
     and comes back later. Work this process applied lately is a duplicate without a
     lookup (the raw files it read are immutable); older work is looked up in the work ledger.
+    A redelivery of the very same message (its data and reprocess attribute) is known before
+    its body is decoded, so a duplicate costs no more than the envelope's parse.
     """
 
     def __init__(self, remembered: int = 10_000) -> None:
         self._applying: set[str] = set()
         self._applied: OrderedDict[str, None] = OrderedDict()
+        self._payloads: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._remembered = remembered
         self._lock = threading.Lock()
+
+    def applied_payload(self, payload: tuple[str, str]) -> bool:
+        """Whether a message with this (data, reprocess attribute) was applied lately: the
+        same data names the same work."""
+        with self._lock:
+            return payload in self._payloads
 
     def begin(self, key: str) -> Literal["claimed", "applying", "applied"]:
         """Claim `key` for this thread, unless it is being applied or was applied lately."""
@@ -72,14 +85,20 @@ class Deliveries:
             self._applying.add(key)
             return "claimed"
 
-    def end(self, key: str, applied: bool) -> None:
-        """Release a claimed `key`; `applied` once the work is recorded as applied."""
+    def end(self, key: str, applied: bool, payload: tuple[str, str] | None = None) -> None:
+        """Release a claimed `key`; `applied` once the work is recorded as applied (and then
+        the `payload` that named it is remembered too)."""
         with self._lock:
             self._applying.discard(key)
             if applied:
-                self._applied[key] = None
-                if len(self._applied) > self._remembered:
-                    self._applied.popitem(last=False)
+                self._remember(self._applied, key)
+                if payload is not None:
+                    self._remember(self._payloads, payload)
+
+    def _remember(self, seen: OrderedDict[Any, None], item: Any) -> None:
+        seen[item] = None
+        if len(seen) > self._remembered:
+            seen.popitem(last=False)
 
 
 DUPLICATE = "duplicate"
@@ -130,9 +149,8 @@ class PushPhase(Generic[M]):
     def work(self, envelope: PushEnvelope) -> tuple[M, Work]:
         """The decoded message and the work it names (MessageError, a 400, if it has none)."""
         message = decode_message(envelope, self.model)
-        execution_id = getattr(message, "execution_id", "")
         reprocess_id = envelope.message.attributes.get(REPROCESS_ATTRIBUTE, "")
-        return message, Work(self.name, execution_id, self.target(message), reprocess_id)
+        return message, Work(self.name, message.execution_id, self.target(message), reprocess_id)
 
 
 def nack(status: str, message_id: str, reason: str, code: int) -> JSONResponse:
@@ -156,6 +174,9 @@ def handle_push(
     `ledger` says which work was applied already (default: processed_messages).
     """
     message_id = envelope.message.message_id
+    payload = (envelope.message.data, envelope.message.attributes.get(REPROCESS_ATTRIBUTE, ""))
+    if deliveries.applied_payload(payload):
+        return JSONResponse({"status": DUPLICATE, "message_id": message_id})
     try:
         message, work = phase.work(envelope)
     except MessageError as exc:
@@ -174,7 +195,8 @@ def handle_push(
         response = _apply_once(delivery, phase, clients)
         return response
     finally:
-        deliveries.end(key, applied=response is not None and response.status_code == 200)
+        applied = response is not None and response.status_code == 200
+        deliveries.end(key, applied, payload)
 
 
 def _rejected(envelope: PushEnvelope, phase: str, exc: Exception, started: float) -> JSONResponse:

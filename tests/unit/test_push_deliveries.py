@@ -10,18 +10,15 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
-
 from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.deps import Clients
-from libs.common.messages import PushEnvelope
+from libs.common.messages import PipelineMessage, PushEnvelope
 from libs.common.push import Applied, Deliveries, Delivery, PushPhase, handle_push
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from tests.utils.fakes import fake_clients
 
 
-class Job(BaseModel):
-    execution_id: str
+class Job(PipelineMessage):
     path: str
 
 
@@ -44,7 +41,9 @@ def push(
     execution_id: str = "exec-1",
     attributes: dict[str, str] | None = None,
 ) -> JSONResponse:
-    data = json.dumps({"execution_id": execution_id, "path": "gs://b/f.json"}).encode()
+    data = json.dumps(
+        {"scraper_name": "bdl_games", "execution_id": execution_id, "path": "gs://b/f.json"}
+    ).encode()
     envelope = PushEnvelope.model_validate(
         {"message": {"messageId": message_id, "data": base64.b64encode(data).decode(),
                      "attributes": {"scraper_name": "bdl_games"} | (attributes or {})},
@@ -162,3 +161,19 @@ def test_only_the_latest_applied_work_is_remembered(clients: Clients) -> None:
         push(deliveries, clients, execution_id, loads(), execution_id=execution_id)
     assert deliveries.begin("processors|c|gs://b/f.json||") == "applied"
     assert deliveries.begin("processors|a|gs://b/f.json||") == "claimed"
+
+
+def test_a_redelivered_message_is_a_duplicate_before_its_body_is_decoded(
+    clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deliveries = Deliveries()
+    assert status(push(deliveries, clients, "1", loads())) == "loaded"
+
+    def undecodable(*args: object) -> None:
+        raise AssertionError("a known message was decoded again")
+
+    monkeypatch.setattr("libs.common.push.decode_message", undecodable)
+    assert status(push(deliveries, clients, "2", loads())) == "duplicate"
+    reprocess = {"reprocess_id": "r1"}
+    with pytest.raises(AssertionError):  # another reprocess of it is new work: decoded
+        push(deliveries, clients, "3", loads(), attributes=reprocess)
