@@ -414,3 +414,53 @@ def test_concurrent_upserts_through_the_combining_warehouse_store_every_row_once
         thread.join(60)
     assert errors == []
     assert len(points(warehouse)) == 40
+
+
+def jobs_run(backend: Backend) -> int:
+    return sum(backend.double.counts.jobs.values()) if backend.double else 0
+
+
+def test_upserts_into_several_tables_at_once_count_like_one_by_one(
+    backend: Backend, warehouse: Warehouse
+) -> None:
+    """Combined loads (`upsert_tables`): each table and batch counted as if loaded alone, the
+    newer-file rule kept, and on BigQuery one job for them all."""
+    warehouse.ensure_tables([SCORES, BOX])
+    warehouse.upsert(SCORES, scores(1, 2))
+    warehouse.upsert(BOX, [box_row(3, 50, fetched_hour=7)])
+    before = jobs_run(backend)
+    counts = warehouse.upsert_tables(
+        [
+            (SCORES, [scores(1, 5), [], scores(9, day=DAY + dt.timedelta(days=1))]),
+            (BOX, [[box_row(1, 30, fetched_hour=6)], [box_row(3, 10, fetched_hour=5)]]),
+        ]
+    )
+    assert counts == [[1, 0, 1], [1, 0]], "an older file's row replaces nothing"
+    if backend.double:
+        assert jobs_run(backend) == before + 1, "one script job for both tables"
+    assert box(warehouse) == [(1, 30, "e6"), (3, 50, "e7")]
+    assert points(warehouse) == [(DAY, 0, 1), (DAY, 1, 5), (DAY + dt.timedelta(days=1), 0, 9)]
+    assert warehouse.upsert_tables([(SCORES, [scores(1, 5)]), (BOX, [])]) == [[0], []]
+
+
+def test_rebuilds_of_several_days_in_one_call_equal_one_rebuild_per_day(
+    backend: Backend, warehouse: Warehouse
+) -> None:
+    """`rebuild_many`: every day's tables and an onwards table read as rebuilding each day in
+    turn would leave them, answered per day, and on BigQuery in one job."""
+    warehouse.ensure_tables([SCORES, TOTALS, DOUBLED])
+    days = [DAY + dt.timedelta(days=i) for i in range(4)]
+    for i, day in enumerate(days):
+        warehouse.upsert(SCORES, scores(i + 1, day=day))
+    targets = [RebuildTarget(TOTALS, TOTALS_SQL), RebuildTarget(DOUBLED, RUNNING_DOUBLED_SQL, True)]
+    before = jobs_run(backend)
+    wheres = [{"game_date": days[2]}, {"game_date": days[1]}, {"game_date": days[3]}]
+    assert warehouse.rebuild_many(targets, wheres) == [[1, 2], [1, 3], [1, 1]]
+    if backend.double:
+        assert jobs_run(backend) == before + 1, "one script job for the three days"
+    assert stored(warehouse, "nba_analytics.totals") == [(d, i + 2) for i, d in enumerate(days[1:])]
+    assert stored(warehouse, "nba_analytics.doubled") == [
+        (days[1], 4),
+        (days[2], 10),
+        (days[3], 18),
+    ], "the onwards table from the earliest day, reading every day rebuilt before it"

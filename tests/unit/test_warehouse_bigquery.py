@@ -126,7 +126,7 @@ def test_an_upsert_is_one_script_job_with_its_rows_in_the_request() -> None:
     assert "ON T.`game_id` = S.`game_id`" in merge  # keys are NOT NULL
     assert "WHEN MATCHED AND (T.`fetched_at` IS NULL OR S.`fetched_at` > T.`fetched_at`" in merge
     assert "WHEN NOT MATCHED THEN INSERT (`game_id`," in merge and "_batch" not in merge
-    assert answer == "SELECT batch, n FROM changed_rows;"
+    assert answer == "SELECT 0 AS part, batch, n FROM changed_rows;"
 
 
 def test_a_json_column_travels_as_its_text_and_is_parsed_in_the_script() -> None:

@@ -17,15 +17,15 @@ from libs.common.warehouse.base import RebuildTarget, Row
 from libs.common.warehouse.combining import CombiningWarehouse, WriteClock
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from libs.common.warehouse.schema import Table
-from tests.utils.tables import SCORES, TOTALS
+from tests.utils.tables import BOX, SCORES, TOTALS
 
 TOTALS_SQL = (
     "SELECT game_date, sum(pts) FROM {nba_raw.scores} WHERE game_date = @game_date GROUP BY 1"
 )
 DAY = dt.date(2025, 2, 20)
 TOTALS_TARGET = RebuildTarget(TOTALS, TOTALS_SQL)
-KEY = ((TOTALS_TARGET,), (("game_date", DAY),))
-"""The state `CombiningWarehouse` keeps for a rebuild of TOTALS_TARGET on DAY."""
+KEY = (TOTALS_TARGET,)
+"""The state `CombiningWarehouse` keeps for rebuilds of TOTALS_TARGET."""
 
 
 def scores(points: Mapping[int, int | None], day: dt.date = DAY) -> list[Row]:
@@ -36,29 +36,38 @@ def scores(points: Mapping[int, int | None], day: dt.date = DAY) -> list[Row]:
 
 
 class Gated(DuckDBWarehouse):
-    """DuckDB whose next call of the `hold` kind waits at a gate; records every call."""
+    """DuckDB whose next combined call of the `hold` kind waits at a gate; records them all."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.gate = threading.Event()
         self.hold: str | None = None
         self.upsert_calls: list[int] = []
+        """Batches per combined upsert."""
+        self.tables_per_upsert: list[int] = []
         self.rebuild_calls = 0
+        self.days_per_rebuild: list[int] = []
 
     def _maybe_wait(self, kind: str) -> None:
         if self.hold == kind:
             self.hold = None
             self.gate.wait(10)
 
-    def upsert_many(self, table: Table, batches: Sequence[Sequence[Row]]) -> list[int]:
-        self.upsert_calls.append(len(batches))
+    def upsert_tables(
+        self, writes: Sequence[tuple[Table, Sequence[Sequence[Row]]]]
+    ) -> list[list[int]]:
+        self.upsert_calls.append(sum(len(batches) for _, batches in writes))
+        self.tables_per_upsert.append(len(writes))
         self._maybe_wait("upsert")
-        return super().upsert_many(table, batches)
+        return super().upsert_tables(writes)
 
-    def rebuild(self, targets: Sequence[RebuildTarget], where: Mapping[str, Any]) -> list[int]:
+    def rebuild_many(
+        self, targets: Sequence[RebuildTarget], wheres: Sequence[Mapping[str, Any]]
+    ) -> list[list[int]]:
         self.rebuild_calls += 1
+        self.days_per_rebuild.append(len(wheres))
         self._maybe_wait("rebuild")
-        return super().rebuild(targets, where)
+        return super().rebuild_many(targets, wheres)
 
 
 @pytest.fixture
@@ -202,7 +211,7 @@ def test_rebuilds_asked_for_while_one_runs_share_the_next_one(gated: Gated) -> N
     combining.upsert(SCORES, scores({3: 30}))  # committed while the first rebuild runs
     for thread in threads[1:]:
         thread.start()
-    until(lambda: combining._rebuilds[KEY].waiting == 6)
+    until(lambda: combining._rebuilds[KEY].callers == 6)
     gated.gate.set()
     for thread in threads:
         thread.join(10)
@@ -248,7 +257,7 @@ def test_a_running_rebuild_answers_a_request_when_nothing_it_reads_changed_since
     later = combining.rebuild
     threads, results = in_threads([lambda: later([TOTALS_TARGET], {"game_date": DAY})])
     threads[0].start()
-    until(lambda: combining._rebuilds[KEY].waiting == 2)
+    until(lambda: combining._rebuilds[KEY].callers == 2)
     gated.gate.set()
     running.join(10)
     threads[0].join(10)
@@ -270,7 +279,7 @@ def test_without_seeing_every_write_a_running_rebuild_never_answers_a_later_requ
     until(lambda: gated.rebuild_calls == 1)
     later, _ = rebuild_in_thread(combining)
     later.start()
-    until(lambda: combining._rebuilds[KEY].waiting == 2)
+    until(lambda: combining._rebuilds[KEY].callers == 2)
     gated.gate.set()
     running.join(10)
     later.join(10)
@@ -293,3 +302,62 @@ def test_write_clock_counts_a_write_of_unknown_partition_against_every_partition
     since = clock.now()
     clock.tick(DAILY_SCORES, [DAY.isoformat()])  # rows may carry ISO strings, not dates
     assert not clock.unchanged_since([DAILY_SCORES.fqn], {"game_date": DAY}, since)
+
+
+@pytest.mark.parametrize("window_s", [0.0, 0.05])
+def test_with_a_window_upserts_into_different_tables_share_one_call(
+    gated: Gated, window_s: float
+) -> None:
+    """BigQuery's window (`combine_window_s`): loads of different raw tables that waited
+    together go in one `upsert_tables` (one script job); without one, one call per table."""
+    gated.ensure_tables([BOX])
+    combining = CombiningWarehouse(gated, window_s=window_s)
+    gated.hold = "upsert"
+    box = {"game_date": DAY, "pts": 1, "execution_id": "e", "source_file": "gs://b/f.json",
+           "loaded_at": dt.datetime.now(dt.UTC), "fetched_at": dt.datetime.now(dt.UTC)}  # fmt: skip
+    calls = [
+        lambda: combining.upsert(SCORES, scores({1: 1})),
+        lambda: combining.upsert(BOX, [box | {"player_id": 7}]),
+        lambda: combining.upsert(SCORES, scores({2: 2})),
+        lambda: combining.upsert(BOX, [box | {"player_id": 8}]),
+    ]
+    threads, results = in_threads(calls)
+    threads[0].start()
+    until(lambda: gated.upsert_calls == [1])
+    for thread in threads[1:]:
+        thread.start()
+    if window_s:
+        until(lambda: queued(combining) == 3)
+    else:  # the box scores have a turn of their own and are not held behind the first
+        until(lambda: queued(combining) == 1 and sum(gated.upsert_calls) == 3)
+    gated.gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert results == {0: 1, 1: 1, 2: 1, 3: 1}
+    if window_s:
+        assert gated.tables_per_upsert == [1, 2], "the three that waited: one call, two tables"
+    else:
+        assert set(gated.tables_per_upsert) == {1}, "one call per table"
+    assert all_scores(gated) == {1: 1, 2: 2}
+
+
+def test_rebuilds_of_different_days_that_wait_together_share_one_call(gated: Gated) -> None:
+    combining = CombiningWarehouse(gated)
+    days = [DAY + dt.timedelta(days=i) for i in range(3)]
+    for i, day in enumerate(days):
+        combining.upsert(SCORES, scores({i: 10 * (i + 1)}, day))
+    gated.hold = "rebuild"
+    calls = [lambda day=day: combining.rebuild([TOTALS_TARGET], {"game_date": day}) for day in days]
+    threads, results = in_threads([*calls, calls[1]])  # type: ignore[list-item]
+    threads[0].start()
+    until(lambda: gated.rebuild_calls == 1)
+    for thread in threads[1:]:
+        thread.start()
+    until(lambda: combining._rebuilds[KEY].callers == 4)
+    gated.gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert results == {i: [1] for i in range(4)}, results
+    assert gated.days_per_rebuild == [1, 2], "the two days asked for meanwhile, once each"
+    found = gated.query("SELECT game_date, pts FROM {nba_analytics.totals} ORDER BY 1")
+    assert [row["pts"] for row in found] == [10, 20, 30]

@@ -17,7 +17,12 @@ def open_warehouse(settings: CommonSettings) -> Warehouse:
     if settings.warehouse == "bigquery":
         from libs.common.warehouse.bigquery import BigQueryConfig, BigQueryWarehouse
 
-        inner = BigQueryWarehouse(BigQueryConfig(settings.gcp_project, settings.bigquery_location))
+        config = BigQueryConfig(
+            settings.gcp_project,
+            settings.bigquery_location,
+            combine_window_s=settings.bigquery_combine_window_seconds,
+        )
+        inner = BigQueryWarehouse(config)
     else:
         from libs.common.warehouse.duckdb import DuckDBConfig, DuckDBWarehouse
 

@@ -32,6 +32,12 @@ class Capabilities:
     counts_changed_rows: bool
     """`upsert` answers how many rows were new or different (0 for a file loaded again);
     otherwise how many rows it wrote."""
+    combine_window_s: float = 0.0
+    """How long a write waits for others to share its job. 0 where a write is cheap (DuckDB:
+    writes that queue behind a running one are still combined). On BigQuery every job costs
+    seconds, a DML slot per table and at least 10 MB billed per table it reads, so a write
+    waits a fraction of a job's time, and then upserts into any tables, and rebuilds of any
+    dates, that came in meanwhile go in one job (`CombiningWarehouse`)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,15 @@ class Warehouse(Protocol):
         Returns each batch's own count of new or different rows, in order.
         """
 
+    def upsert_tables(
+        self, writes: Sequence[tuple[Table, Sequence[Sequence[Row]]]]
+    ) -> list[list[int]]:
+        """`upsert_many` of several tables (each table at most once), in one job where the
+        backend has jobs (BigQuery); each table's upsert is atomic on its own.
+
+        Returns each table's per-batch counts, in order.
+        """
+
     def replace(self, table: Table, where: Mapping[str, Any], rows: Sequence[Row]) -> None:
         """Atomically replace the rows matching `where` (column = value) with `rows`."""
 
@@ -82,11 +97,28 @@ class Warehouse(Protocol):
         one script job. All-or-nothing per scope where `capabilities.transactional_rebuild`.
         """
 
+    def rebuild_many(
+        self, targets: Sequence[RebuildTarget], wheres: Sequence[Mapping[str, Any]]
+    ) -> list[list[int]]:
+        """`rebuild` for each of several `where`s (distinct, same columns), in one job where
+        the backend has jobs (BigQuery); each target is rebuilt for every `where` before the
+        next target. Returns each `where`'s counts, in order.
+        """
+
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         """Run a read-only template query with `@name` parameters."""
 
     def close(self) -> None:
         """Flush and release the warehouse."""
+
+
+def widest(wheres: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The `where`s an `onwards` rebuild must run for so every one is covered: the earliest
+    alone when they all bound the same single column, else all of them."""
+    columns = {tuple(where) for where in wheres}
+    if len(columns) != 1 or len(next(iter(columns))) != 1:
+        return list(range(len(wheres)))
+    return [min(range(len(wheres)), key=lambda k: next(iter(wheres[k].values())))]
 
 
 def last_row_per_key(table: Table, rows: Sequence[Row]) -> tuple[list[Row], int]:

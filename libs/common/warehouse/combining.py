@@ -1,20 +1,26 @@
 """Concurrent writes that share their work, for any warehouse (flat combining).
 
 Under load many pushes write at once: each raw load is a transaction (DuckDB has one writer;
-BigQuery queues DML per table), and many analytics messages ask to rebuild the same table
-for the same game date. `CombiningWarehouse` wraps a warehouse so that
+BigQuery queues DML per table and every job costs seconds and billed bytes), and many
+analytics messages ask to rebuild the same tables for one game date or several. A
+`CombiningWarehouse` wraps a warehouse so that
 
 - upserts into one table that wait at the same time are applied as one `upsert_many`
   transaction, each caller still getting its own changed-row count; batches whose natural keys
   overlap are never combined, so the result is the same as applying them one by one in order;
-- a rebuild of (targets, partition) asked for while the same one runs is answered by the next
-  single rebuild, which starts after the request and so reads every load committed before it;
+- rebuilds of the same targets asked for while one runs are answered by the next single
+  `rebuild_many`, of every partition they asked for, which starts after the requests and so
+  reads every load committed before them;
 - or, when this process makes every write the warehouse gets (DuckDB: one writing process
-  per file), by the running one, if no table it reads had a write to that partition committed
-  since it began: it then reads everything the request's caller loaded (`WriteClock`).
+  per file), by the running one, if it covers the request's partition and no table it reads
+  had a write to that partition committed since it began (`WriteClock`).
 
-There is no background thread and no timer: the caller that gets the table's write turn does
-the work for everyone queued behind it, so a lone write is applied at once, as before.
+There is no background thread and no timer: the caller that gets the turn does the work for
+everyone queued behind it, so with no window a lone write is applied at once. With a window
+(the backend's `combine_window_s`, BigQuery's 0.25 s) the caller first waits out the window
+opened by the oldest write queued, and upserts into every table share one queue, so the loads
+of different raw tables that arrive together go in one `upsert_tables` script job
+(docs/bigquery.md, rule 5).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,12 +41,16 @@ log = logging.getLogger(__name__)
 
 MAX_COMBINED_ROWS = 50_000
 """A combined upsert stops taking batches past this many rows (bounds one transaction)."""
+MAX_COMBINED_PARTITIONS = 16
+"""A combined rebuild takes at most this many partitions (bounds one script's statements)."""
 
 
 @dataclass(eq=False)
 class _Upsert:
+    table: Table
     rows: Sequence[Row]
     keys: frozenset[tuple[Any, ...]]
+    queued_at: float
     done: bool = False
     changed: int = 0
     error: BaseException | None = None
@@ -47,13 +58,34 @@ class _Upsert:
 
 @dataclass(eq=False)
 class _Rebuild:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    requested: int = 0
-    covered: int = 0
+    """One caller's request: its partition, and what the rebuild that covered it wrote."""
+
+    where: tuple[tuple[str, Any], ...]
+    queued_at: float
+    done: bool = False
     written: list[int] = field(default_factory=list)
-    waiting: int = 0
-    running: tuple[int, int] | None = None
-    """(write clock when the running rebuild began, requests it covers)."""
+    error: BaseException | None = None
+
+
+@dataclass(eq=False)
+class _Running:
+    """The rebuild being run for one list of targets."""
+
+    began: int
+    """The write clock when it began."""
+    wheres: list[tuple[tuple[str, Any], ...]]
+    requests: list[_Rebuild]
+    """Every request it answers: the ones it took, and those that joined it (`sees_every_write`)."""
+
+
+@dataclass(eq=False)
+class _Rebuilds:
+    """The rebuilds of one list of targets: whose turn it is, who waits, what runs."""
+
+    turn: threading.Lock = field(default_factory=threading.Lock)
+    pending: list[_Rebuild] = field(default_factory=list)
+    running: _Running | None = None
+    callers: int = 0
 
 
 class WriteClock:
@@ -118,79 +150,101 @@ def natural_keys(table: Table, rows: Sequence[Row]) -> frozenset[tuple[Any, ...]
 
 
 class CombiningWarehouse:
-    """A `Warehouse` whose concurrent upserts and rebuilds share transactions."""
+    """A `Warehouse` whose concurrent upserts and rebuilds share transactions or jobs."""
 
     def __init__(
         self,
         inner: Warehouse,
         max_combined_rows: int = MAX_COMBINED_ROWS,
         sees_every_write: bool = False,
+        window_s: float | None = None,
     ) -> None:
         """`sees_every_write`: no other process writes to `inner` (then a running rebuild may
-        answer requests that came after it began; see the module docstring)."""
+        answer requests that came after it began; see the module docstring). `window_s`: how
+        long a write waits for others to share its job (default: the backend's
+        `combine_window_s`); with a window, upserts into different tables share one too."""
         self.inner = inner
         self.max_combined_rows = max_combined_rows
         self.sees_every_write = sees_every_write
+        self.window_s = inner.capabilities.combine_window_s if window_s is None else window_s
         self._clock = WriteClock()
         self._guard = threading.Lock()
         self._queues: dict[str, list[_Upsert]] = defaultdict(list)
         self._turns: dict[str, threading.Lock] = defaultdict(threading.Lock)
-        self._rebuilds: dict[tuple[Any, ...], _Rebuild] = {}
+        self._rebuilds: dict[tuple[RebuildTarget, ...], _Rebuilds] = {}
+
+    def _linger(self, queued_at: float) -> None:
+        """Wait out the window opened by the oldest write waiting for this turn."""
+        delay = queued_at + self.window_s - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
 
     def upsert(self, table: Table, rows: Sequence[Row]) -> int:
         if not rows or not table.natural_key:
             return self.inner.upsert(table, rows)
-        mine = _Upsert(rows, natural_keys(table, rows))
+        mine = _Upsert(table, rows, natural_keys(table, rows), time.monotonic())
+        queue = "*" if self.window_s > 0 else table.fqn
         with self._guard:
-            self._queues[table.fqn].append(mine)
-            turn = self._turns[table.fqn]
+            self._queues[queue].append(mine)
+            turn = self._turns[queue]
         with turn:
             while not mine.done:
-                self._apply_next(table)
+                self._linger(self._queues[queue][0].queued_at)
+                self._apply_next(queue)
         if mine.error is not None:
             raise mine.error
         return mine.changed
 
-    def _take(self, table: Table) -> list[_Upsert]:
-        """The longest run at the queue's head with no key in common and a bounded size."""
+    def _take(self, queue: str) -> list[_Upsert]:
+        """The longest run at the queue's head with no key in common within a table and a
+        bounded size."""
         with self._guard:
-            queue = self._queues[table.fqn]
+            waiting = self._queues[queue]
             taken: list[_Upsert] = []
-            keys: set[tuple[Any, ...]] = set()
+            keys: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
             size = 0
-            for item in queue:
-                if taken and (item.keys & keys or size + len(item.rows) > self.max_combined_rows):
+            for item in waiting:
+                table_keys = keys[item.table.fqn]
+                if taken and (
+                    item.keys & table_keys or size + len(item.rows) > self.max_combined_rows
+                ):
                     break
                 taken.append(item)
-                keys |= item.keys
+                table_keys |= item.keys
                 size += len(item.rows)
-            del queue[: len(taken)]
+            del waiting[: len(taken)]
         return taken
 
-    def _apply_next(self, table: Table) -> None:
+    def _apply_next(self, queue: str) -> None:
         """Apply the next combinable run; if it fails as a whole, each batch on its own."""
-        taken = self._take(table)
+        taken = self._take(queue)
+        tables: dict[str, list[_Upsert]] = defaultdict(list)
+        for item in taken:
+            tables[item.table.fqn].append(item)
+        writes = [(items[0].table, [item.rows for item in items]) for items in tables.values()]
         try:
-            counts = self.inner.upsert_many(table, [item.rows for item in taken])
+            counts = self.inner.upsert_tables(writes)
         except Exception as exc:
             if len(taken) == 1:
                 taken[0].error = exc
             else:
                 log.warning(
                     "combined upsert failed; applying its batches one by one",
-                    extra={
-                        "fields": {"table": table.fqn, "batches": len(taken), "error": str(exc)}
-                    },
-                )
+                    extra={"fields": {"tables": list(tables), "batches": len(taken),
+                                      "error": str(exc)}},
+                )  # fmt: skip
                 for item in taken:
                     try:
-                        item.changed = self.inner.upsert(table, item.rows)
+                        item.changed = self.inner.upsert(item.table, item.rows)
                     except Exception as own:
                         item.error = own
         else:
-            for item, changed in zip(taken, counts, strict=True):
-                item.changed = changed
-        self._wrote(table, [row for item in taken if item.error is None for row in item.rows])
+            for items, table_counts in zip(tables.values(), counts, strict=True):
+                for item, changed in zip(items, table_counts, strict=True):
+                    item.changed = changed
+        for items in tables.values():
+            committed = [row for item in items if item.error is None for row in item.rows]
+            self._wrote(items[0].table, committed)
         for item in taken:
             item.done = True
 
@@ -204,46 +258,92 @@ class CombiningWarehouse:
             self._clock.tick(table, partitions)
 
     def upsert_many(self, table: Table, batches: Sequence[Sequence[Row]]) -> list[int]:
-        counts = self.inner.upsert_many(table, batches)
-        self._wrote(table, [row for batch in batches for row in batch])
+        return self.upsert_tables([(table, batches)])[0]
+
+    def upsert_tables(
+        self, writes: Sequence[tuple[Table, Sequence[Sequence[Row]]]]
+    ) -> list[list[int]]:
+        counts = self.inner.upsert_tables(writes)
+        for table, batches in writes:
+            self._wrote(table, [row for batch in batches for row in batch])
         return counts
 
     def rebuild(self, targets: Sequence[RebuildTarget], where: Mapping[str, Any]) -> list[int]:
-        """Shared with an equal request: the same targets in the same order, the same `where`."""
-        targets = tuple(targets)
-        key = (targets, tuple(sorted(where.items())))
+        """Shared with the requests for the same targets in the same order: of any partition
+        when they wait together (one `rebuild_many`), or answered by the running one."""
+        key = tuple(targets)
+        mine = _Rebuild(tuple(sorted(where.items())), time.monotonic())
         with self._guard:
-            state = self._rebuilds.setdefault(key, _Rebuild())
-            state.requested += 1
-            state.waiting += 1
-            wanted = state.requested
+            state = self._rebuilds.setdefault(key, _Rebuilds())
+            state.callers += 1
+            running = state.running
             if (
                 self.sees_every_write
-                and state.running is not None
-                and self._clock.unchanged_since(tables_read(targets), where, state.running[0])
+                and running is not None
+                and mine.where in running.wheres
+                and self._clock.unchanged_since(tables_read(key), where, running.began)
             ):
-                wanted = state.running[1]
+                running.requests.append(mine)
+            else:
+                state.pending.append(mine)
         try:
-            with state.lock:
-                if state.covered >= wanted:
-                    return state.written
-                with self._guard:
-                    covers = state.requested
-                    state.running = (self._clock.now(), covers)
-                try:
-                    written = self.inner.rebuild(targets, where)
-                finally:
-                    with self._guard:
-                        state.running = None
-                for target in targets:  # onwards wrote later partitions too: count it as all
-                    self._wrote(target.table, [{} if target.onwards else dict(where)])
-                state.written, state.covered = written, covers
-                return state.written
+            with state.turn:
+                while not mine.done:
+                    self._linger(state.pending[0].queued_at)
+                    self._rebuild_next(key, state)
         finally:
             with self._guard:
-                state.waiting -= 1
-                if not state.waiting:
+                state.callers -= 1
+                if not state.callers:
                     del self._rebuilds[key]
+        if mine.error is not None:
+            raise mine.error
+        return mine.written
+
+    def _rebuild_next(self, targets: tuple[RebuildTarget, ...], state: _Rebuilds) -> None:
+        """Rebuild every partition asked for so far (up to `MAX_COMBINED_PARTITIONS`) in one
+        call; if it fails as a whole, each partition on its own."""
+        with self._guard:
+            wheres = list(dict.fromkeys(request.where for request in state.pending))
+            wheres = wheres[:MAX_COMBINED_PARTITIONS]
+            taken = [request for request in state.pending if request.where in wheres]
+            state.pending = [request for request in state.pending if request.where not in wheres]
+            running = state.running = _Running(self._clock.now(), wheres, taken)
+        written: dict[tuple[tuple[str, Any], ...], list[int] | BaseException] = {}
+        try:
+            results = self.inner.rebuild_many(targets, [dict(where) for where in wheres])
+            written.update(zip(wheres, results, strict=True))
+        except Exception as exc:
+            if len(wheres) == 1:
+                written[wheres[0]] = exc
+            else:
+                log.warning(
+                    "combined rebuild failed; rebuilding its partitions one by one",
+                    extra={"fields": {"partitions": len(wheres), "error": str(exc)}},
+                )
+                for where in wheres:
+                    try:
+                        written[where] = self.inner.rebuild(targets, dict(where))
+                    except Exception as own:
+                        written[where] = own
+        for where, result in written.items():
+            if not isinstance(result, BaseException):
+                for target in targets:  # onwards wrote later partitions too: count it as all
+                    self._wrote(target.table, [{} if target.onwards else dict(where)])
+        with self._guard:
+            for request in running.requests:
+                result = written[request.where]
+                if isinstance(result, BaseException):
+                    request.error = result
+                else:
+                    request.written = result
+                request.done = True
+            state.running = None
+
+    def rebuild_many(
+        self, targets: Sequence[RebuildTarget], wheres: Sequence[Mapping[str, Any]]
+    ) -> list[list[int]]:
+        return [self.rebuild(targets, where) for where in wheres]
 
     @property
     def capabilities(self) -> Capabilities:

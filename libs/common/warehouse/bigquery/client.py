@@ -4,8 +4,10 @@ natural key, parameterised queries; the rules it keeps are in docs/bigquery.md."
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
+import re
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -24,6 +26,7 @@ from libs.common.warehouse.base import (
     newer_or_same,
     render_tables,
     unique_rows,
+    widest,
 )
 from libs.common.warehouse.bigquery.config import BigQueryConfig
 from libs.common.warehouse.schema import Column, Table, added_columns
@@ -112,9 +115,9 @@ def changed_sql(target: str, staging: str, table: Table) -> str:
 
 
 def rows_parameter(
-    table: Table, rows: Sequence[Row], batch_of_row: Sequence[int]
+    table: Table, rows: Sequence[Row], batch_of_row: Sequence[int], name: str
 ) -> bigquery.ArrayQueryParameter:
-    """`rows`, each with its batch, as the query parameter `@rows`: an array of structs typed
+    """`rows`, each with its batch, as the query parameter `@name`: an array of structs typed
     by the table's columns (a JSON column as its text, which `staged_rows_sql` parses)."""
 
     def field(column: Column, value: Any) -> bigquery.ScalarQueryParameter:
@@ -130,26 +133,46 @@ def rows_parameter(
         )
         for row, batch in zip(rows, batch_of_row, strict=True)
     ]
-    return bigquery.ArrayQueryParameter("rows", "STRUCT", structs)
+    return bigquery.ArrayQueryParameter(name, "STRUCT", structs)
 
 
-def staged_rows_sql(table: Table) -> str:
-    """The script's first statement: `@rows` into the temporary table `STAGED`."""
+def staged_rows_sql(table: Table, staged: str, parameter: str) -> str:
+    """The rows of the query parameter `@parameter` into the temporary table `staged`."""
     columns = ", ".join(
         f"PARSE_JSON(`{c.name}`) AS `{c.name}`" if c.type == "JSON" else f"`{c.name}`"
         for c in table.columns
     )
-    return f"CREATE TEMP TABLE {STAGED} AS SELECT {columns}, `{BATCH_COLUMN}` FROM UNNEST(@rows);\n"
+    return (
+        f"CREATE TEMP TABLE {staged} AS SELECT {columns}, `{BATCH_COLUMN}` "
+        f"FROM UNNEST(@{parameter});\n"
+    )
+
+
+def upsert_steps(target: str, staging: str, table: Table, changed: str) -> str:
+    """Count per batch the staged rows the MERGE will write (before it writes them) into the
+    temporary table `changed`, then MERGE."""
+    return (
+        f"CREATE TEMP TABLE {changed} AS {changed_sql(target, staging, table)};\n"
+        f"{merge_sql(target, staging, table)};\n"
+    )
 
 
 def upsert_script(target: str, staging: str, table: Table) -> str:
-    """Count per batch the staged rows the MERGE will write (before it writes them), MERGE,
-    then answer the counts: the script's last statement is its result."""
-    return (
-        f"CREATE TEMP TABLE {CHANGED} AS {changed_sql(target, staging, table)};\n"
-        f"{merge_sql(target, staging, table)};\n"
-        f"SELECT batch, n FROM {CHANGED};"
-    )
+    """`upsert_steps`, then the counts: a script's last statement is its result."""
+    return f"{upsert_steps(target, staging, table, CHANGED)}SELECT batch, n FROM {CHANGED};"
+
+
+def suffixes(count: int) -> list[str]:
+    """Names for the parts of a script that combines `count` writes: `_0`, `_1`…, or none
+    for a lone write, whose script reads as it always did."""
+    return [f"_{i}" if count > 1 else "" for i in range(count)]
+
+
+def with_suffix(sql: str, where: Mapping[str, Any], suffix: str) -> str:
+    """`sql` with each `@name` of `where` renamed `@name{suffix}`, so one script can hold the
+    same statement for several `where`s."""
+    names = "|".join(re.escape(name) for name in where)
+    return re.sub(rf"@({names})\b", rf"@\g<1>{suffix}", sql) if names and suffix else sql
 
 
 def request_bytes(query: str, config: bigquery.QueryJobConfig) -> int:
@@ -233,6 +256,9 @@ class BigQueryWarehouse:
         self.project = self.config.project
         self.location = self.config.location
         self.client = client or bigquery.Client(project=self.project, location=self.location)
+        self.capabilities = dataclasses.replace(
+            BigQueryWarehouse.capabilities, combine_window_s=self.config.combine_window_s
+        )
         self._kinds = WriteKinds()
         self._dml_slots: dict[str, threading.BoundedSemaphore] = {}
         self._slots_lock = threading.Lock()
@@ -306,35 +332,47 @@ class BigQueryWarehouse:
         return self.upsert_many(table, [rows])[0]
 
     def upsert_many(self, table: Table, batches: Sequence[Sequence[Row]]) -> list[int]:
-        """One script job: the rows go in the request as `@rows` (a temporary table), counted
-        per batch, then merged. Rows too heavy for one request are staged by a load job
-        first, then the same script reads the staged table: two jobs."""
-        if not table.natural_key:
-            raise ValueError(f"{table.fqn} has no natural key to upsert by")
-        self._kinds.claim([table], LOAD)  # a streamed table is refused before any job (rule 4)
-        rows, batch_of_row = unique_rows(table, batches)  # MERGE rejects two rows for one key
-        if not rows:
-            return [0] * len(batches)
-        target = self._table_id(table)
-        inline = staged_rows_sql(table) + upsert_script(target, STAGED, table)
-        config = bigquery.QueryJobConfig(
-            query_parameters=[rows_parameter(table, rows, batch_of_row)]
-        )
-        if request_bytes(inline, config) <= self.config.max_inline_request_bytes:
-            changed = self._merge(table, inline, config)
-        else:
-            changed = self._merge_staged(table, rows, batch_of_row)
-        counts = [0] * len(batches)
-        for row in changed:
-            counts[int(row["batch"])] = int(row["n"])
-        return counts
+        return self.upsert_tables([(table, batches)])[0]
 
-    def _merge(
-        self, table: Table, script: str, config: bigquery.QueryJobConfig | None = None
-    ) -> list[Any]:
-        """Run an upsert script holding a DML slot of `table`; its result rows."""
-        with self._mutating([table], LOAD):
-            return list(self.client.query(script, job_config=config).result())
+    def upsert_tables(
+        self, writes: Sequence[tuple[Table, Sequence[Sequence[Row]]]]
+    ) -> list[list[int]]:
+        """One script job for every table: each table's rows go in the request as `@rows_i`
+        (a temporary table), are counted per batch, then merged. When that is too heavy for
+        one request, one table at a time; a table too heavy on its own is staged by a load job
+        first, then the same script reads the staged table: two jobs."""
+        for table, _ in writes:
+            if not table.natural_key:
+                raise ValueError(f"{table.fqn} has no natural key to upsert by")
+        self._kinds.claim([table for table, _ in writes], LOAD)  # streamed: refused (rule 4)
+        counts = [[0] * len(batches) for _, batches in writes]
+        unique = [
+            (i, table, *unique_rows(table, batches)) for i, (table, batches) in enumerate(writes)
+        ]
+        loaded = [(i, table, rows, of_row) for i, table, rows, of_row in unique if rows]
+        steps, selects, parameters, tables = [], [], [], []
+        for (i, table, rows, batch_of_row), tag in zip(loaded, suffixes(len(loaded)), strict=True):
+            staged, changed, parameter = f"{STAGED}{tag}", f"{CHANGED}{tag}", f"rows{tag}"
+            steps.append(staged_rows_sql(table, staged, parameter))
+            steps.append(upsert_steps(self._table_id(table), staged, table, changed))
+            selects.append(f"SELECT {i} AS part, batch, n FROM {changed}")
+            parameters.append(rows_parameter(table, rows, batch_of_row, parameter))
+            tables.append(table)
+        if not tables:
+            return counts
+        script = "".join(steps) + " UNION ALL ".join(selects) + ";"
+        config = bigquery.QueryJobConfig(query_parameters=parameters)
+        if request_bytes(script, config) <= self.config.max_inline_request_bytes:
+            with self._mutating(tables, LOAD):
+                changed_rows = list(self.client.query(script, job_config=config).result())
+        elif len(writes) > 1:
+            return [self.upsert_tables([write])[0] for write in writes]
+        else:
+            rows, batch_of_row = unique_rows(*writes[0])
+            changed_rows = self._merge_staged(writes[0][0], rows, batch_of_row)
+        for row in changed_rows:  # MERGE rejects 2 source rows for a key: unique_rows (rule 3)
+            counts[int(row.get("part", 0))][int(row["batch"])] = int(row["n"])
+        return counts
 
     def _merge_staged(
         self, table: Table, rows: Sequence[Row], batch_of_row: Sequence[int]
@@ -347,7 +385,8 @@ class BigQueryWarehouse:
         batch_field = bigquery.SchemaField(BATCH_COLUMN, "INT64", mode="REQUIRED")
         self._load(staging, table, staged, bigquery.WriteDisposition.WRITE_TRUNCATE, [batch_field])
         try:
-            return self._merge(table, upsert_script(target, staging, table))
+            with self._mutating([table], LOAD):
+                return list(self.client.query(upsert_script(target, staging, table)).result())
         finally:
             self.client.delete_table(staging, not_found_ok=True)
 
@@ -378,29 +417,45 @@ class BigQueryWarehouse:
             raise RuntimeError(f"BigQuery refused rows streamed into {table.fqn}: {errors[:3]}")
 
     def rebuild(self, targets: Sequence[RebuildTarget], where: Mapping[str, Any]) -> list[int]:
-        """One script job: a partition-replacing MERGE per target, in order (each reads the
-        ones before it; an `onwards` one replaces every later partition too), then the row
-        counts. Each MERGE is atomic; the script is not one transaction, because BigQuery
-        cancels a transaction when another one mutates the same table, and rebuilds of
-        different dates run at once (docs/bigquery.md)."""
-        if not targets:
-            return []
-        steps = []
-        counts = []
+        return self.rebuild_many(targets, [where])[0]
+
+    def rebuild_many(
+        self, targets: Sequence[RebuildTarget], wheres: Sequence[Mapping[str, Any]]
+    ) -> list[list[int]]:
+        """One script job: a partition-replacing MERGE per target and `where`, target by
+        target (each reads the ones before it; an `onwards` one once, from the earliest
+        `where`), then the row counts. `where` k's parameters are renamed `@name_k`. Each
+        MERGE is atomic; the script is not one transaction, because BigQuery cancels a
+        transaction when another one mutates the same table, and rebuilds run on several
+        instances at once (docs/bigquery.md)."""
+        if not targets or not wheres:
+            return [[] for _ in wheres]
+        steps, counts = [], []
+        tags = suffixes(len(wheres))
         for i, target in enumerate(targets):
             table_id = self._table_id(target.table)
             op = ">=" if target.onwards else "="
             source = f"({render_tables(target.select_sql, self._quoted)})"
-            condition = _condition(where, op, "T")
-            steps.append(replace_rows_sql(table_id, source, target.table, condition) + ";\n")
-            counts.append(
-                f"(SELECT COUNT(*) FROM `{table_id}` WHERE {_condition(where, op)}) AS n{i}"
-            )
+            for k in widest(wheres) if target.onwards else range(len(wheres)):
+                condition = _condition(wheres[k], op, "T")
+                merge = replace_rows_sql(table_id, source, target.table, condition)
+                steps.append(with_suffix(merge, wheres[k], tags[k]) + ";\n")
+            for where, tag in zip(wheres, tags, strict=True):
+                count = f"(SELECT COUNT(*) FROM `{table_id}` WHERE {_condition(where, op)})"
+                counts.append(f"{with_suffix(count, where, tag)} AS n{i}{tag}")
         script = f"{''.join(steps)}SELECT {', '.join(counts)};"
-        config = bigquery.QueryJobConfig(query_parameters=query_parameters(where))
+        parameters = [
+            parameter
+            for where, tag in zip(wheres, tags, strict=True)
+            for parameter in query_parameters({f"{name}{tag}": v for name, v in where.items()})
+        ]
+        config = bigquery.QueryJobConfig(query_parameters=parameters)
         with self._mutating([target.table for target in targets], REBUILD):
             result = list(self.client.query(script, job_config=config).result())
-        return [int(result[0][f"n{i}"]) if result else 0 for i in range(len(targets))]
+        return [
+            [int(result[0][f"n{i}{tag}"]) if result else 0 for i in range(len(targets))]
+            for tag in tags
+        ]
 
     def _quoted(self, dataset: str, table: str) -> str:
         return f"`{self._ref(dataset, table)}`"

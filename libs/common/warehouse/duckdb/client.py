@@ -27,6 +27,7 @@ from libs.common.warehouse.base import (
     newer_or_same,
     render_tables,
     unique_rows,
+    widest,
 )
 from libs.common.warehouse.duckdb.config import DuckDBConfig
 from libs.common.warehouse.schema import ColumnType, Table, added_columns
@@ -253,6 +254,12 @@ class DuckDBWarehouse:
             counts[batch] = int(n)
         return counts
 
+    def upsert_tables(
+        self, writes: Sequence[tuple[Table, Sequence[Sequence[Row]]]]
+    ) -> list[list[int]]:
+        """One transaction per table: a DuckDB write has no job to share."""
+        return [self.upsert_many(table, batches) for table, batches in writes]
+
     def _staging(self, cur: duckdb.DuckDBPyConnection, table: Table) -> str:
         """This thread's empty staging table for `table`, created on first use.
 
@@ -324,6 +331,28 @@ class DuckDBWarehouse:
         for onwards, run in itertools.groupby(targets, key=lambda target: target.onwards):
             written += self._rebuild_scope(list(run), where, onwards)
         return written
+
+    def rebuild_many(
+        self, targets: Sequence[RebuildTarget], wheres: Sequence[Mapping[str, Any]]
+    ) -> list[list[int]]:
+        """Scope by scope, as `rebuild`: the day's tables for every `where`, then an onwards
+        run once from the widest `where`, the others' rows counted after it."""
+        written: list[list[int]] = [[] for _ in wheres]
+        for onwards, scope in itertools.groupby(targets, key=lambda target: target.onwards):
+            run = list(scope)
+            reach = widest(wheres) if onwards else range(len(wheres))
+            for k in reach:
+                written[k] += self._rebuild_scope(run, wheres[k], onwards)
+            for k in set(range(len(wheres))) - set(reach):
+                written[k] += [self._count(target.table, wheres[k], ">=") for target in run]
+        return written
+
+    def _count(self, table: Table, where: Mapping[str, Any], op: str) -> int:
+        """Rows of `table` matching `where` (column `op` value)."""
+        with self._using() as cur:
+            sql = f"SELECT count(*) FROM {self._ref(table.dataset, table.name)} WHERE {_condition(where, op)}"
+            found = cur.execute(sql, dict(where)).fetchone()
+        return int(found[0]) if found else 0
 
     def _rebuild_scope(
         self, targets: Sequence[RebuildTarget], where: Mapping[str, Any], onwards: bool
