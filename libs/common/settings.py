@@ -34,6 +34,9 @@ class CommonSettings(AuthSettings, SecretsSettings):
     )
     duckdb_path: Path = Field(Path(".local/warehouse.duckdb"), description="DuckDB file")
     bigquery_location: str = Field("US", description="location of the BigQuery datasets")
+    bigquery_combine_window_seconds: float = Field(
+        0.25, ge=0, le=5, description="how long a BigQuery write waits for others to share its job"
+    )
     publish_timeout_seconds: float = Field(30.0, description="wait for a Pub/Sub publish ack")
     log_level: str = Field("INFO", description="root log level")
     trace_exporter: Literal["none", "console", "otlp", "cloud-trace"] = Field(
