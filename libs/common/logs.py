@@ -10,6 +10,8 @@ from typing import Any
 from libs.common.tracing import TraceLogFilter
 
 TRACE_KEY = "logging.googleapis.com/trace"
+PIPELINE_TRACE_KEY = "pipeline_trace"
+"""The run's trace from scrape to analytics, when a push request's own trace differs from it."""
 
 
 class CloudLoggingFormatter(logging.Formatter):
@@ -27,9 +29,10 @@ class CloudLoggingFormatter(logging.Formatter):
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
         }
         entry.update(getattr(record, "fields", {}))
-        trace_id = getattr(record, "trace_id", None)
-        if trace_id:
-            entry[TRACE_KEY] = f"projects/{self.project}/traces/{trace_id}"
+        for key, attribute in ((TRACE_KEY, "trace_id"), (PIPELINE_TRACE_KEY, "pipeline_trace_id")):
+            trace_id = getattr(record, attribute, None)
+            if trace_id:
+                entry[key] = f"projects/{self.project}/traces/{trace_id}"
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

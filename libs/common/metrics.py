@@ -7,8 +7,10 @@ is imported only when an exporter is chosen: with `none` the API's no-op meter r
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -16,7 +18,12 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from libs.common.tracing import TRACER_NAME, optional_class
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import MetricExporter
+
+log = logging.getLogger(__name__)
+FAILED_STATUSES = frozenset({"failed", "rejected"})
+"""Run outcomes that log their own warning or error where they happen."""
 
 MetricsExporter = Literal["none", "console", "otlp", "cloud-monitoring"]
 EXPORT_INTERVAL_MS = 60_000
@@ -31,6 +38,12 @@ ROWS = _meter.create_counter(
 )
 DURATION = _meter.create_histogram(
     "nba.run.duration", unit="s", description="wall time of one run per phase and scraper"
+)
+
+CREDITS = _meter.create_gauge(
+    "nba.upstream.credits_remaining",
+    unit="{credit}",
+    description="credits an upstream's quota headers say are left (The Odds API), per upstream",
 )
 
 DepthSource = Callable[[], Mapping[str, int]]
@@ -51,12 +64,24 @@ _meter.create_observable_gauge(
 )
 
 
-def count_run(phase: str, scraper_name: str, status: str, rows: int, seconds: float) -> None:
-    """Count one run of a phase with its rows and duration."""
+def count_run(
+    phase: str, scraper_name: str, status: str, rows: int, seconds: float, **counts: object
+) -> None:
+    """Count one run of a phase with its rows and duration; a run that did not fail also logs
+    one INFO line with them and `counts` (its execution id, rows changed), so each run that
+    worked says so once, under the trace of the request that ran it."""
     labels = {"phase": phase, "scraper_name": scraper_name}
     RUNS.add(1, {**labels, "status": status})
     ROWS.add(rows, labels)
     DURATION.record(seconds, labels)
+    if status not in FAILED_STATUSES:
+        fields = {**labels, "status": status, "rows": rows, "seconds": round(seconds, 3), **counts}
+        log.info(f"{phase} {status}", extra={"fields": fields})
+
+
+def observe_credits(upstream: str, remaining: int) -> None:
+    """Record what an upstream's last answer said is left of its quota (alerted on below a floor)."""
+    CREDITS.set(remaining, {"upstream": upstream})
 
 
 def observe_dlq_depth(owner: object, depths: DepthSource | None) -> None:
@@ -71,8 +96,15 @@ def observe_dlq_depth(owner: object, depths: DepthSource | None) -> None:
         _dlq_depths[owner] = depths
 
 
-def exporter_for(kind: MetricsExporter) -> MetricExporter | None:
-    """The metric exporter a setting names; optional packages are imported only when chosen."""
+def exporter_for(
+    kind: MetricsExporter, project: str = "", client: Any = None
+) -> MetricExporter | None:
+    """The metric exporter a setting names; optional packages are imported only when chosen.
+
+    `cloud-monitoring` writes `workload.googleapis.com/<instrument>` in `project` through
+    `client` (default: the Monitoring API with the service's credentials), each instance's
+    series labelled apart (`opentelemetry_id`) since Cloud Run runs several at once.
+    """
     if kind == "none":
         return None
     from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter
@@ -85,22 +117,36 @@ def exporter_for(kind: MetricsExporter) -> MetricExporter | None:
             "METRICS_EXPORTER=otlp", "opentelemetry-exporter-otlp-proto-http",
         )()  # fmt: skip
     if kind == "cloud-monitoring":
-        return optional_class(
+        exporter = optional_class(
             "opentelemetry.exporter.cloud_monitoring", "CloudMonitoringMetricsExporter", MetricExporter,
             "METRICS_EXPORTER=cloud-monitoring", "opentelemetry-exporter-gcp-monitoring",
-        )()  # fmt: skip
+        )  # fmt: skip
+        with warnings.catch_warnings():  # deprecated upstream: README, "Dependencies and why"
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return exporter(project_id=project or None, client=client, add_unique_identifier=True)
     return None
 
 
-def configure_metrics(kind: MetricsExporter) -> None:
-    """Install a meter provider exporting every minute; `none` installs nothing (tests may)."""
-    exporter = exporter_for(kind)
-    if exporter is None:
-        return
+def meter_provider(
+    kind: MetricsExporter, project: str, client: Any = None, interval_ms: int = EXPORT_INTERVAL_MS
+) -> MeterProvider:
+    """A provider exporting every `interval_ms` where a setting says (`none`: nowhere)."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-    if isinstance(metrics.get_meter_provider(), MeterProvider):
+    exporter = exporter_for(kind, project, client)
+    if exporter is None:
+        return MeterProvider()
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
+    return MeterProvider(metric_readers=[reader])
+
+
+def configure_metrics(kind: MetricsExporter, project: str) -> None:
+    """Install a meter provider exporting every minute; `none` installs nothing (tests may) and
+    loads no SDK (a cold start's tenths of a second)."""
+    if kind == "none":
         return
-    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=EXPORT_INTERVAL_MS)
-    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    if not isinstance(metrics.get_meter_provider(), MeterProvider):
+        metrics.set_meter_provider(meter_provider(kind, project))

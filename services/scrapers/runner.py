@@ -132,8 +132,9 @@ class ScrapeRunner:
             self._log_and_publish, message, started_at, error, traceparent()
         )
         count_run(
-            "scrape", source.name, message.status, message.record_count, message.duration_seconds
-        )
+            "scrape", source.name, message.status, message.record_count, message.duration_seconds,
+            execution_id=execution_id, workflow=workflow, game_date=message.game_date,
+        )  # fmt: skip
         return RunOutcome(message, message_id, rows)
 
     def _store_and_parse(

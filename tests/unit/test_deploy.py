@@ -175,6 +175,8 @@ def test_manifests_carry_env_probe_and_service_account(env: dict[str, str], serv
     assert values["PUSH_SERVICE_ACCOUNT"] == ENV["PUSH_SERVICE_ACCOUNT"]
     assert json.loads(values["ADMIN_IDENTITIES"]) == [ENV["SCHEDULER_SERVICE_ACCOUNT"]]
     assert "PORT" not in values  # reserved: Cloud Run sets it
+    assert values["TRACE_EXPORTER"] == "cloud-trace"
+    assert values["METRICS_EXPORTER"] == "cloud-monitoring"
 
 
 def test_extra_admin_identities_reach_the_manifest_and_invoke_scrapers(

@@ -53,7 +53,7 @@ def test_console_exporters_by_setting() -> None:
         (lambda: tracing.exporter_for("otlp"),
          "opentelemetry.exporter.otlp.proto.http.trace_exporter", "opentelemetry-exporter-otlp-proto-http"),
         (lambda: tracing.exporter_for("cloud-trace"),
-         "opentelemetry.exporter.cloud_trace", "opentelemetry-exporter-gcp-trace"),
+         "opentelemetry.exporter.otlp.proto.http.trace_exporter", "opentelemetry-exporter-otlp-proto-http"),
         (lambda: metrics.exporter_for("otlp"),
          "opentelemetry.exporter.otlp.proto.http.metric_exporter", "opentelemetry-exporter-otlp-proto-http"),
         (lambda: metrics.exporter_for("cloud-monitoring"),
