@@ -36,6 +36,22 @@ SCRAPER_EXECUTION_LOG = Table(
             description="order of a run's rows: 1 written before the publish, 2 supersedes it "
             "(status failed) when the publish failed; null in older rows: 2 if failed, else 1",
         ),
+        col(
+            "quota_remaining",
+            "INT64",
+            description="upstream credits left after the run (lowest x-requests-remaining of its "
+            "responses); null for an upstream without quota headers (`libs/common/quota.py`)",
+        ),
+        col(
+            "quota_used",
+            "INT64",
+            description="upstream credits used since the quota reset (highest x-requests-used)",
+        ),
+        col(
+            "quota_cost",
+            "INT64",
+            description="credits the run spent: the sum of x-requests-last over its responses",
+        ),
     ),
     partition_column="started_at",
     description="One row per scraper run, written before its completion is published, plus a "

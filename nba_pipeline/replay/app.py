@@ -28,6 +28,7 @@ def create_app(settings: ReplaySettings | None = None) -> FastAPI:
         version="1",
     )
     app.state.settings, app.state.season, app.state.faults = settings, season, book
+    app.state.odds_credits = oddsapi.Credits(settings.odds_api_credits)
     app.add_exception_handler(UpstreamError, handle_upstream_error)
     faults.install(app, book, settings.latency_ms)
     for module in (oddsapi, balldontlie, espn, bettingpros):

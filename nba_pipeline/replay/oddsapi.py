@@ -3,16 +3,21 @@
 Historical answers are wrapped `{timestamp, previous_timestamp, next_timestamp, data}` with
 snapshots every 5 minutes (the last one at or before the requested `date`), current ones are
 bare. Prices are american integers or decimal floats (`oddsFormat`, default decimal). The key
-is the `apiKey` query parameter; any non-empty value is accepted.
+is the `apiKey` query parameter; any non-empty value is accepted. Every answer carries the
+account's usage quota headers, each request charged what The Odds API charges for it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.routing import APIRoute
 
+from libs.common.quota import QUOTA_HEADERS, odds_api_cost
 from nba_pipeline.replay import recordings
 from nba_pipeline.replay.http import json_response, upstream_error
 from nba_pipeline.replay.season import ODDS_BOOKS, Game, Season, decimal
@@ -35,6 +40,45 @@ LOOKAHEAD = dt.timedelta(days=2)
 """A historical event list without commenceTime filters shows the next two days."""
 LINES_POSTED = dt.timedelta(minutes=30)
 """Current odds carry a last update this long before tip-off."""
+
+
+class Credits:
+    """The replayed account's usage credits. It never refuses a request: at 0 it keeps
+    answering, so a long local backfill is not cut short (The Odds API would answer 401)."""
+
+    def __init__(self, credits: int) -> None:
+        self.remaining = credits
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def charge(self, request: Request) -> dict[str, str]:
+        """Charge one request; the quota headers to answer it with."""
+        query = request.query_params
+        cost = odds_api_cost(
+            "/historical/" in request.url.path,
+            len(_csv(query.get("markets", "h2h"))) if request.url.path.endswith("/odds") else 0,
+            len(_csv(query.get("regions", "us"))),
+        )
+        with self._lock:
+            self.remaining = max(0, self.remaining - cost)
+            self.used += cost
+            counts = (self.remaining, self.used, cost)
+        names = QUOTA_HEADERS["oddsapi"]
+        return dict(zip((names.remaining, names.used, names.last), map(str, counts), strict=True))
+
+
+class ChargedRoute(APIRoute):
+    """A route whose answers carry the quota headers of `app.state.odds_credits`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def charged(request: Request) -> Response:
+            response = await handler(request)
+            response.headers.update(request.app.state.odds_credits.charge(request))
+            return response
+
+        return charged
 
 
 def require_key(api_key: Annotated[str | None, Query(alias="apiKey")] = None) -> None:
@@ -135,7 +179,12 @@ Date = Annotated[str | None, Query(description="historical snapshot time, ISO 86
 
 
 def router(season: Season) -> APIRouter:
-    api = APIRouter(prefix=PREFIX, tags=["oddsapi"], dependencies=[Depends(require_key)])
+    api = APIRouter(
+        prefix=PREFIX,
+        tags=["oddsapi"],
+        dependencies=[Depends(require_key)],
+        route_class=ChargedRoute,
+    )
     base = f"/v4/sports/{SPORT}"
     historical = f"/v4/historical/sports/{SPORT}"
 

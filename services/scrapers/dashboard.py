@@ -6,7 +6,8 @@ import datetime as dt
 import html
 import logging
 import threading
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, get_args
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
@@ -16,6 +17,8 @@ from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.deps import ClientsDep
 from libs.common.pubsub import DeadLetterCounter
+from libs.common.quota import QUOTA_HEADERS
+from libs.common.sources.base import Upstream
 from libs.common.sources.registry import SOURCES
 from libs.common.warehouse.base import Warehouse
 
@@ -64,6 +67,60 @@ def scraper_stats(warehouse: Warehouse, now: dt.datetime) -> dict[str, dict[str,
     return {row["scraper_name"]: row for row in rows}
 
 
+@dataclass(frozen=True)
+class Credits:
+    """An upstream's usage quota as its runs' responses reported it over the last 7 days."""
+
+    remaining: int | None
+    used: int | None
+    as_of: dt.datetime | None
+    spent_24h: int
+    spent_7d: int
+    days_left: float | None
+    """At the credits-per-day spent since the window's first run (at least one day)."""
+    daily: list[tuple[dt.date, int]]
+    """Credits left at the end of each UTC day that had a run."""
+
+    @property
+    def css(self) -> str:
+        """Red under 10% of the plan left, amber under 25%, grey without data."""
+        if self.remaining is None:
+            return "idle"
+        plan = self.remaining + (self.used or 0)
+        share = self.remaining / plan if plan else 0.0
+        return "bad" if share < 0.1 else "warn" if share < 0.25 else "ok"
+
+
+def credit_stats(warehouse: Warehouse, now: dt.datetime) -> dict[str, Credits]:
+    """Credits left, spent and their trend per upstream that reports a quota (`QUOTA_HEADERS`)."""
+    rows = warehouse.query(
+        "SELECT scraper_name, finished_at, quota_remaining, quota_used, quota_cost "
+        f"FROM {final_runs('finished_at >= @week')} "
+        "WHERE quota_remaining IS NOT NULL OR quota_cost IS NOT NULL ORDER BY finished_at",
+        {"week": now - dt.timedelta(days=7)},
+    )
+    stats = {}
+    for upstream in QUOTA_HEADERS:
+        runs = [r for r in rows if SOURCES[r["scraper_name"]].upstream == upstream]
+        reported = [r for r in runs if r["quota_remaining"] is not None]
+        last = reported[-1] if reported else None
+        spent_7d = sum(r["quota_cost"] or 0 for r in runs)
+        days = max(1.0, (now - runs[0]["finished_at"]).total_seconds() / 86400) if runs else 1.0
+        daily = {r["finished_at"].astimezone(dt.UTC).date(): r["quota_remaining"] for r in reported}
+        stats[upstream] = Credits(
+            remaining=last["quota_remaining"] if last else None,
+            used=last["quota_used"] if last else None,
+            as_of=last["finished_at"] if last else None,
+            spent_24h=sum(
+                r["quota_cost"] or 0 for r in runs if r["finished_at"] >= now - dt.timedelta(days=1)
+            ),
+            spent_7d=spent_7d,
+            days_left=last["quota_remaining"] / (spent_7d / days) if last and spent_7d else None,
+            daily=sorted(daily.items()),
+        )
+    return stats
+
+
 def dead_letter_depths(counter: DeadLetterCounter | None) -> dict[str, int | None]:
     """Depth per DLQ subscription; None where Pub/Sub did not answer (the page still renders)."""
     if counter is None:
@@ -106,6 +163,7 @@ def collect(
         "loaded": {row["scraper_name"]: row["n"] for row in loaded},
         "decisions": decisions,
         "breakers": breakers,
+        "credits": credit_stats(warehouse, now),
         "dead_letters": dead_letter_depths(dead_letters),
         "generated_at": now,
     }
@@ -190,6 +248,26 @@ def breaker_rows(data: dict[str, Any]) -> list[str]:
     ]
 
 
+def credit_rows(data: dict[str, Any]) -> list[str]:
+    rows = []
+    for upstream, c in data["credits"].items():
+        trend = " → ".join(f"{day:%m-%d} {left:,}" for day, left in c.daily) or "-"
+        rows.append(
+            f'<tr data-upstream="{html.escape(upstream)}">'
+            + cell(upstream)
+            + cell("-" if c.remaining is None else c.remaining, c.css, ' data-col="remaining"')
+            + cell(stamp(c.as_of, "no quota headers seen in 7 d"), "" if c.as_of else "idle")
+            + cell(c.spent_24h, attrs=' data-col="spent_24h"')
+            + cell(c.spent_7d, attrs=' data-col="spent_7d"')
+            + cell(
+                "-" if c.days_left is None else round(c.days_left), attrs=' data-col="days_left"'
+            )
+            + cell(trend, attrs=' data-col="trend"')
+            + "</tr>"
+        )
+    return rows
+
+
 def dead_letter_rows(data: dict[str, Any]) -> list[str]:
     return [
         f'<tr data-dlq="{html.escape(name)}">'
@@ -229,11 +307,20 @@ def render(data: dict[str, Any]) -> str:
     dead_letters = table(
         "dead-letters", ["DLQ subscription", "messages"], dead_letter_rows(data), "not checked"
     )
+    credits = table(
+        "credits",
+        ["upstream", "credits left", "as of (UTC)", "spent 24 h", "spent 7 d",
+         "days left at this rate", "left at the end of each day (UTC)"],
+        credit_rows(data),
+        "no upstream reports a usage quota",
+    )  # fmt: skip
+    unmetered = ", ".join(u for u in get_args(Upstream) if u not in QUOTA_HEADERS)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>NBA pipeline health</title>
 <meta http-equiv="refresh" content="{REFRESH_SECONDS}"><style>{STYLE}</style></head><body>
 <header><h1>NBA pipeline health</h1><p>Generated {data["generated_at"]:%Y-%m-%d %H:%M:%S} UTC;
 refreshes every {REFRESH_SECONDS} s; figures are cached for {CACHE_SECONDS:.0f} s.</p></header><main>
 {legend}<h2>Scrapers</h2>{scrapers}<h2>Workflows</h2>{workflows}
+<h2>API credits</h2>{credits}<p class="idle">Upstreams that report no usage quota: {unmetered}.</p>
 <div class="row"><div><h2>Circuit breakers</h2>{breakers}</div>
 <div><h2>Dead-letter queues</h2>{dead_letters}</div></div></main></body></html>"""
 

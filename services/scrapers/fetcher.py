@@ -16,6 +16,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from libs.common.quota import QuotaTally
 from libs.common.settings import ProxyProvider, ScraperSettings
 from services.scrapers.breakers import BreakerRegistry
 
@@ -71,6 +72,7 @@ class HttpFetcher:
         self.headers: dict[str, str] = {}
         self.secret_params: dict[str, str] = {}
         self.requests: list[dict[str, Any]] = []
+        self.quota = QuotaTally(upstream)
         if upstream == "oddsapi" and settings.odds_api_key.get_secret_value():
             self.secret_params["apiKey"] = settings.odds_api_key.get_secret_value()
         if upstream == "balldontlie" and settings.bdl_api_key.get_secret_value():
@@ -92,6 +94,7 @@ class HttpFetcher:
             response = await self.clients[provider.name].get(
                 url, params=query, headers=self.headers
             )
+            self.quota.observe(response.headers)
             if response.status_code in RETRYABLE_STATUS:
                 response.raise_for_status()
         response.raise_for_status()

@@ -20,6 +20,7 @@ from libs.common.deps import Clients
 from libs.common.gcs import object_name
 from libs.common.messages import SCRAPER_COMPLETE_TOPIC, ScraperComplete
 from libs.common.metrics import count_run
+from libs.common.quota import QuotaTally
 from libs.common.secrets import redact
 from libs.common.settings import ScraperSettings
 from libs.common.sources.base import ParseContext, Row, Source
@@ -129,7 +130,7 @@ class ScrapeRunner:
                 },
             )
         message_id = await run_in_threadpool(
-            self._log_and_publish, message, started_at, error, traceparent()
+            self._log_and_publish, message, started_at, error, traceparent(), fetcher.quota
         )
         count_run(
             "scrape", source.name, message.status, message.record_count, message.duration_seconds,
@@ -176,6 +177,7 @@ class ScrapeRunner:
         started_at: dt.datetime,
         error: Exception | None,
         trace: str | None,
+        quota: QuotaTally,
     ) -> str | None:
         """Log the run, then publish its completion: the message id, or None when the publish
         failed, which fails the run.
@@ -193,6 +195,7 @@ class ScrapeRunner:
             "started_at": started_at,
             "finished_at": self.clock.now(),
             "log_seq": 1,
+            **quota.columns(),
         }
         failed_before_publish = message.status == "failed"
         record_run(warehouse, **fields)

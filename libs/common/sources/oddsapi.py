@@ -34,6 +34,8 @@ EASTERN = ZoneInfo("America/New_York")
 
 SPORT = "basketball_nba"
 MARKET = "player_points"
+REGIONS = "us"
+"""Bookmaker regions the odds requests ask for; each region is billed (libs/common/quota.py)."""
 Parser = Callable[[Any, ParseContext], list[Row]]
 log = logging.getLogger(__name__)
 
@@ -464,13 +466,13 @@ _fetch_props = _props_fetch(
     "oddsa_player_props",
     f"/v4/sports/{SPORT}",
     _fetch_events,
-    lambda _: {"markets": MARKET, "regions": "us", "oddsFormat": "american"},
+    lambda _: {"markets": MARKET, "regions": REGIONS, "oddsFormat": "american"},
 )
 _fetch_props_his = _props_fetch(
     "oddsa_player_props_his",
     f"/v4/historical/sports/{SPORT}",
     _fetch_events_his,
-    lambda params: {"date": _snapshot(params), "markets": MARKET, "regions": "us"},
+    lambda params: {"date": _snapshot(params), "markets": MARKET, "regions": REGIONS},
 )
 
 
