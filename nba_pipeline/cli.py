@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,13 +21,13 @@ from libs.common.rawfile import fetched_at, split_envelope
 from libs.common.sources.base import ParseContext, ParseError
 from libs.common.sources.registry import UnknownScraperError, get_source
 from nba_pipeline.dlq import dlq_app
+from nba_pipeline.infra import infra_app
 
 if TYPE_CHECKING:
     from nba_pipeline.stack import LocalStack
 
 app = typer.Typer(help="NBA data pipeline: local stack, scrapes, parsing and infrastructure.",
                   no_args_is_help=True)  # fmt: skip
-infra_app = typer.Typer(help="Pub/Sub topology and other infrastructure.", no_args_is_help=True)
 app.add_typer(infra_app, name="infra")
 app.add_typer(dlq_app, name="dlq")
 console = Console(stderr=True)
@@ -231,15 +230,10 @@ def backfill(
         int, typer.Option(min=1, help="scrapes of a date run at once (mind upstream rate limits)")
     ] = 1,
     url: Annotated[str, typer.Option(help="scrapers service")] = "http://127.0.0.1:8081",
-    yes: Annotated[
-        bool,
-        typer.Option("--yes", help="spend Odds API credits over ODDS_API_BACKFILL_CREDITS"),
-    ] = False,
 ) -> None:
     """Drive a date range through the running pipeline; re-running resumes where it stopped."""
     import httpx
 
-    from nba_pipeline.backfill import BackfillSettings, plan_backfill
     from nba_pipeline.backfill import backfill as run_backfill
     from nba_pipeline.pipeline import PipelineClient, PipelineTimeout
     from nba_pipeline.stopping import StopRequested, interruptible
@@ -248,24 +242,13 @@ def backfill(
     if end < start:
         raise _fail("--to is before --from")
     client = PipelineClient(url)
-    try:
-        plan = plan_backfill(client, start, end, scrapers, force)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    except httpx.HTTPError as exc:
-        raise _fail(f"backfill not started: {exc} (scrapers service {url})", 1) from None
-    if plan.credits.total:
-        console.print(plan.credits.describe())
-        budget = BackfillSettings().odds_api_backfill_credits
-        if plan.credits.total > budget and not yes:
-            raise _fail(
-                f"backfill not started: it may spend {plan.credits.total:,} Odds API credits, "
-                f"over the budget of {budget:,} (ODDS_API_BACKFILL_CREDITS); re-run with --yes "
-                "to spend them, or narrow --from/--to or --scrapers"
-            )
     with interruptible(), _date_progress("backfill", start, end) as on_date:
         try:
-            report = run_backfill(client, start, end, parallel=parallel, on_date=on_date, plan=plan)
+            report = run_backfill(
+                client, start, end, scrapers, force, parallel=parallel, on_date=on_date
+            )
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
         except (httpx.HTTPError, PipelineTimeout) as exc:
             message = f"backfill stopped, re-run to resume: {exc} (scrapers service {url})"
             raise _fail(message, 1) from None
@@ -377,85 +360,6 @@ def bench(
     from nba_pipeline.bench.command import run
 
     raise typer.Exit(run(quick, markdown))
-
-
-@infra_app.command("apply")
-def infra_apply(
-    project: Annotated[
-        str | None, typer.Option(help="Google Cloud project; omit for the emulator")
-    ] = None,
-    processors_url: Annotated[
-        str, typer.Option(help="base URL of the processors service")
-    ] = "http://127.0.0.1:8082",
-    analytics_url: Annotated[
-        str, typer.Option(help="base URL of the analytics service")
-    ] = "http://127.0.0.1:8083",
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="print what would change, change nothing")
-    ] = False,
-    local: Annotated[bool, typer.Option(help="use local_overrides (fast retries)")] = False,
-    push_service_account: Annotated[
-        str,
-        typer.Option(
-            help="service account whose OIDC token Pub/Sub attaches to pushes (production)"
-        ),
-    ] = "",
-) -> None:
-    """Create or update the Pub/Sub topology of infra/pubsub/topology.yaml, idempotently."""
-    from nba_pipeline.topology import Topology, TopologyApplier
-
-    if project is None and not os.environ.get("PUBSUB_EMULATOR_HOST"):
-        raise _fail("give --project, or set PUBSUB_EMULATOR_HOST to apply to the emulator")
-    applier = TopologyApplier(
-        project or "nba-local",
-        {"processors": processors_url, "analytics": analytics_url},
-        push_service_account,
-    )
-    topology = Topology.load(local=local)
-    actions = applier.plan(topology) if dry_run else applier.apply(topology)
-    for action in actions or ["nothing to change"]:
-        typer.echo(("would " if dry_run and actions else "") + action)
-
-
-@infra_app.command("apply-scheduler")
-def infra_apply_scheduler(
-    project: Annotated[str, typer.Option(help="Google Cloud project")],
-    scrapers_url: Annotated[
-        str, typer.Option(help="the scrapers service URL: job target and OIDC audience")
-    ],
-    service_account: Annotated[
-        str, typer.Option(help="service account whose OIDC token the jobs send")
-    ],
-    location: Annotated[str, typer.Option(help="Cloud Scheduler location")] = "us-central1",
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="print the commands for a new project, run nothing")
-    ] = False,
-) -> None:
-    """Create or update the Cloud Scheduler jobs of infra/scheduler/jobs.yaml with gcloud."""
-    import shlex
-    import subprocess
-
-    from nba_pipeline.scheduler import SchedulerConfig, list_jobs_command
-
-    def run(command: list[str]) -> str:
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
-        except FileNotFoundError:
-            raise _fail("gcloud not found; install the Google Cloud CLI", 127) from None
-        if done.returncode != 0:
-            raise _fail(
-                f"exit {done.returncode} from {shlex.join(command)}: {done.stderr.strip()}", 1
-            )
-        return done.stdout
-
-    existing = set() if dry_run else set(run(list_jobs_command(project, location)).split())
-    config = SchedulerConfig.load()
-    for command in config.gcloud_commands(
-        project, location, scrapers_url, service_account, existing
-    ):
-        typer.echo(shlex.join(command))
-        if not dry_run:
-            run(command)
 
 
 if __name__ == "__main__":

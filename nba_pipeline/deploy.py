@@ -76,6 +76,7 @@ class DeploySettings:
     region: str = "us-central1"
     image_tag: str = "latest"
     runtime_service_account: str = ""
+    """One identity for all three services; empty: each its own `nba-SERVICE` (least privilege)."""
     gcs_bucket: str = ""
     extra_admin_identities: tuple[str, ...] = ()
 
@@ -96,8 +97,7 @@ class DeploySettings:
             **values,
             region=env.get("GCP_REGION") or "us-central1",
             image_tag=env.get("IMAGE_TAG") or _git_short_sha(),
-            runtime_service_account=env.get("RUNTIME_SERVICE_ACCOUNT")
-            or f"nba-runtime@{project}.iam.gserviceaccount.com",
+            runtime_service_account=env.get("RUNTIME_SERVICE_ACCOUNT", "").strip(),
             gcs_bucket=env.get("GCS_BUCKET") or f"{project}-nba-scraped-data",
             extra_admin_identities=tuple(
                 e.strip() for e in env.get("EXTRA_ADMIN_IDENTITIES", "").split(",") if e.strip()
@@ -111,6 +111,13 @@ class DeploySettings:
 
     def image(self, service: str) -> str:
         return f"{self.region}-docker.pkg.dev/{self.project}/{ARTIFACT_REPOSITORY}/{service}:{self.image_tag}"
+
+    def service_account(self, service: str) -> str:
+        """The identity a service runs as: its own account unless RUNTIME_SERVICE_ACCOUNT is set."""
+        return (
+            self.runtime_service_account
+            or f"{cloud_run_name(service)}@{self.project}.iam.gserviceaccount.com"
+        )
 
     def service_url(self, service: str) -> str:
         """Cloud Run's deterministic URL: known before the first deploy, used as the audience."""
@@ -136,7 +143,7 @@ def render_manifest(service: str, settings: DeploySettings) -> str:
         PROJECT=settings.project,
         IMAGE=settings.image(service),
         IMAGE_TAG=settings.image_tag,
-        RUNTIME_SERVICE_ACCOUNT=settings.runtime_service_account,
+        RUNTIME_SERVICE_ACCOUNT=settings.service_account(service),
         GCS_BUCKET=settings.gcs_bucket,
         PUSH_AUDIENCE=settings.service_url(service),
         PUSH_SERVICE_ACCOUNT=settings.push_service_account,
@@ -184,7 +191,7 @@ def iam_commands(settings: DeploySettings, topology: Topology | None = None) -> 
              *_scope(settings), *_binding(agent, "roles/pubsub.subscriber")],
         ]  # fmt: skip
     dead_letter_topics = {sub.dead_letter_topic for sub in topology.push_subscriptions}
-    runtime = settings.runtime_service_account
+    runtime = settings.service_account("scrapers")
     commands += [  # the dashboard and the nba.dlq.depth gauge count what waits (and hand it back)
         ["gcloud", "pubsub", "subscriptions", "add-iam-policy-binding", pull.name,
          *_scope(settings), *_binding(runtime, "roles/pubsub.subscriber")]

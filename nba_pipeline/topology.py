@@ -89,15 +89,21 @@ class TopologyApplier:
     """Creates or updates topics and subscriptions of one project to match a Topology."""
 
     def __init__(
-        self, project: str, service_urls: dict[str, str], push_service_account: str = ""
+        self,
+        project: str,
+        service_urls: dict[str, str],
+        push_service_account: str = "",
+        connect: bool = True,
     ) -> None:
-        from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
-
+        """`connect` False builds no client: only `create_requests` works (a dry run)."""
         self.project = project
         self.service_urls = service_urls
         self.push_service_account = push_service_account
-        self.publisher = pubsub_v1.PublisherClient()
-        self.subscriber = pubsub_v1.SubscriberClient()
+        if connect:
+            from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
+
+            self.publisher = pubsub_v1.PublisherClient()
+            self.subscriber = pubsub_v1.SubscriberClient()
 
     def topic_path(self, name: str) -> str:
         return f"projects/{self.project}/topics/{name}"
@@ -172,6 +178,20 @@ class TopologyApplier:
             ),
         }
         return [name for name, same in wanted.items() if not same]
+
+    def create_requests(self, topology: Topology) -> list[tuple[str, dict[str, Any]]]:
+        """The API requests that create the topology in an empty project, in order."""
+        return [
+            *[("CreateTopic", {"name": self.topic_path(topic)}) for topic in topology.topics],
+            *[
+                ("CreateSubscription", self._desired_push(sub))
+                for sub in topology.push_subscriptions
+            ],
+            *[
+                ("CreateSubscription", self._desired_pull(sub))
+                for sub in topology.pull_subscriptions
+            ],
+        ]
 
     def plan(self, topology: Topology) -> list[str]:
         """What apply would change, one line per action; empty when everything matches."""

@@ -25,7 +25,7 @@ ENV = {
 }
 SCOPE = ["--project=nba-prod", "--region=europe-west1"]
 AGENT = "serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com"
-RUNTIME = "serviceAccount:nba-runtime@nba-prod.iam.gserviceaccount.com"
+SCRAPERS_SA = "serviceAccount:nba-scrapers@nba-prod.iam.gserviceaccount.com"
 
 
 def expected_service(service: str, invoker: str) -> list[list[str]]:
@@ -54,9 +54,9 @@ IAM = [
     ["gcloud", "pubsub", "subscriptions", "add-iam-policy-binding", "nba-analytics-sub",
      "--project=nba-prod", f"--member={AGENT}", "--role=roles/pubsub.subscriber"],
     ["gcloud", "pubsub", "subscriptions", "add-iam-policy-binding", "nba-scraper-complete-dlq-sub",
-     "--project=nba-prod", f"--member={RUNTIME}", "--role=roles/pubsub.subscriber"],
+     "--project=nba-prod", f"--member={SCRAPERS_SA}", "--role=roles/pubsub.subscriber"],
     ["gcloud", "pubsub", "subscriptions", "add-iam-policy-binding", "nba-phase2-complete-dlq-sub",
-     "--project=nba-prod", f"--member={RUNTIME}", "--role=roles/pubsub.subscriber"],
+     "--project=nba-prod", f"--member={SCRAPERS_SA}", "--role=roles/pubsub.subscriber"],
 ]  # fmt: skip
 
 
@@ -114,7 +114,11 @@ def test_unknown_target_is_a_usage_error(
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = DeploySettings.from_env({k: v for k, v in ENV.items() if k != "GCP_REGION"})
     assert settings.region == "us-central1"
-    assert settings.runtime_service_account == "nba-runtime@nba-prod.iam.gserviceaccount.com"
+    assert (
+        settings.service_account("processors") == "nba-processors@nba-prod.iam.gserviceaccount.com"
+    )
+    shared = DeploySettings.from_env({**ENV, "RUNTIME_SERVICE_ACCOUNT": "nba-runtime@x.iam"})
+    assert {shared.service_account(s) for s in deploy.SERVICES} == {"nba-runtime@x.iam"}
     assert settings.gcs_bucket == "nba-prod-nba-scraped-data"
     monkeypatch.setattr(deploy, "_git_short_sha", lambda: "f00ba12")
     no_tag = {k: v for k, v in ENV.items() if k != "IMAGE_TAG"}
@@ -157,7 +161,7 @@ def test_manifests_carry_env_probe_and_service_account(env: dict[str, str], serv
     template = manifest["spec"]["template"]
     spec = template["spec"]
     container = spec["containers"][0]
-    assert spec["serviceAccountName"] == "nba-runtime@nba-prod.iam.gserviceaccount.com"
+    assert spec["serviceAccountName"] == f"nba-{service}@nba-prod.iam.gserviceaccount.com"
     assert container["image"] == f"europe-west1-docker.pkg.dev/nba-prod/nba/{service}:abc1234"
     assert container["resources"]["limits"] == {"cpu": "1", "memory": "512Mi"}
     assert container["startupProbe"]["httpGet"]["path"] == "/health"
@@ -165,7 +169,8 @@ def test_manifests_carry_env_probe_and_service_account(env: dict[str, str], serv
     assert {"autoscaling.knative.dev/minScale", "autoscaling.knative.dev/maxScale"} <= set(
         template["metadata"]["annotations"]
     )
-    assert manifest["metadata"]["annotations"]["run.googleapis.com/ingress"] == "all"
+    ingress = "all" if service == "scrapers" else "internal"  # only Pub/Sub push calls the others
+    assert manifest["metadata"]["annotations"]["run.googleapis.com/ingress"] == ingress
     values = _env_of(manifest)
     assert values["WAREHOUSE"] == "bigquery"
     assert values["GCP_PROJECT"] == "nba-prod"
