@@ -230,10 +230,15 @@ def backfill(
         int, typer.Option(min=1, help="scrapes of a date run at once (mind upstream rate limits)")
     ] = 1,
     url: Annotated[str, typer.Option(help="scrapers service")] = "http://127.0.0.1:8081",
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", help="spend Odds API credits over ODDS_API_BACKFILL_CREDITS"),
+    ] = False,
 ) -> None:
     """Drive a date range through the running pipeline; re-running resumes where it stopped."""
     import httpx
 
+    from nba_pipeline.backfill import BackfillSettings, plan_backfill
     from nba_pipeline.backfill import backfill as run_backfill
     from nba_pipeline.pipeline import PipelineClient, PipelineTimeout
     from nba_pipeline.stopping import StopRequested, interruptible
@@ -242,13 +247,24 @@ def backfill(
     if end < start:
         raise _fail("--to is before --from")
     client = PipelineClient(url)
+    try:
+        plan = plan_backfill(client, start, end, scrapers, force)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    except httpx.HTTPError as exc:
+        raise _fail(f"backfill not started: {exc} (scrapers service {url})", 1) from None
+    if plan.credits.total:
+        console.print(plan.credits.describe())
+        budget = BackfillSettings().odds_api_backfill_credits
+        if plan.credits.total > budget and not yes:
+            raise _fail(
+                f"backfill not started: it may spend {plan.credits.total:,} Odds API credits, "
+                f"over the budget of {budget:,} (ODDS_API_BACKFILL_CREDITS); re-run with --yes "
+                "to spend them, or narrow --from/--to or --scrapers"
+            )
     with interruptible(), _date_progress("backfill", start, end) as on_date:
         try:
-            report = run_backfill(
-                client, start, end, scrapers, force, parallel=parallel, on_date=on_date
-            )
-        except ValueError as exc:
-            raise _fail(str(exc)) from None
+            report = run_backfill(client, start, end, parallel=parallel, on_date=on_date, plan=plan)
         except (httpx.HTTPError, PipelineTimeout) as exc:
             message = f"backfill stopped, re-run to resume: {exc} (scrapers service {url})"
             raise _fail(message, 1) from None
