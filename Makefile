@@ -4,7 +4,8 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
 .PHONY: help install check-emulators run test test-unit lint format bench dlq-list dlq-replay reprocess clean \
-	deploy-scrapers deploy-processors deploy-analytics deploy-all infra-apply
+	deploy-scrapers deploy-processors deploy-analytics deploy-all infra-apply \
+	deploy-canary promote rollback
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -45,6 +46,12 @@ deploy-analytics: install ## build and deploy analytics to Cloud Run (DRY_RUN=1 
 	@$(UV) run --locked python -m nba_pipeline.deploy analytics
 deploy-all: install ## build and deploy the three services (DRY_RUN=1 prints the commands)
 	@$(UV) run --locked python -m nba_pipeline.deploy all
+deploy-canary: install ## SERVICE=...: new revision at CANARY_PERCENT (10%), watched, then promoted or rolled back
+	@$(UV) run --locked python -m nba_pipeline.canary deploy $(SERVICE)
+promote: install ## SERVICE=...: all traffic to the revision tagged canary (DRY_RUN=1 prints the command)
+	@$(UV) run --locked python -m nba_pipeline.canary promote $(SERVICE)
+rollback: install ## SERVICE=...: all traffic back to the revision tagged previous (DRY_RUN=1)
+	@$(UV) run --locked python -m nba_pipeline.canary rollback $(SERVICE)
 infra-apply: install ## Pub/Sub topology in GCP_PROJECT, then the Pub/Sub service agent's IAM
 	@test -n "$(GCP_PROJECT)" -a -n "$(GCP_PROJECT_NUMBER)" -a -n "$(PUSH_SERVICE_ACCOUNT)" || { echo "set GCP_PROJECT, GCP_PROJECT_NUMBER, PUSH_SERVICE_ACCOUNT (docs/deploy.md)"; exit 2; }
 	@$(UV) run --locked nba-pipeline infra apply --project $(GCP_PROJECT) \

@@ -159,12 +159,17 @@ def _binding(member: str, role: str) -> list[str]:
     return [f"--member=serviceAccount:{member}", f"--role={role}"]
 
 
+def build_command(service: str, settings: DeploySettings) -> list[str]:
+    """Build the service's image with Cloud Build (a canary release builds it the same way)."""
+    return ["gcloud", "builds", "submit", ".", *_scope(settings, regional=True),
+            f"--config={RENDERED / 'cloudbuild.yaml'}",
+            f"--substitutions=_SERVICE={service},_IMAGE={settings.image(service)}"]  # fmt: skip
+
+
 def service_commands(service: str, settings: DeploySettings) -> list[list[str]]:
     """Build the image, replace the Cloud Run service, let its callers invoke it."""
     return [
-        ["gcloud", "builds", "submit", ".", *_scope(settings, regional=True),
-         f"--config={RENDERED / 'cloudbuild.yaml'}",
-         f"--substitutions=_SERVICE={service},_IMAGE={settings.image(service)}"],
+        build_command(service, settings),
         ["gcloud", "run", "services", "replace", str(RENDERED / f"{service}.yaml"),
          *_scope(settings, regional=True)],
     ] + [
@@ -221,6 +226,24 @@ def write_rendered(target: str, settings: DeploySettings) -> None:
         (out / f"{service}.yaml").write_text(render_manifest(service, settings))
 
 
+def run_command(command: list[str]) -> int:
+    """Run one command from ROOT, echoed on stderr; its exit code (127: gcloud is missing)."""
+    sys.stderr.write(f"+ {shlex.join(command)}\n")
+    try:
+        code = subprocess.run(command, cwd=ROOT, check=False).returncode
+    except FileNotFoundError:
+        sys.stderr.write(f"error: {command[0]} not found; install the Google Cloud CLI\n")
+        return 127
+    if code != 0:
+        sys.stderr.write(f"error: exit code {code} from: {shlex.join(command)}\n")
+    return code
+
+
+def dry_run() -> bool:
+    """DRY_RUN=1 (or true, yes): print the commands, run nothing."""
+    return os.environ.get("DRY_RUN", "").lower() in {"1", "true", "yes"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Print (DRY_RUN=1) or run the target's commands; stop at the first failure."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -234,19 +257,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     planned = commands(target, settings)
-    if os.environ.get("DRY_RUN", "").lower() in {"1", "true", "yes"}:
+    if dry_run():
         sys.stdout.writelines(shlex.join(command) + "\n" for command in planned)
         return 0
     write_rendered(target, settings)
     for command in planned:
-        sys.stderr.write(f"+ {shlex.join(command)}\n")
-        try:
-            code = subprocess.run(command, cwd=ROOT, check=False).returncode
-        except FileNotFoundError:
-            sys.stderr.write(f"error: {command[0]} not found; install the Google Cloud CLI\n")
-            return 127
-        if code != 0:
-            sys.stderr.write(f"error: exit code {code} from: {shlex.join(command)}\n")
+        if code := run_command(command):
             return code
     return 0
 

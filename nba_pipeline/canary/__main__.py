@@ -1,0 +1,3 @@
+from nba_pipeline.canary.release import main
+
+raise SystemExit(main())
