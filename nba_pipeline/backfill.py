@@ -44,7 +44,7 @@ class BackfillSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
 
     odds_api_backfill_credits: int = Field(
-        1000, ge=0, description="Odds API credits a backfill may spend without --yes"
+        5000, ge=0, description="Odds API credits a backfill may spend without --yes"
     )
 
 

@@ -24,6 +24,7 @@ from nba_pipeline.dlq import dlq_app
 from nba_pipeline.infra import infra_app
 
 if TYPE_CHECKING:
+    from nba_pipeline.backfill import CreditEstimate
     from nba_pipeline.stack import LocalStack
 
 app = typer.Typer(help="NBA data pipeline: local stack, scrapes, parsing and infrastructure.",
@@ -218,6 +219,20 @@ def _print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[obj
     Console().print(table)
 
 
+def _approve_credits(estimate: CreditEstimate, yes: bool) -> None:
+    """Print what the backfill may spend; stop it (exit 2) over the budget without --yes."""
+    from nba_pipeline.backfill import BackfillSettings
+
+    console.print(estimate.describe())
+    budget = BackfillSettings().odds_api_backfill_credits
+    if estimate.total > budget and not yes:
+        raise _fail(
+            f"backfill not started: it may spend {estimate.total:,} Odds API credits, over the "
+            f"budget of {budget:,} (ODDS_API_BACKFILL_CREDITS); re-run with --yes to spend "
+            "them, or narrow --from/--to or --scrapers"
+        )
+
+
 @app.command()
 def backfill(
     date_from: Annotated[str, typer.Option("--from", help="first game date, YYYY-MM-DD")],
@@ -238,8 +253,8 @@ def backfill(
     """Drive a date range through the running pipeline; re-running resumes where it stopped."""
     import httpx
 
-    from nba_pipeline.backfill import BackfillSettings, plan_backfill
     from nba_pipeline.backfill import backfill as run_backfill
+    from nba_pipeline.backfill import plan_backfill
     from nba_pipeline.pipeline import PipelineClient, PipelineTimeout
     from nba_pipeline.stopping import StopRequested, interruptible
 
@@ -252,16 +267,11 @@ def backfill(
     except ValueError as exc:
         raise _fail(str(exc)) from None
     except httpx.HTTPError as exc:
-        raise _fail(f"backfill not started: {exc} (scrapers service {url})", 1) from None
+        raise _fail(
+            f"backfill stopped, re-run to resume: {exc} (scrapers service {url})", 1
+        ) from None
     if plan.credits.total:
-        console.print(plan.credits.describe())
-        budget = BackfillSettings().odds_api_backfill_credits
-        if plan.credits.total > budget and not yes:
-            raise _fail(
-                f"backfill not started: it may spend {plan.credits.total:,} Odds API credits, "
-                f"over the budget of {budget:,} (ODDS_API_BACKFILL_CREDITS); re-run with --yes "
-                "to spend them, or narrow --from/--to or --scrapers"
-            )
+        _approve_credits(plan.credits, yes)
     with interruptible(), _date_progress("backfill", start, end) as on_date:
         try:
             report = run_backfill(client, start, end, parallel=parallel, on_date=on_date, plan=plan)

@@ -250,7 +250,7 @@ def test_cli_stops_on_sigterm_and_says_how_to_resume(
 ) -> None:
     """SIGTERM (the stop signal a background job gets) ends a backfill between two scrapes:
     the queued ones never start, and it exits 128 + 15 saying how to resume."""
-    command = [sys.executable, "-m", "nba_pipeline.cli", "backfill", "--parallel", "2",
+    command = [sys.executable, "-m", "nba_pipeline.cli", "backfill", "--parallel", "2", "--yes",
                "--from", STOPPED_RANGE[0].isoformat(), "--to", STOPPED_RANGE[1].isoformat(),
                "--url", stack.url("scrapers")]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -20,6 +20,7 @@ from libs.common.pubsub import Publisher
 from libs.common.quota import QUOTA_HEADERS, QuotaTally, odds_api_cost
 from libs.common.settings import ScraperSettings
 from libs.common.sources.base import Upstream
+from libs.common.sources.oddsapi import MARKET
 from libs.common.sources.registry import SOURCES
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from libs.common.warehouse.schema import Table
@@ -38,6 +39,10 @@ DAY = dt.date(2024, 11, 12)
 ODDS = "https://api.the-odds-api.com"
 SERVICE = "http://scrapers"
 HEADERS = ("x-requests-remaining", "x-requests-used", "x-requests-last")
+MARKETS = len(MARKET.split(","))
+"""Props markets an odds request asks for, in one region: 10 credits each when historical."""
+PER_PROPS_DATE = 1 + 15 * 10 * MARKETS
+"""A date of historical props at most: its events list, then the odds of 15 games."""
 
 
 def quota(remaining: str, used: str, last: str) -> dict[str, str]:
@@ -101,7 +106,7 @@ def test_a_scrape_records_what_its_responses_said_about_the_quota(replay: TestCl
         answer = http.post("/process", json=run)
         assert answer.status_code == 200, answer.json()
     games = len(replay.app.state.season.games_on(DAY))  # type: ignore[attr-defined]
-    cost = 1 + 10 * games  # the historical events list, then one odds request per game
+    cost = 1 + games * 10 * MARKETS  # the historical events list, then the odds of each game
     assert warehouse.query(
         "SELECT quota_remaining, quota_used, quota_cost "
         "FROM {nba_orchestration.scraper_execution_log}"
@@ -236,12 +241,11 @@ def test_the_estimate_prices_only_the_runs_a_resumed_backfill_makes(service: Ser
     plan = plan_backfill(
         PipelineClient(SERVICE), dt.date(2024, 11, 1), dt.date(2024, 11, 7), scrapers
     )
-    per_props_date = 1 + 15 * 10  # its events list, then 10 per game for the most games a date has
     assert plan.credits.per_scraper == {
         "oddsa_events_his": (7, 1),
-        "oddsa_player_props_his": (6, per_props_date),
+        "oddsa_player_props_his": (6, PER_PROPS_DATE),
     }, "the date already loaded is not paid twice; balldontlie costs no credit"
-    assert plan.credits.total == 7 + 6 * per_props_date
+    assert plan.credits.total == 7 + 6 * PER_PROPS_DATE
 
 
 def backfill(*args: str) -> Any:
@@ -253,22 +257,26 @@ def backfill(*args: str) -> Any:
 def test_a_backfill_over_its_credit_budget_does_not_start_without_yes(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("ODDS_API_BACKFILL_CREDITS", raising=False)
+    monkeypatch.setenv("ODDS_API_BACKFILL_CREDITS", "1000")
     refused = backfill("--scrapers", "oddsa_player_props_his")
     assert refused.exit_code == 2 and service.scraped == []
-    assert (
-        "Odds API credits: at most 1,963 (oddsa_player_props_his: 13 dates x 151)" in refused.output
+    estimate = (
+        f"at most {13 * PER_PROPS_DATE:,} (oddsa_player_props_his: 13 dates x {PER_PROPS_DATE})"
     )
+    assert f"Odds API credits: {estimate}" in refused.output
     assert "over the budget of 1,000 (ODDS_API_BACKFILL_CREDITS)" in refused.output
     assert "re-run with --yes" in refused.output
 
-    monkeypatch.setenv("ODDS_API_BACKFILL_CREDITS", "2000")
+    monkeypatch.setenv("ODDS_API_BACKFILL_CREDITS", str(13 * PER_PROPS_DATE))
     within = backfill("--scrapers", "oddsa_player_props_his")
     assert within.exit_code == 0, within.output
     assert len(service.scraped) == 13
 
 
-def test_yes_spends_over_the_budget_and_a_free_backfill_asks_nothing(service: Service) -> None:
+def test_yes_spends_over_the_budget_and_a_free_backfill_asks_nothing(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ODDS_API_BACKFILL_CREDITS", "100")
     approved = backfill("--scrapers", "oddsa_events_his", "--scrapers", "oddsa_player_props_his",
                         "--yes")  # fmt: skip
     assert approved.exit_code == 0, approved.output
