@@ -19,7 +19,7 @@ from libs.common.clock import Clock
 from libs.common.deps import Clients
 from libs.common.gcs import object_name
 from libs.common.messages import SCRAPER_COMPLETE_TOPIC, ScraperComplete
-from libs.common.metrics import count_run
+from libs.common.metrics import count_run, observe_credits
 from libs.common.quota import QuotaTally
 from libs.common.secrets import redact
 from libs.common.settings import ScraperSettings
@@ -136,6 +136,8 @@ class ScrapeRunner:
             "scrape", source.name, message.status, message.record_count, message.duration_seconds,
             execution_id=execution_id, workflow=workflow, game_date=message.game_date,
         )  # fmt: skip
+        if fetcher.quota.remaining is not None:
+            observe_credits(source.upstream, fetcher.quota.remaining)
         return RunOutcome(message, message_id, rows)
 
     def _store_and_parse(

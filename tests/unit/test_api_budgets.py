@@ -11,6 +11,7 @@ import httpx
 import pytest
 import respx
 from fastapi.testclient import TestClient
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from typer.testing import CliRunner
 
 from libs.common.audit import ORCHESTRATION_TABLES, SCRAPER_EXECUTION_LOG, record_run
@@ -92,7 +93,24 @@ def test_the_replay_server_answers_with_the_odds_api_quota_headers(replay: TestC
     assert not set(HEADERS) & set(bdl.headers)
 
 
-def test_a_scrape_records_what_its_responses_said_about_the_quota(replay: TestClient) -> None:
+def credits_gauge(reader: InMemoryMetricReader, upstream: str) -> list[float]:
+    """Values of the credits-remaining gauge for one upstream (the Odds API credits alert)."""
+    data = reader.get_metrics_data()
+    return [
+        point.value
+        for resource in (data.resource_metrics if data else [])
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "nba.upstream.credits_remaining"
+        for point in metric.data.data_points
+        if isinstance(point, NumberDataPoint)
+        and (point.attributes or {}).get("upstream") == upstream
+    ]
+
+
+def test_a_scrape_records_what_its_responses_said_about_the_quota(
+    replay: TestClient, metric_reader: InMemoryMetricReader
+) -> None:
     def forward(request: httpx.Request) -> httpx.Response:
         answer = replay.get(f"/oddsapi{request.url.path}", params=request.url.params)
         return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
@@ -111,6 +129,7 @@ def test_a_scrape_records_what_its_responses_said_about_the_quota(replay: TestCl
         "SELECT quota_remaining, quota_used, quota_cost "
         "FROM {nba_orchestration.scraper_execution_log}"
     ) == [{"quota_remaining": 5000 - cost, "quota_used": cost, "quota_cost": cost}]
+    assert credits_gauge(metric_reader, "oddsapi") == [5000 - cost]
     warehouse.close()
 
 
