@@ -47,7 +47,7 @@ def _count(value: str | None) -> int | None:
     """A header's integer (The Odds API may send `10.0`), or None when absent or not a number."""
     try:
         return int(float(value)) if value is not None else None
-    except ValueError:
+    except (ValueError, OverflowError):  # "nan", "inf": not a count
         return None
 
 

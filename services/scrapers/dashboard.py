@@ -99,9 +99,10 @@ def credit_stats(warehouse: Warehouse, now: dt.datetime) -> dict[str, Credits]:
         "WHERE quota_remaining IS NOT NULL OR quota_cost IS NOT NULL ORDER BY finished_at",
         {"week": now - dt.timedelta(days=7)},
     )
+    upstream_of = {name: source.upstream for name, source in SOURCES.items()}
     stats = {}
     for upstream in QUOTA_HEADERS:
-        runs = [r for r in rows if SOURCES[r["scraper_name"]].upstream == upstream]
+        runs = [r for r in rows if upstream_of.get(r["scraper_name"]) == upstream]
         reported = [r for r in runs if r["quota_remaining"] is not None]
         last = reported[-1] if reported else None
         spent_7d = sum(r["quota_cost"] or 0 for r in runs)

@@ -55,6 +55,7 @@ def test_a_run_keeps_the_lowest_remaining_the_highest_used_and_the_sum_of_costs(
     for headers in (quota("980", "20", "10"), quota("990", "10", "10"), quota("979", "21", "1")):
         tally.observe(headers)  # answers of requests in flight arrive in any order
     tally.observe({})  # a response without the headers (a 429 of a proxy) changes nothing
+    tally.observe(quota("inf", "nan", "ten"))  # nor headers that are not counts
     assert tally.columns() == {"quota_remaining": 979, "quota_used": 21, "quota_cost": 21}
 
 
@@ -193,6 +194,7 @@ def test_the_dashboard_shows_credits_left_what_was_spent_and_the_trend(
     log(warehouse, NOW - 2 * hours, remaining=8000, cost=200, execution_id="late")
     log(warehouse, NOW - 2 * hours, remaining=8000, cost=200, execution_id="late", log_seq=2)
     log(warehouse, NOW - hours, remaining=None, cost=None, scraper="bdl_games")
+    log(warehouse, NOW - hours, remaining=1, cost=1, scraper="a_scraper_since_removed")
 
     credits = credit_stats(warehouse, NOW)["oddsapi"]
     assert (credits.remaining, credits.as_of) == (8000, NOW - 2 * hours)
