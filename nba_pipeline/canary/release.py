@@ -135,7 +135,11 @@ class RealGcloud:
 
     def read(self, command: list[str], why: str) -> dict[str, Any] | None:
         sys.stderr.write(f"+ {shlex.join(command)}  ({why})\n")
-        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+        try:
+            result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            sys.stderr.write(f"error: {command[0]} not found; install the Google Cloud CLI\n")
+            raise CommandFailed(127) from None
         if result.returncode:
             sys.stderr.write(result.stderr)
             raise CommandFailed(result.returncode)

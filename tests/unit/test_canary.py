@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import shlex
+import subprocess
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ import respx
 
 from nba_pipeline.canary.decision import CanarySettings, RevisionHealth, judge
 from nba_pipeline.canary.metrics import MONITORING_API, CloudMonitoring, MonitoringError
-from nba_pipeline.canary.release import Release, main
+from nba_pipeline.canary.release import CommandFailed, RealGcloud, Release, main
 from nba_pipeline.deploy import DeployConfigError, DeploySettings
 
 START = dt.datetime(2026, 12, 7, 9, tzinfo=dt.UTC)
@@ -275,3 +276,17 @@ def test_a_refused_monitoring_read_names_the_role_to_grant() -> None:
     monitoring = CloudMonitoring("nba-prod", "nba-scrapers", httpx.Client(), lambda: "tok")
     with pytest.raises(MonitoringError, match=r"roles/monitoring\.viewer"):
         monitoring.health(NEW, START, START + dt.timedelta(minutes=1))
+
+
+def test_without_gcloud_the_release_stops_with_127_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def missing(*args: Any, **kwargs: Any) -> None:
+        raise FileNotFoundError("gcloud")
+
+    monkeypatch.setattr(subprocess, "run", missing)
+    for step in (RealGcloud().run, lambda command: RealGcloud().read(command, "lookup")):
+        with pytest.raises(CommandFailed) as failed:
+            step(DESCRIBE)
+        assert failed.value.code == 127
+    assert "gcloud not found; install the Google Cloud CLI" in capsys.readouterr().err
