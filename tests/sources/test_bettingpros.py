@@ -22,6 +22,7 @@ from libs.common.sources.bettingpros import (
     parse_offers,
 )
 from libs.common.sources.oddsapi import ODDS_API_PLAYER_POINTS_PROPS
+from libs.common.sources.props import MARKETS
 from tests.conftest import RECORDINGS
 from tests.utils.fetchers import FakeFetcher
 
@@ -31,7 +32,14 @@ PAGES = [FIXTURES / "bp_offers_v3_page1.json", FIXTURES / "bp_offers_v3_page2.js
 FETCHED = dt.datetime(2025, 2, 20, 21, 10, tzinfo=dt.UTC)
 GAME_DATE = dt.date(2025, 2, 20)
 BP_EVENTS, BP_PROPS = SOURCES
-OFFERS_QUERY = {"sport": "NBA", "market_id": 156, "book_id": "null", "limit": 10}
+OFFERS_QUERY = {"sport": "NBA", "book_id": "null", "limit": 10}
+EVENTS = {
+    "events": [
+        {"id": 27001, "scheduled": "2025-02-21 00:30:00", "home": "ATL", "visitor": "DAL"},
+        {"id": 27002, "scheduled": "2025-02-21 03:00:00", "home": "GS", "visitor": "DEN"},
+    ]
+}
+"""The date's events as /v3/events lists them (trimmed to what a props run reads)."""
 
 
 def load(path: Path) -> Any:
@@ -42,13 +50,20 @@ def ctx(game_date: dt.date | None = GAME_DATE) -> ParseContext:
     return ParseContext("run-1", "gs://nba-scraped-data/bettingpros/x.json", game_date, FETCHED, {})
 
 
-def upstream(events: Any = None) -> FakeFetcher:
-    """/v3/events answers `events`; /v3/offers serves the fixture pages (and fails past them)."""
+def market_page(page: int, market_id: int) -> Any:
+    """A fixture page (points) as the answer for `market_id`: the same offers, that market."""
+    body = load(PAGES[page - 1])
+    return {**body, "markets": [{**body["markets"][0], "id": market_id}]}
+
+
+def upstream(events: Any = EVENTS) -> FakeFetcher:
+    """/v3/events answers `events`; /v3/offers serves the fixture pages for every market (and
+    fails past them)."""
 
     def answer(path: str, query: dict[str, Any]) -> Any:
         if path == "/v3/events":
             return events
-        return load(PAGES[query["page"] - 1])
+        return market_page(query["page"], query["market_id"])
 
     return FakeFetcher(answer)
 
@@ -140,17 +155,22 @@ def expected_rows(offers: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
 
 def test_offers_pages_parse() -> None:
     offers = [offer for page in PAGES for offer in load(page)["offers"]]
-    rows = BP_PROPS.parse(merged_offers(), ctx())
+    every_market = BP_PROPS.parse(merged_offers(), ctx())
+    assert {r["market"] for r in every_market} == {m.key for m in MARKETS}
+    rows = [r for r in every_market if r["market"] == "player_points"]
     assert len(rows) == len(expected_rows(offers)) == 9
+    assert len(every_market) == len(MARKETS) * len(rows)
     names = {0: "consensus", 10: "fanduel", 12: "draftkings"}
     assert {(r["player_name"], r["bookmaker"], r["line"]) for r in rows} == {
         (player, names[book], line) for player, book, line in expected_rows(offers)
     }
+    tips = {"27001": dt.datetime(2025, 2, 21, 0, 30, tzinfo=dt.UTC),
+            "27002": dt.datetime(2025, 2, 21, 3, tzinfo=dt.UTC)}  # fmt: skip
     for row in rows:
         assert tuple(row) == BETTINGPROS_PLAYER_POINTS_PROPS.column_names
         assert row["game_date"] == GAME_DATE and row["snapshot_at"] == FETCHED
-        assert row["market"] == "player_points" and row["odds_format"] == "american"
-        assert row["commence_time"] is row["home_team"] is row["away_team"] is None
+        assert row["odds_format"] == "american"
+        assert row["commence_time"] == tips[row["event_id"]]
         assert type(row["line"]) is float and type(row["event_id"]) is str
     by_key = {(r["player_name"], r["bookmaker"], r["line"]): r for r in rows}
     trae = by_key[("Trae Young", "draftkings", 26.5)]
@@ -161,6 +181,29 @@ def test_offers_pages_parse() -> None:
     assert (jalen["over_price"], jalen["under_price"]) == (-108, None)  # no under at FanDuel
     curry = by_key[("Stephen Curry", "consensus", 27.5)]
     assert (curry["event_id"], curry["over_price"], curry["under_price"]) == ("27002", -112, -108)
+    assert (curry["home_team"], curry["away_team"]) == ("GS", "DEN")
+
+
+def test_a_file_stored_before_other_markets_parses_as_points() -> None:
+    """Such a file is one market's offers body; every one was asked for market 156."""
+    rows = BP_PROPS.parse(load(PAGES[0]), ctx())
+    assert rows and {r["market"] for r in rows} == {"player_points"}
+    assert {r["commence_time"] for r in rows} == {None}  # no events were stored with it
+
+
+def test_an_offer_of_a_market_not_kept_adds_no_row() -> None:
+    steals = market_page(1, 160)
+    body = {"events": [], "offers_by_market": [market_page(1, 157), steals]}
+    rows = BP_PROPS.parse(body, ctx())
+    assert rows and {r["market"] for r in rows} == {"player_rebounds"}
+    own_id = {
+        **steals,
+        "markets": [],
+        "offers": [{**o, "market_id": 151} for o in steals["offers"]],
+    }
+    assert {r["market"] for r in BP_PROPS.parse({**body, "offers_by_market": [own_id]}, ctx())} == {
+        "player_assists"
+    }
 
 
 def test_unknown_book_and_unpaired_lines() -> None:
@@ -204,7 +247,7 @@ def test_a_book_listing_one_line_twice_keeps_its_first_listing(
         ("fanduel", 25.5, -105, -115),
     ]
     assert parse_offers({"offers": [offer]}, ctx()).dropped == {"caesars": 2}
-    (warning,) = [r for r in caplog.records if "repeated player-points" in r.getMessage()]
+    (warning,) = [r for r in caplog.records if "repeated player-props" in r.getMessage()]
     assert warning.fields["scraper_name"] == "bp_player_props"  # type: ignore[attr-defined]
     assert warning.fields["bookmakers"] == {"caesars": 2}  # type: ignore[attr-defined]
 
@@ -243,6 +286,10 @@ LINE = "offers[0].selections[0].books[0].lines[0]"
         (broken(lambda b: b["offers"][0]["selections"][0].update(selection="push")), GAME_DATE, LINE),
         (load(PAGES[0]), None, "game_date"),
         ("truncated {", GAME_DATE, "<body>"),
+        ({"offers_by_market": []}, GAME_DATE, "events"),
+        ({"events": [{"id": 1}], "offers_by_market": []}, GAME_DATE, "events[0].scheduled"),
+        ({"events": [], "offers_by_market": [{**load(PAGES[0]), "markets": []}]}, GAME_DATE,
+         "offers_by_market[0].offers[0].market_id"),
     ],
 )  # fmt: skip
 def test_offers_malformed(body: Any, game_date: dt.date | None, field: str) -> None:
@@ -263,30 +310,40 @@ def test_events_request() -> None:
     assert fetcher.calls == [("/v3/events", {"sport": "NBA", "date": "2021-10-21"})]
 
 
-def test_offers_pages_are_merged_and_stop_at_total_pages() -> None:
+def test_each_markets_pages_are_merged_and_stop_at_total_pages() -> None:
     fetcher = upstream()
     body = fetch(fetcher, {"date": "2025-02-20", "event_ids": [27001, 27002]})
     assert fetcher.calls == [
-        ("/v3/offers", {**OFFERS_QUERY, "event_id": "27001:27002", "page": 1}),
-        ("/v3/offers", {**OFFERS_QUERY, "event_id": "27001:27002", "page": 2}),
-    ]
-    first, second = (load(page) for page in PAGES)
-    assert body["offers"] == first["offers"] + second["offers"]
-    assert body["_pagination"] == first["_pagination"] and body["markets"] == first["markets"]
+        ("/v3/events", {"sport": "NBA", "date": "2025-02-20"}),
+        *(
+            ("/v3/offers", {**OFFERS_QUERY, "market_id": m.bettingpros_id,
+                            "event_id": "27001:27002", "page": page})
+            for m in MARKETS
+            for page in (1, 2)
+        ),
+    ]  # fmt: skip
+    assert body["events"] == EVENTS["events"]
+    for market, stored in zip(MARKETS, body["offers_by_market"], strict=True):
+        first, second = (market_page(page, market.bettingpros_id) for page in (1, 2))
+        assert stored["offers"] == first["offers"] + second["offers"]
+        assert stored["_pagination"] == first["_pagination"]
+        assert stored["markets"] == first["markets"]
 
 
-def test_single_page_makes_one_request() -> None:
+def test_single_page_makes_one_request_per_market() -> None:
     page = {**load(PAGES[0]), "_pagination": {"page": 1, "total_pages": 1}}
-    fetcher = FakeFetcher(lambda path, query: page)
+    fetcher = FakeFetcher(lambda path, query: EVENTS if path == "/v3/events" else page)
     body = fetch(fetcher, {"date": "2025-02-20", "event_ids": [27001]})
-    assert len(fetcher.calls) == 1 and body["offers"] == page["offers"]
+    assert len(fetcher.calls) == 1 + len(MARKETS)
+    assert [b["offers"] for b in body["offers_by_market"]] == [page["offers"]] * len(MARKETS)
 
 
 def test_offers_default_to_every_event_of_the_date() -> None:
     fetcher = upstream(events=load(EVENTS_FILE))
     fetch(fetcher, {"date": "2021-10-21"})
     assert fetcher.calls[0] == ("/v3/events", {"sport": "NBA", "date": "2021-10-21"})
-    assert [query["event_id"] for _, query in fetcher.calls[1:]] == ["20879:20880:20881"] * 2
+    asked = [query["event_id"] for _, query in fetcher.calls[1:]]
+    assert asked == ["20879:20880:20881"] * 2 * len(MARKETS)
 
 
 def test_a_date_without_events_requests_no_offers() -> None:
@@ -298,9 +355,16 @@ def test_a_date_without_events_requests_no_offers() -> None:
 
 def test_a_malformed_later_page_fails_naming_it() -> None:
     fetcher = FakeFetcher(
-        lambda path, query: load(PAGES[0]) if query["page"] == 1 else {"error": "x"}
+        lambda path, query: (
+            EVENTS
+            if path == "/v3/events"
+            else load(PAGES[0])
+            if query["page"] == 1
+            else {"error": "x"}
+        )
     )
-    with pytest.raises(ParseError, match=re.escape("bp_player_props: field '<page 2>.offers'")):
+    wrong = re.escape("bp_player_props: field '<market 156 page 2>.offers'")
+    with pytest.raises(ParseError, match=wrong):
         fetch(fetcher, {"date": "2025-02-20", "event_ids": [27001]})
 
 

@@ -7,6 +7,7 @@ import copy
 import datetime as dt
 import json
 import logging
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -60,6 +61,12 @@ def fetch(source: Source, params: Any, answer: Any = None) -> FakeFetcher:
     return fetcher
 
 
+EVERY_MARKET = (
+    "player_points,player_rebounds,player_assists,player_threes,player_points_rebounds_assists"
+)
+"""The markets one odds request asks for, as the Odds API's betting-markets page keys them."""
+
+
 def test_four_sources_two_tables() -> None:
     assert list(BY_NAME) == [
         "oddsa_events",
@@ -71,7 +78,7 @@ def test_four_sources_two_tables() -> None:
     assert {s.table.fqn for s in PROPS_SOURCES} == {"nba_raw.odds_api_player_points_props"}
     assert ODDS_API_EVENTS.natural_key == ("event_id", "snapshot_at")
     assert ODDS_API_PLAYER_POINTS_PROPS.natural_key == (
-        "event_id", "bookmaker", "player_name", "line", "snapshot_at",
+        "event_id", "bookmaker", "player_name", "line", "snapshot_at", "market",
     )  # fmt: skip
     assert ODDS_API_PLAYER_POINTS_PROPS.column_names == (
         "event_id", "game_date", "commence_time", "home_team", "away_team", "bookmaker",
@@ -184,6 +191,20 @@ def test_player_points_game_date_comes_from_params_when_given() -> None:
     assert {r["game_date"] for r in rows} == {dt.date(2025, 3, 9)}
     rows = BY_NAME["oddsa_player_props_his"].parse(load(PROPS_FILE), ctx(dt.date(2025, 3, 10)))
     assert {r["game_date"] for r in rows} == {dt.date(2025, 3, 10)}
+
+
+def test_every_props_market_keeps_its_key_and_other_markets_add_no_row() -> None:
+    """The recorded points market, and the same outcomes under each other key the request
+    asks for (the Odds API answers every requested market of a book side by side)."""
+    recorded = load(PROPS_FILE)
+    for book in recorded["data"]["bookmakers"]:
+        (points,) = book["markets"]
+        book["markets"] = [{**points, "key": key} for key in EVERY_MARKET.split(",")]
+        book["markets"].append({**points, "key": "player_blocks"})
+    rows = BY_NAME["oddsa_player_props_his"].parse(recorded, ctx())
+    per_market = Counter(r["market"] for r in rows)
+    assert per_market == dict.fromkeys(EVERY_MARKET.split(","), 28)
+    assert_one_row_per_key(rows)
 
 
 def test_game_lines_recording_has_no_player_points_rows() -> None:
@@ -319,8 +340,7 @@ def listed(rows: list[dict[str, Any]], book: str, player: str) -> list[tuple[Any
 
 
 def assert_one_row_per_key(rows: list[dict[str, Any]]) -> None:
-    keys = [(r["event_id"], r["bookmaker"], r["player_name"], r["line"], r["snapshot_at"])
-            for r in rows]  # fmt: skip
+    keys = [tuple(r[c] for c in ODDS_API_PLAYER_POINTS_PROPS.natural_key) for r in rows]
     assert len(keys) == len(set(keys))
 
 
@@ -328,7 +348,7 @@ def dropped_warnings(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return [
         r.fields  # type: ignore[attr-defined]
         for r in caplog.records
-        if r.levelno == logging.INFO and "repeated player-points listings" in r.getMessage()
+        if r.levelno == logging.INFO and "repeated player-props listings" in r.getMessage()
     ]
 
 
@@ -484,7 +504,7 @@ def test_props_requests() -> None:
     assert current.calls == [
         (
             f"/v4/sports/basketball_nba/events/{event_id}/odds",
-            {"markets": "player_points", "regions": "us", "oddsFormat": "american"},
+            {"markets": EVERY_MARKET, "regions": "us", "oddsFormat": "american"},
         )
     ]
     historical = fetch(
@@ -494,7 +514,7 @@ def test_props_requests() -> None:
     assert historical.calls == [
         (
             f"/v4/historical/sports/basketball_nba/events/{event_id}/odds",
-            {"date": "2025-03-09T23:50:00Z", "markets": "player_points", "regions": "us"},
+            {"date": "2025-03-09T23:50:00Z", "markets": EVERY_MARKET, "regions": "us"},
         )
     ]
     assert not any("apiKey" in query for _, query in current.calls + historical.calls)
@@ -522,7 +542,7 @@ def test_props_without_an_event_cover_every_event_of_the_date() -> None:
     assert [path for path, _ in fetcher.calls[1:]] == [
         f"/v4/historical/sports/basketball_nba/events/{e}/odds" for e in listed
     ]
-    assert all(q == {"date": snapshot, "markets": "player_points", "regions": "us"}
+    assert all(q == {"date": snapshot, "markets": EVERY_MARKET, "regions": "us"}
                for _, q in fetcher.calls[1:])  # fmt: skip
     one = source.parse(recorded, ctx())
     rows = source.parse(body, ctx())

@@ -1,4 +1,5 @@
-"""The Odds API v4: NBA events and player-points props, current and historical snapshots.
+"""The Odds API v4: NBA events and player props (every `props.MARKETS` market), current and
+historical snapshots.
 
 Historical endpoints wrap the body as `{timestamp, previous_timestamp, next_timestamp, data}`;
 current ones return it bare. Both parsers of each pair accept both shapes, so a body can be
@@ -27,13 +28,15 @@ from libs.common.sources.base import (
 )
 from libs.common.sources.params import DateParams
 from libs.common.sources.parsing import lineage, need, need_list, parse_timestamp
+from libs.common.sources.props import MARKET_KEYS
 from libs.common.warehouse.schema import LINEAGE_COLUMNS, Column, Table, col
 
 EASTERN = ZoneInfo("America/New_York")
 """NBA game dates are US Eastern calendar days; upstream times are UTC."""
 
 SPORT = "basketball_nba"
-MARKET = "player_points"
+MARKET = ",".join(MARKET_KEYS)
+"""The `markets` query value: every props market in one request, each billed (quota.py)."""
 REGIONS = "us"
 """Bookmaker regions the odds requests ask for; each region is billed (libs/common/quota.py)."""
 Parser = Callable[[Any, ParseContext], list[Row]]
@@ -59,24 +62,27 @@ PROPS_COLUMNS: tuple[Column, ...] = (
     col("home_team", "STRING"),
     col("away_team", "STRING"),
     col("bookmaker", "STRING", True, "e.g. draftkings, fanduel, consensus"),
-    col("market", "STRING", True, "always player_points"),
+    col("market", "STRING", True, "Odds API market key, e.g. player_points, player_threes"),
     col("player_name", "STRING", True, "player name as the upstream spells it"),
-    col("line", "FLOAT64", True, "points line the over/under prices refer to"),
+    col("line", "FLOAT64", True, "line of the market's stat the over/under prices refer to"),
     col("over_price", "FLOAT64", description="as given; NULL when the book has no over"),
     col("under_price", "FLOAT64", description="as given; NULL when the book has no under"),
     col("odds_format", "STRING", True, "american (integers) or decimal (floats)"),
     col("snapshot_at", "TIMESTAMP", True, "when the prices were observed"),
     *LINEAGE_COLUMNS,
 )
-PROPS_KEY = ("event_id", "bookmaker", "player_name", "line", "snapshot_at")
+PROPS_KEY = ("event_id", "bookmaker", "player_name", "line", "snapshot_at", "market")
 """Every snapshot keeps its own rows, so line movement across the day stays queryable; the same
-historical snapshot fetched again (a backfill re-run) replaces its rows instead of doubling them."""
+historical snapshot fetched again (a backfill re-run) replaces its rows instead of doubling them.
+`market` came last when more markets than points were stored: rows stored before all hold
+`player_points` (a required column since the start), so none of their keys changes, and the
+first four columns (BigQuery's clustering) stay as they were."""
 PROPS_COLUMN_NAMES = tuple(c.name for c in PROPS_COLUMNS)
 SIDES = ("over", "under")
 
 
 def props_table(name: str, description: str) -> Table:
-    """A `nba_raw` player-points props table with the shared row contract."""
+    """A `nba_raw` player-props table with the shared row contract."""
     return Table(
         "nba_raw",
         name,
@@ -91,6 +97,7 @@ class Quote(NamedTuple):
     """One side of one line at one book, before pairing; `path` is where it sat in the body."""
 
     bookmaker: str
+    market: str
     player: str
     line: Any
     side: str
@@ -104,8 +111,8 @@ def _number(value: Any, scraper: str, path: str) -> int | float:
     return value
 
 
-PropKey = tuple[str, str, float]
-"""(bookmaker, player, line): one props row."""
+PropKey = tuple[str, str, str, float]
+"""(bookmaker, market, player, line): one props row."""
 
 
 class Pairing(NamedTuple):
@@ -132,14 +139,15 @@ def pair_sides(quotes: Iterable[Quote], scraper: str) -> Pairing:
             raise ParseError(
                 scraper, quote.path, f"expected an over or under side, got {quote.side!r}"
             )
-        key = (quote.bookmaker, quote.player, float(_number(quote.line, scraper, quote.path)))
+        line = float(_number(quote.line, scraper, quote.path))
+        key = (quote.bookmaker, quote.market, quote.player, line)
         price = _number(quote.price, scraper, quote.path)
         seen[key, quote.side] += 1
         listings[key] = max(listings[key], seen[key, quote.side])
         if seen[key, quote.side] == 1:
             paired.setdefault(key, {})[quote.side] = price
     dropped: Counter[str] = Counter()
-    for (bookmaker, _, _), count in listings.items():
+    for (bookmaker, *_), count in listings.items():
         dropped[bookmaker] += count - 1
     return Pairing(paired, +dropped)
 
@@ -164,7 +172,7 @@ def kept_rows(scraper: str, parsed: PropsParse, ctx: ParseContext) -> list[Row]:
     """
     if parsed.dropped:
         log.info(
-            "repeated player-points listings dropped (each key keeps its book's first listing)",
+            "repeated player-props listings dropped (each key keeps its book's first listing)",
             extra={
                 "fields": {
                     "scraper_name": scraper,
@@ -183,12 +191,13 @@ def props_rows(
     event: Row,
     ctx: ParseContext,
 ) -> list[Row]:
-    """Rows in column order; `event` holds the per-body columns (event, market, format, snapshot)."""
+    """Rows in column order; `event` holds the per-body columns (event, format, snapshot)."""
     rows = []
-    for (bookmaker, player, line), sides in paired.items():
+    for (bookmaker, market, player, line), sides in paired.items():
         row = {
             **event,
             "bookmaker": bookmaker,
+            "market": market,
             "player_name": player,
             "line": line,
             "over_price": sides.get("over"),
@@ -221,7 +230,7 @@ ODDS_API_EVENTS = Table(
 
 ODDS_API_PLAYER_POINTS_PROPS = props_table(
     "odds_api_player_points_props",
-    "One row per (snapshot, bookmaker, player, line) with its over and under prices.",
+    "One row per (snapshot, bookmaker, market, player, line) with its over and under prices.",
 )
 
 
@@ -288,18 +297,20 @@ def events_parser(scraper: str) -> Parser:
 
 
 def _quotes(event: Any, scraper: str, where: str) -> Iterable[Quote]:
-    """Every player-points outcome of every bookmaker; other markets are not this table's."""
+    """Every outcome of every bookmaker in a props market; other markets are not this table's."""
     for i, book in enumerate(need_list(event, "bookmakers", scraper, where)):
         at_book = f"{_at(where, 'bookmakers')}[{i}]"
         bookmaker = need(book, "key", scraper, at_book)
         for j, market in enumerate(need_list(book, "markets", scraper, at_book)):
             at_market = f"{at_book}.markets[{j}]"
-            if need(market, "key", scraper, at_market) != MARKET:
+            key = need(market, "key", scraper, at_market)
+            if key not in MARKET_KEYS:
                 continue
             for k, outcome in enumerate(need_list(market, "outcomes", scraper, at_market)):
                 path = f"{at_market}.outcomes[{k}]"
                 yield Quote(
                     bookmaker,
+                    key,
                     need(outcome, "description", scraper, path),
                     need(outcome, "point", scraper, path),
                     str(need(outcome, "name", scraper, path)).lower(),
@@ -309,7 +320,7 @@ def _quotes(event: Any, scraper: str, where: str) -> Iterable[Quote]:
 
 
 def parse_event_odds(scraper: str, body: Any, ctx: ParseContext) -> PropsParse:
-    """Event odds to one row per (bookmaker, player, line), Over and Under paired.
+    """Event odds to one row per (bookmaker, market, player, line), Over and Under paired.
 
     The body is one event's odds, or a list of them when the run covered every event of a
     date. `odds_format` follows the price types: all integers is american, any float is
@@ -326,7 +337,6 @@ def parse_event_odds(scraper: str, body: Any, ctx: ParseContext) -> PropsParse:
         decimal = any(isinstance(p, float) for s in paired.sides.values() for p in s.values())
         per_body = {
             **fields,
-            "market": MARKET,
             "odds_format": "decimal" if decimal else "american",
             "snapshot_at": snapshot,
         }
@@ -484,9 +494,9 @@ SOURCES = (
            "NBA events on a date, as listed at a historical snapshot."),
     Source("oddsa_player_props", "oddsapi", "odds-api/player-props", ODDS_API_PLAYER_POINTS_PROPS,
            OddsPropsParams, _fetch_props, props_parser("oddsa_player_props"),
-           "Current player-points over/under prices of one event, american odds."),
+           "Current player-props over/under prices of one event, american odds."),
     Source("oddsa_player_props_his", "oddsapi", "odds-api/player-props-history",
            ODDS_API_PLAYER_POINTS_PROPS, OddsPropsHisParams, _fetch_props_his,
            props_parser("oddsa_player_props_his"),
-           "Player-points over/under prices of one event at a historical snapshot."),
+           "Player-props over/under prices of one event at a historical snapshot."),
 )  # fmt: skip
