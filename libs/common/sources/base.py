@@ -92,6 +92,12 @@ class Source:
     parse: Callable[[Any, ParseContext], list[Row]]
     description: str = ""
     body_format: Literal["json", "html"] = "json"
+    live_only: bool = False
+    """The upstream serves only the present: a run for a past date stores today's data, not
+    that date's, so the gap backfiller never re-runs one (it uses `historical`, if any)."""
+    historical: str | None = None
+    """The scraper that serves a past date of this one's data (same table, same params plus a
+    `snapshot`): the gap backfiller's route for a live-only gap whose date has passed."""
 
     def game_date(self, params: BaseModel) -> dt.date | None:
         """The game date a run is about, if its params name one (never defaulted to today)."""

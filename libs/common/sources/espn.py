@@ -197,5 +197,6 @@ SOURCES = (
     Source("espn_scoreboard", "espn", "espn/scoreboard", ESPN_SCOREBOARD, DateParams,
            _fetch_scoreboard, parse_scoreboard, "ESPN scoreboard: every game on a date."),
     Source("espn_roster", "espn", "espn/rosters", ESPN_TEAM_ROSTERS, TeamParams,
-           _fetch_roster, parse_roster, "ESPN roster of one team, with injury status."),
+           _fetch_roster, parse_roster, "ESPN roster of one team, with injury status.",
+           live_only=True),
 )  # fmt: skip

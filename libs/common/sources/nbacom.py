@@ -237,5 +237,5 @@ SOURCES = (
            _fetch_schedule, parse_schedule, "NBA.com season schedule; one date's games if given."),
     Source("nbac_roster", "nbacom_web", "nba-com/team-roster", NBAC_TEAM_ROSTER, NbacRosterParams,
            _fetch_roster, parse_roster, "NBA.com team page roster (from __NEXT_DATA__).",
-           body_format="html"),
+           body_format="html", live_only=True),
 )  # fmt: skip

@@ -488,13 +488,15 @@ _fetch_props_his = _props_fetch(
 
 SOURCES = (
     Source("oddsa_events", "oddsapi", "odds-api/events", ODDS_API_EVENTS, DateParams,
-           _fetch_events, events_parser("oddsa_events"), "NBA events tipping off on a date."),
+           _fetch_events, events_parser("oddsa_events"), "NBA events tipping off on a date.",
+           live_only=True, historical="oddsa_events_his"),
     Source("oddsa_events_his", "oddsapi", "odds-api/events-history", ODDS_API_EVENTS,
            OddsEventsHisParams, _fetch_events_his, events_parser("oddsa_events_his"),
            "NBA events on a date, as listed at a historical snapshot."),
     Source("oddsa_player_props", "oddsapi", "odds-api/player-props", ODDS_API_PLAYER_POINTS_PROPS,
            OddsPropsParams, _fetch_props, props_parser("oddsa_player_props"),
-           "Current player-props over/under prices of one event, american odds."),
+           "Current player-props over/under prices of one event, american odds.",
+           live_only=True, historical="oddsa_player_props_his"),
     Source("oddsa_player_props_his", "oddsapi", "odds-api/player-props-history",
            ODDS_API_PLAYER_POINTS_PROPS, OddsPropsHisParams, _fetch_props_his,
            props_parser("oddsa_player_props_his"),

@@ -20,6 +20,23 @@ SOURCES: dict[str, Source] = {
 }
 
 
+def _check_historical(sources: dict[str, Source]) -> None:
+    """A `historical` counterpart must be a registered scraper loading the same table, or a
+    gap closed through it would leave the live table's data missing."""
+    for source in sources.values():
+        if source.historical is None:
+            continue
+        other = sources.get(source.historical)
+        if not source.live_only or other is None or other.table != source.table:
+            raise ValueError(
+                f"{source.name}: historical='{source.historical}' must name a registered scraper "
+                f"that loads {source.table.fqn}, on a source declared live_only=True"
+            )
+
+
+_check_historical(SOURCES)
+
+
 class UnknownScraperError(KeyError):
     """A scraper_name that is not in the registry; the message lists the known names."""
 
