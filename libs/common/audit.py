@@ -100,7 +100,12 @@ DAILY_EXPECTED_SCHEDULE = Table(
     (
         col("schedule_date", "DATE", True, "the day (America/New_York) the schedule is for"),
         col("workflow", "STRING", True),
-        col("expected_at", "TIMESTAMP", True, "when an hourly evaluation should decide RUN"),
+        col(
+            "expected_at",
+            "TIMESTAMP",
+            True,
+            "when an hourly evaluation should decide RUN, or a tip-anchored capture is due",
+        ),
         col("decision_type", "STRING", True),
         col("target_date", "DATE", True, "game date the runs scrape"),
         col("games", "INT64", True, "games on target_date"),
@@ -125,6 +130,12 @@ WORKFLOW_DECISIONS = Table(
         col("target_date", "DATE"),
         col("attempt", "INT64", description="1-based attempt number of a RUN that day"),
         col(
+            "expected_at",
+            "TIMESTAMP",
+            description="tip-anchored captures only: the capture time (daily_expected_schedule."
+            "expected_at) the decision is for; attempts count per capture time",
+        ),
+        col(
             "outcome",
             "STRING",
             description="RUN only: running (while its plan runs), then succeeded | failed",
@@ -133,7 +144,8 @@ WORKFLOW_DECISIONS = Table(
     ),
     natural_key=("decision_id",),
     partition_column="schedule_date",
-    description="Every hourly decision per workflow with its reason, and what a RUN did.",
+    description="Every decision per workflow (hourly, or per capture time when tip-anchored) "
+    "with its reason, and what a RUN did.",
 )
 
 CLEANUP_OPERATIONS = Table(

@@ -60,7 +60,8 @@ def test_apply_updates_existing_jobs_creates_new_ones_and_pauses_disabled_ones(
     assert ran[0] == ["gcloud", "scheduler", "jobs", "list", "--project=nba-prod",
                       "--location=us-east1", "--format=value(name.basename())"]  # fmt: skip
     assert [(c[3], c[4]) for c in ran[1:]] == [
-        ("create", "http"), ("update", "http"), ("create", "http"), ("pause", "nba-backfill-gaps"),
+        ("create", "http"), ("update", "http"), ("create", "http"), ("create", "http"),
+        ("pause", "nba-backfill-gaps"),
     ]  # fmt: skip
     update = [c if c != "--headers=Content-Type=application/json" else "--update-headers=Content-Type=application/json"
               for c in EVALUATE]  # fmt: skip

@@ -13,7 +13,7 @@ import pytest
 from libs.common.clock import EASTERN, Clock
 from libs.common.gcs import FileAlreadyExistsError
 from libs.common.warehouse.duckdb import DuckDBWarehouse
-from services.scrapers.orchestration.config import WorkflowConfigError, load_workflows
+from services.scrapers.orchestration.config import Workflow, WorkflowConfigError, load_workflows
 from services.scrapers.orchestration.decisions import DayGames, History, decide, expected_times
 from services.scrapers.orchestration.engine import Orchestrator
 
@@ -27,6 +27,12 @@ def et(hour: int, minute: int = 0, day: dt.date = DAY) -> dt.datetime:
 GAMES = DayGames(DAY, (et(19), et(19, 30), et(22)))
 NO_GAMES = DayGames(DAY)
 config = load_workflows()
+config.workflows["hourly_lines"] = Workflow.model_validate({
+    "priority": 2, "decision": "game_aware", "max_attempts": 8, "frequency_hours": 2,
+    "window": {"hours_before_first_game": 6, "until": "last_game"},
+    "plan": [{"parallel": ["oddsa_events"]}, {"parallel": ["oddsa_player_props"]}],
+})  # fmt: skip
+"""A game-aware workflow with a frequency, as betting lines were before tip-anchored captures."""
 
 
 def decision(
@@ -69,17 +75,16 @@ def test_second_call_in_the_same_hour_never_double_runs() -> None:
     )
 
 
-def test_betting_lines_follow_the_tipoffs_every_two_hours() -> None:
-    assert decision("betting_lines", et(12), NO_GAMES).reason == f"no games on {DAY}"
-    assert decision("betting_lines", et(12)).reason == "outside window (13:00-22:00 ET)"
-    assert decision("betting_lines", et(13)).verdict == "RUN"
+def test_a_game_aware_workflow_follows_the_tipoffs_every_two_hours() -> None:
+    assert decision("hourly_lines", et(12), NO_GAMES).reason == f"no games on {DAY}"
+    assert decision("hourly_lines", et(12)).reason == "outside window (13:00-22:00 ET)"
+    assert decision("hourly_lines", et(13)).verdict == "RUN"
     ran = History(runs=[(et(13), "succeeded")])
     assert (
-        decision("betting_lines", et(14), history=ran).reason
-        == "ran at 13:00 ET; next due 15:00 ET"
+        decision("hourly_lines", et(14), history=ran).reason == "ran at 13:00 ET; next due 15:00 ET"
     )
-    assert decision("betting_lines", et(15), history=ran).verdict == "RUN"
-    assert decision("betting_lines", et(23), history=ran).verdict == "SKIP"
+    assert decision("hourly_lines", et(15), history=ran).verdict == "RUN"
+    assert decision("hourly_lines", et(23), history=ran).verdict == "SKIP"
 
 
 def test_post_game_collection_needs_games_yesterday_and_scrapes_yesterday() -> None:
@@ -111,11 +116,12 @@ def test_expected_schedule_of_a_game_day() -> None:
     }
     assert hours == {
         "morning_operations": [6],
-        "betting_lines": [13, 15, 17, 19, 21],
+        "hourly_lines": [13, 15, 17, 19, 21],
+        "props_captures": [16, 16, 18, 18, 18, 18, 19, 19, 19, 21, 21, 21],
         "post_game_collection": [6],
         "discovery": [12],
     }
-    assert expected_times(config.workflows["betting_lines"], DAY, NO_GAMES) == []
+    assert expected_times(config.workflows["hourly_lines"], DAY, NO_GAMES) == []
 
 
 def test_invalid_config_names_the_workflow_and_field(tmp_path: Path) -> None:
@@ -140,7 +146,7 @@ def test_invalid_config_names_the_workflow_and_field(tmp_path: Path) -> None:
 
 def test_an_unloaded_season_schedule_is_not_mistaken_for_a_day_without_games() -> None:
     unknown = DayGames(DAY, schedule_loaded=False)
-    skipped = decision("betting_lines", et(13), unknown)
+    skipped = decision("hourly_lines", et(13), unknown)
     assert (skipped.verdict, skipped.reason) == (
         "SKIP",
         "season schedule not loaded yet (nbac_schedule has no rows); retried next hour",

@@ -89,6 +89,7 @@ def drive_services(w: Recording) -> None:
     warehouse: Any = w
     engine.games_on(warehouse, DAY)
     engine.history_of(warehouse, "morning_operations", DAY)
+    engine.capture_history(warehouse, "props_captures", DAY)
     failures.open_gap(warehouse, "bdl_games", "{}")
     failures.open_gaps(warehouse, 10)
     failures.stale_unalerted_gaps(warehouse, NOW)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -13,7 +13,12 @@ from libs.common.sources.registry import SOURCES
 
 WORKFLOWS_FILE = Path(__file__).resolve().parents[3] / "config" / "workflows.yaml"
 
-DecisionType = Literal["self_aware", "game_aware", "game_aware_yesterday", "discovery"]
+DecisionType = Literal[
+    "self_aware", "game_aware", "game_aware_yesterday", "discovery", "tip_anchored"
+]
+TIP_ANCHORED = "tip_anchored"
+"""Runs at set minutes before each tip-off (`offsets_minutes`), not at hourly decisions."""
+Offset = Annotated[int, Field(gt=0, le=24 * 60, description="minutes before tip-off")]
 
 
 class ScraperRules(BaseModel):
@@ -25,7 +30,11 @@ class ScraperRules(BaseModel):
         default_factory=list, description="scrapers that must succeed first"
     )
     treat_no_data_as_success: bool = False
-    fan_out: Literal["teams", "events"] | None = Field(None, description="one run per team / event")
+    fan_out: Literal["teams", "events", "event_list"] | None = Field(
+        None,
+        description="one run per team / per event found by the previous step / one run for "
+        "the list of those events (`event_ids`)",
+    )
     whole_season: bool = Field(
         False, description="run without a date (e.g. the full season schedule)"
     )
@@ -73,12 +82,35 @@ class Workflow(BaseModel):
     model_config = ConfigDict(extra="forbid")
     priority: int = 5
     decision: DecisionType
-    window: Window
+    window: Window | None = Field(None, description="required unless tip_anchored")
     frequency_hours: float | None = Field(
         None, description="re-run every N hours inside the window"
     )
-    max_attempts: int = Field(3, ge=1)
+    offsets_minutes: list[Offset] | None = Field(
+        None, description="tip_anchored only: capture this many minutes before each tip-off"
+    )
+    max_attempts: int = Field(3, ge=1, description="per day; per capture when tip_anchored")
     plan: list[Step] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def fits_its_decision(self) -> Workflow:
+        """A tip-anchored workflow has offsets and no window; every other one the reverse."""
+        if self.decision != TIP_ANCHORED:
+            if self.window is None:
+                raise ValueError("window: required (start and end, or hours_before_first_game "
+                                 "and until)")  # fmt: skip
+            if self.offsets_minutes is not None:
+                raise ValueError(f"offsets_minutes: only a {TIP_ANCHORED} workflow has offsets")
+            return self
+        if not self.offsets_minutes:
+            raise ValueError("offsets_minutes: list the minutes before tip-off to capture at, "
+                             "e.g. [180, 60, 15, 5]")  # fmt: skip
+        if len(set(self.offsets_minutes)) != len(self.offsets_minutes):
+            raise ValueError(f"offsets_minutes: {self.offsets_minutes} lists an offset twice")
+        if self.window is not None or self.frequency_hours is not None:
+            raise ValueError(f"window, frequency_hours: a {TIP_ANCHORED} workflow runs at its "
+                             "offsets_minutes; remove them")  # fmt: skip
+        return self
 
     @property
     def scrapers(self) -> list[str]:

@@ -20,14 +20,22 @@ from libs.common.gcs import FileAlreadyExistsError, RawFileStore
 from libs.common.sources.registry import get_source
 from libs.common.teams import TEAMS, Team
 from libs.common.warehouse.base import Warehouse
-from services.scrapers.orchestration.config import ScraperRules, Workflow, WorkflowConfig
+from services.scrapers.orchestration.config import (
+    TIP_ANCHORED,
+    ScraperRules,
+    Workflow,
+    WorkflowConfig,
+)
 from services.scrapers.orchestration.decisions import (
     SCHEDULE_SOURCE,
+    CaptureHistory,
     DayGames,
     Decision,
     History,
     decide,
+    decide_captures,
     expected_times,
+    schedule_reason,
     target_date,
 )
 from services.scrapers.runner import RunOutcome, ScrapeRunner
@@ -35,6 +43,10 @@ from services.scrapers.runner import RunOutcome, ScrapeRunner
 log = logging.getLogger(__name__)
 
 TEAM_ID_BY_UPSTREAM = {"espn": "espn_id", "nbacom_web": "nba_id", "balldontlie": "bdl_id"}
+TIP_COLUMNS = ("commence_time", "scheduled")
+"""Where an events row has its tip-off: Odds API `commence_time`, BettingPros `scheduled`."""
+TIP_TOLERANCE = dt.timedelta(minutes=10)
+"""An upstream's tip-off may differ from NBA.com's by a few minutes; tips are 30 apart."""
 DAILY_SCHEDULE_WORKFLOW = "daily_schedule"
 """The workflow name of the season-schedule scrape a cold `/generate-daily-schedule` makes."""
 
@@ -47,6 +59,7 @@ class DecisionRecord(BaseModel):
     reason: str
     target_date: dt.date
     attempt: int = 0
+    expected_at: dt.datetime | None = None
     outcome: str | None = None
     execution_ids: list[str] = []
 
@@ -101,8 +114,8 @@ def write_daily_schedule(
             continue
         for at in expected_times(workflow, day, window_games):
             rows.append({"schedule_date": day, "workflow": name, "expected_at": at, "decision_type": workflow.decision,
-                         "target_date": target, "games": games.count, "reason": f"{workflow.decision}, "
-                         f"{games.count} games on {target}", "generated_at": now})  # fmt: skip
+                         "target_date": target, "games": games.count,
+                         "reason": schedule_reason(workflow, at, window_games, target), "generated_at": now})  # fmt: skip
     warehouse.replace(DAILY_EXPECTED_SCHEDULE, {"schedule_date": day}, rows)
     return rows
 
@@ -126,6 +139,27 @@ def history_of(warehouse: Warehouse, workflow: str, day: dt.date) -> History:
             row["scraper_name"]: (row["finished_at"], row["status"]) for row in statuses
         },
     )
+
+
+def capture_history(warehouse: Warehouse, workflow: str, day: dt.date) -> CaptureHistory:
+    """Today's decisions of a tip-anchored workflow, per capture time."""
+    rows = warehouse.query(
+        "SELECT expected_at, decision, outcome FROM {nba_orchestration.workflow_decisions} "
+        "WHERE schedule_date = @d AND workflow = @w AND expected_at IS NOT NULL ORDER BY decided_at",
+        {"d": day, "w": workflow},
+    )
+    history: CaptureHistory = {}
+    for row in rows:
+        history.setdefault(row["expected_at"], []).append((row["decision"], row["outcome"]))
+    return history
+
+
+def tips_at(row: dict[str, Any], tipoffs: tuple[dt.datetime, ...]) -> bool:
+    """Whether an events row tips off at one of `tipoffs` (every row when there are none)."""
+    if not tipoffs:
+        return True
+    tip = next((row[c] for c in TIP_COLUMNS if row.get(c) is not None), None)
+    return tip is not None and any(abs(tip - t) <= TIP_TOLERANCE for t in tipoffs)
 
 
 def team_params(source_upstream: str, fields: set[str], team: Team) -> dict[str, Any]:
@@ -188,9 +222,11 @@ class Orchestrator:
         self._lock = asyncio.Lock()
 
     def params_for(
-        self, name: str, target: dt.date, outcomes: dict[str, list[RunOutcome]]
-    ) -> list[dict[str, Any]]:
-        """Every parameter set one plan entry runs with (one per team/event when it fans out)."""
+        self, name: str, target: dt.date, outcomes: dict[str, list[RunOutcome]],
+        tipoffs: tuple[dt.datetime, ...] = (),
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """Every parameter set one plan entry runs with (one per team/event when it fans out);
+        a capture fans out to the events tipping off at its `tipoffs` only."""
         source = get_source(name)
         rules = self.config.scrapers[name]
         fields = set(source.params_model.model_fields)
@@ -198,15 +234,18 @@ class Orchestrator:
         base: dict[str, Any] = {"date": target.isoformat()} if dated else {}
         if rules.fan_out == "teams":
             return [base | team_params(source.upstream, fields, team) for team in TEAMS]
+        if rules.fan_out is None:
+            return [base]
+        events = sorted({str(row["event_id"]) for dep in rules.depends_on for outcome in outcomes.get(dep, [])
+                         for row in outcome.rows if row.get("event_id") and tips_at(row, tipoffs)})  # fmt: skip
         if rules.fan_out == "events":
-            events = sorted({str(row["event_id"]) for dep in rules.depends_on for outcome in outcomes.get(dep, [])
-                             for row in outcome.rows if row.get("event_id")})  # fmt: skip
             return [base | {"event_id": event} for event in events]
-        return [base]
+        return [base | {"event_ids": events}] if events else []
 
     async def _run_entry(
-        self, workflow: str, name: str, target: dt.date, result: PlanResult
-    ) -> None:
+        self, workflow: str, name: str, target: dt.date, result: PlanResult,
+        tipoffs: tuple[dt.datetime, ...] = (),
+    ) -> None:  # fmt: skip
         rules = self.config.scrapers[name]
         failed = [dep for dep in rules.depends_on if dep in result.outcomes
                   and not all(run_ok(o, self.config.scrapers[dep]) for o in result.outcomes[dep])]  # fmt: skip
@@ -216,7 +255,7 @@ class Orchestrator:
         runs = await asyncio.gather(
             *(
                 self.runner.run(name, params, workflow)
-                for params in self.params_for(name, target, result.outcomes)
+                for params in self.params_for(name, target, result.outcomes, tipoffs)
             ),
             return_exceptions=True,
         )
@@ -225,16 +264,18 @@ class Orchestrator:
         if errors:
             result.skipped[name] = f"{len(errors)} runs raised: {errors[0]}"
 
-    async def execute(self, name: str, workflow: Workflow, target: dt.date) -> PlanResult:
+    async def execute(
+        self, name: str, workflow: Workflow, target: dt.date, tipoffs: tuple[dt.datetime, ...] = ()
+    ) -> PlanResult:
         """Run a workflow's staged plan; a step starts when the previous one finished."""
         result = PlanResult({}, {}, True)
         for step in workflow.plan:
             if step.parallel is not None:
                 await asyncio.gather(
-                    *(self._run_entry(name, s, target, result) for s in step.parallel)
+                    *(self._run_entry(name, s, target, result, tipoffs) for s in step.parallel)
                 )
             for scraper in step.sequential or []:
-                await self._run_entry(name, scraper, target, result)
+                await self._run_entry(name, scraper, target, result, tipoffs)
         for scraper in workflow.scrapers:
             rules = self.config.scrapers[scraper]
             ok = scraper not in result.skipped and all(
@@ -275,11 +316,29 @@ class Orchestrator:
             now = self.clock.now()
             today = now.astimezone(EASTERN).date()
             records = []
-            for name, workflow in sorted(
-                self.config.workflows.items(), key=lambda item: item[1].priority
-            ):
+            for name, workflow in self._by_priority(anchored=False):
                 records.append(await self._evaluate_one(name, workflow, now, today))
             return records
+
+    async def evaluate_captures(self) -> list[DecisionRecord]:
+        """Decide and run the tip-anchored captures that are due; nothing is recorded for a
+        capture whose time has not come or that is settled, so repeated calls never re-run one."""
+        async with self._lock:
+            now = self.clock.now()
+            today = now.astimezone(EASTERN).date()
+            games = await run_in_threadpool(games_on, self.warehouse, today)
+            records = []
+            for name, workflow in self._by_priority(anchored=True):
+                history = await run_in_threadpool(capture_history, self.warehouse, name, today)
+                for decision in decide_captures(workflow, now, games, history):
+                    records.append(await self._apply(name, workflow, now, today, decision))
+            return records
+
+    def _by_priority(self, anchored: bool) -> list[tuple[str, Workflow]]:
+        """Hourly workflows, or tip-anchored ones, by priority (ties keep the file's order)."""
+        chosen = [(name, workflow) for name, workflow in self.config.workflows.items()
+                  if (workflow.decision == TIP_ANCHORED) == anchored]  # fmt: skip
+        return sorted(chosen, key=lambda item: item[1].priority)
 
     async def _claim(
         self, workflow: str, day: dt.date, attempt: int, decision_id: str
@@ -304,15 +363,24 @@ class Orchestrator:
         games = await run_in_threadpool(games_on, self.warehouse, games_day)
         history = await run_in_threadpool(history_of, self.warehouse, name, today)
         decision: Decision = decide(name, workflow, self.config, now, games, history)
+        return await self._apply(name, workflow, now, today, decision)
+
+    async def _apply(
+        self, name: str, workflow: Workflow, now: dt.datetime, today: dt.date, decision: Decision
+    ) -> DecisionRecord:
+        """Record a decision; for a RUN, claim its attempt first and record what the plan did."""
         record = DecisionRecord(workflow=name, decision=decision.verdict, reason=decision.reason,
-                                target_date=decision.target_date, attempt=decision.attempt)  # fmt: skip
+                                target_date=decision.target_date, attempt=decision.attempt,
+                                expected_at=decision.expected_at)  # fmt: skip
         row = record.model_dump() | {
             "decision_id": str(uuid.uuid4()),
             "decided_at": now,
             "schedule_date": today,
         }
         if decision.verdict == "RUN":
-            refused = await self._claim(name, today, decision.attempt, row["decision_id"])
+            at = decision.expected_at
+            claim = name if at is None else f"{name}/{at.astimezone(EASTERN):%H%M}"
+            refused = await self._claim(claim, today, decision.attempt, row["decision_id"])
             if refused is not None:
                 record.decision, record.reason, record.attempt = "SKIP", refused, 0
                 row |= record.model_dump(include={"decision", "reason", "attempt"})
@@ -321,7 +389,7 @@ class Orchestrator:
             await run_in_threadpool(
                 self.warehouse.upsert, WORKFLOW_DECISIONS, [row | {"outcome": "running"}]
             )
-            result = await self.execute(name, workflow, decision.target_date)
+            result = await self.execute(name, workflow, decision.target_date, decision.tipoffs)
             record.outcome = "succeeded" if result.succeeded else "failed"
             record.execution_ids = result.execution_ids
             if result.skipped:

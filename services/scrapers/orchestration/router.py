@@ -51,7 +51,7 @@ class CleanupRequest(BaseModel):
 
 
 def orchestration_router() -> APIRouter:
-    """`/generate-daily-schedule`, `/evaluate-workflows`, `/run-cleanup`."""
+    """`/generate-daily-schedule`, `/evaluate-workflows`, `/evaluate-captures`, `/run-cleanup`."""
     router = APIRouter(tags=["orchestration"], dependencies=[Depends(require_admin_identity)])
 
     @router.post("/generate-daily-schedule", summary="Write today's expected schedule (05:00 ET)")
@@ -71,6 +71,14 @@ def orchestration_router() -> APIRouter:
     async def evaluate_workflows(request: Request) -> list[DecisionRecord]:
         orchestrator: Orchestrator = request.app.state.orchestrator
         return await orchestrator.evaluate()
+
+    @router.post(
+        "/evaluate-captures",
+        summary="Run the props captures due before each tip-off (every 5 min)",
+    )
+    async def evaluate_captures(request: Request) -> list[DecisionRecord]:
+        orchestrator: Orchestrator = request.app.state.orchestrator
+        return await orchestrator.evaluate_captures()
 
     @router.post(
         "/run-cleanup",
