@@ -25,11 +25,11 @@ from libs.common.sources.base import ParseContext
 from libs.common.sources.registry import get_source
 from libs.common.warehouse.schema import Table
 from nba_pipeline.replay import recordings
-from nba_pipeline.replay.season import ODDS_BOOKS, Season
+from nba_pipeline.replay.season import ODDS_BOOKS, Game, Season
 from nba_pipeline.replay.settings import ReplaySettings
 from nba_pipeline.scheduler import SchedulerConfig
 from nba_pipeline.stack import LocalStack
-from services.scrapers.orchestration.config import Workflow, load_workflows
+from services.scrapers.orchestration.config import TIP_ANCHORED, Workflow, load_workflows
 from services.scrapers.orchestration.engine import DAILY_SCHEDULE_WORKFLOW
 
 pytestmark = pytest.mark.e2e
@@ -39,14 +39,17 @@ DAY = dt.date(2024, 11, 20)
 YESTERDAY = DAY - dt.timedelta(days=1)
 START = dt.datetime.combine(DAY, dt.time(5), EASTERN)
 END = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(2), EASTERN)
-TICK = dt.timedelta(minutes=15)
-"""The finest step of jobs.yaml (cleanup every 15 minutes): every job fires on a tick."""
+TICK = dt.timedelta(minutes=5)
+"""The finest step of jobs.yaml (props captures every 5 minutes): every job fires on a tick."""
 SEASON = Season(ReplaySettings().seed)
 CONFIG = load_workflows()
 JOBS = SchedulerConfig.load()
 GAME_AWARE = ("game_aware", "game_aware_yesterday")
-BY_PRIORITY = dict(sorted(CONFIG.workflows.items(), key=lambda item: item[1].priority))
-"""The order the evaluator decides in (ties keep the file's order)."""
+BY_PRIORITY = dict(sorted(((name, wf) for name, wf in CONFIG.workflows.items()
+                           if wf.decision != TIP_ANCHORED), key=lambda item: item[1].priority))  # fmt: skip
+"""The hourly workflows, in the order the evaluator decides them (ties keep the file's order)."""
+CAPTURES = {name: wf for name, wf in CONFIG.workflows.items() if wf.decision == TIP_ANCHORED}
+"""Workflows run at set minutes before each tip-off by `/evaluate-captures`."""
 SCHEDULE_TABLE = get_source("nbac_schedule").table
 
 
@@ -62,6 +65,7 @@ def target_of(workflow: Workflow) -> dt.date:
 def window_of(workflow: Workflow) -> tuple[dt.datetime, dt.datetime]:
     """The window as the yaml reads: clock times, or hours before the first tip-off until the last."""
     window = workflow.window
+    assert window is not None, "hourly workflows have one"
     if window.start is not None and window.end is not None:
         return (dt.datetime.combine(DAY, window.start, EASTERN),
                 dt.datetime.combine(DAY, window.end, EASTERN))  # fmt: skip
@@ -112,15 +116,38 @@ def predicted_decisions() -> list[tuple[dt.datetime, str, str, str]]:
     return decisions
 
 
+def predicted_captures() -> list[tuple[dt.datetime, str, list[Game]]]:
+    """(capture time, workflow, games captured) of every tip-off at every offset, by time."""
+    captures: dict[tuple[dt.datetime, str], list[Game]] = {}
+    for name, workflow in CAPTURES.items():
+        for game in SEASON.games_on(DAY):
+            for offset in workflow.offsets_minutes or ():
+                at = (game.start - dt.timedelta(minutes=offset)).astimezone(EASTERN)
+                captures.setdefault((at, name), []).append(game)
+    return [(at, name, games) for (at, name), games in sorted(captures.items())]
+
+
+def capture_reason(at: dt.datetime, games: list[Game]) -> str:
+    """`due: T-60 of 20:00 ET (1 game)`, per tip-off the capture covers."""
+    tips = Counter(game.start for game in games)
+    return "due: " + ", ".join(
+        f"T-{int((tip - at).total_seconds()) // 60} of {tip.astimezone(EASTERN):%H:%M} ET "
+        f"({n} game{'s' if n != 1 else ''})" for tip, n in sorted(tips.items())
+    )  # fmt: skip
+
+
 DECISIONS = predicted_decisions()
-RUNS = [(at, name) for at, name, verdict, _ in DECISIONS if verdict == "RUN"]
+CAPTURED = predicted_captures()
+RUNS = [(at, name) for at, name, verdict, _ in DECISIONS if verdict == "RUN"] + [
+    (at, name) for at, name, _ in CAPTURED
+]
 
 
 def predicted_schedule() -> set[tuple[str, dt.datetime, dt.date, int]]:
     """(workflow, expected_at, target_date, games): the first whole hour in the window, then
-    every frequency_hours up to the window's end and max_attempts."""
-    rows = set()
-    for name, workflow in CONFIG.workflows.items():
+    every frequency_hours up to the window's end and max_attempts; each capture time."""
+    rows = {(name, at, DAY, len(SEASON.games_on(DAY))) for at, name, _ in CAPTURED}
+    for name, workflow in BY_PRIORITY.items():
         target = target_of(workflow)
         games = len(SEASON.games_on(target))
         if workflow.decision in GAME_AWARE and games == 0:
@@ -143,15 +170,34 @@ def runs_of(scraper: str, target: dt.date) -> int:
     return len(SEASON.games_on(target)) if fan_out == "events" else 1
 
 
+def capture_runs(scraper: str, games: list[Game]) -> int:
+    """Runs one capture makes: the events lists, one Odds API run per game, one BettingPros run."""
+    return len(games) if CONFIG.scrapers[scraper].fan_out == "events" else 1
+
+
+def capture_rows(scraper: str, games: list[Game]) -> int:
+    """Rows one capture loads: an events list lists the whole day, props the captured games."""
+    per_game = {
+        "oddsa_player_props": SEASON.odds_props_rows,
+        "bp_player_props": SEASON.bp_props_rows,
+    }
+    if scraper in per_game:
+        return sum(per_game[scraper](game) for game in games)
+    return len(SEASON.games_on(DAY))
+
+
 def predicted_runs() -> Counter[tuple[dt.datetime, str, str]]:
     """(started_at, workflow, scraper) of every run; 05:00 scrapes the season schedule (cold)."""
     runs: Counter[tuple[dt.datetime, str, str]] = Counter(
         {(START, DAILY_SCHEDULE_WORKFLOW, "nbac_schedule"): 1}
     )
-    for at, name in RUNS:
+    for at, name, verdict, _ in DECISIONS:
         workflow = CONFIG.workflows[name]
-        for scraper in workflow.scrapers:
+        for scraper in workflow.scrapers if verdict == "RUN" else ():
             runs[(at, name, scraper)] += runs_of(scraper, target_of(workflow))
+    for at, name, games in CAPTURED:
+        for scraper in CONFIG.workflows[name].scrapers:
+            runs[(at, name, scraper)] += capture_runs(scraper, games)
     return runs
 
 
@@ -177,7 +223,12 @@ def roster_rows(scraper: str) -> int:
 def predicted_raw_rows() -> Counter[tuple[str, dt.date | None]]:
     """Rows per (raw table, game_date) the day's runs load; the season schedule is checked apart."""
     rows: Counter[tuple[str, dt.date | None]] = Counter()
-    for _, name in RUNS:
+    for _, name, games in CAPTURED:
+        for scraper in CONFIG.workflows[name].scrapers:
+            rows[(get_source(scraper).table.fqn, DAY)] += capture_rows(scraper, games)
+    for _, name, verdict, _ in DECISIONS:
+        if verdict != "RUN":
+            continue
         workflow = CONFIG.workflows[name]
         target = target_of(workflow)
         per_date = SEASON.expected_rows(target, target)
@@ -223,7 +274,7 @@ def drain(stack: LocalStack, timeout: float = 120) -> None:
 
 
 def simulate(stack: LocalStack) -> list[tuple[dt.datetime, str]]:
-    """Tick the scheduler loop every 15 minutes from 05:00 to 02:00; returns what fired."""
+    """Tick the scheduler loop every 5 minutes from 05:00 to 02:00; returns what fired."""
     stack.clock.set(START - dt.timedelta(seconds=1))
     loop = stack.scheduler_loop()
     fired = []
@@ -304,7 +355,7 @@ def test_the_0500_schedule_scrapes_the_cold_season_schedule_and_predicts_the_run
 def test_every_hourly_decision_has_the_predicted_verdict_and_reason(game_day: GameDay) -> None:
     decided = game_day.query(
         "SELECT decided_at, workflow, decision, reason, outcome "
-        "FROM {nba_orchestration.workflow_decisions} WHERE schedule_date = @d",
+        "FROM {nba_orchestration.workflow_decisions} WHERE schedule_date = @d AND expected_at IS NULL",
         d=DAY,
     )
     decided.sort(key=lambda r: (r["decided_at"], list(BY_PRIORITY).index(r["workflow"])))
@@ -312,6 +363,44 @@ def test_every_hourly_decision_has_the_predicted_verdict_and_reason(game_day: Ga
         (utc(at), name, verdict, reason) for at, name, verdict, reason in DECISIONS
     ]
     assert {r["outcome"] for r in decided if r["decision"] == "RUN"} == {"succeeded"}
+
+
+def test_each_capture_time_is_decided_once_when_due_and_succeeds(game_day: GameDay) -> None:
+    decided = game_day.query(
+        "SELECT decided_at, expected_at, workflow, decision, reason, outcome, attempt "
+        "FROM {nba_orchestration.workflow_decisions} WHERE schedule_date = @d "
+        "AND expected_at IS NOT NULL ORDER BY decided_at",
+        d=DAY,
+    )
+    assert [(utc(r["decided_at"]), utc(r["expected_at"]), r["workflow"], r["decision"], r["reason"],
+             r["outcome"], r["attempt"]) for r in decided] == [
+        (utc(at), utc(at), name, "RUN", capture_reason(at, games), "succeeded", 1)
+        for at, name, games in CAPTURED
+    ]  # fmt: skip
+
+
+def test_every_game_is_captured_at_every_offset_once_in_order_before_its_tipoff(
+    game_day: GameDay,
+) -> None:
+    """From the runs, and from the snapshot rows: each props row's `snapshot_at` against the
+    tip-off it carries (`commence_time`), what the closing-line analytics read."""
+    offsets = sorted(CONFIG.workflows["props_captures"].offsets_minutes or (), reverse=True)
+    runs = [r for r in game_day.runs() if r["workflow"] == "props_captures"]
+    for game in SEASON.games_on(DAY):
+        before = [game.start - dt.timedelta(minutes=m) for m in offsets]
+        odds = sorted(utc(r["started_at"]) for r in runs if r["scraper_name"] == "oddsa_player_props"
+                      and json.loads(r["params"])["event_id"] == game.odds_id)  # fmt: skip
+        bp = sorted(utc(r["started_at"]) for r in runs if r["scraper_name"] == "bp_player_props"
+                    and game.bp_id in json.loads(r["params"])["event_ids"])  # fmt: skip
+        assert odds == bp == before, game
+        for table, event in (("odds_api_player_points_props", game.odds_id),
+                             ("bettingpros_player_points_props", str(game.bp_id))):  # fmt: skip
+            snapshots = game_day.query(
+                "SELECT DISTINCT date_diff('minute', snapshot_at, commence_time) AS m "
+                f"FROM {{nba_raw.{table}}} WHERE event_id = @e",
+                e=event,
+            )
+            assert sorted(r["m"] for r in snapshots) == sorted(offsets), (table, game)
 
 
 def test_every_run_is_the_one_the_plans_predict(game_day: GameDay) -> None:

@@ -102,7 +102,7 @@ def test_the_daily_schedule_on_a_cold_warehouse_scrapes_the_season_schedule_firs
     assert len(cold["execution_ids"]) == 1
     games = len(Season(ReplaySettings().seed).games_on(day))
     assert {(row["workflow"], row["games"]) for row in cold["expected"]} >= {
-        ("betting_lines", games)
+        ("props_captures", games)
     }
 
     client = PipelineClient(stack.url("scrapers"))

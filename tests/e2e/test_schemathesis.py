@@ -25,7 +25,13 @@ from services.scrapers.app import create_app as scrapers_app
 
 pytestmark = pytest.mark.e2e
 
-HEAVY = ("/generate-daily-schedule", "/evaluate-workflows", "/run-cleanup", "/backfill-gaps")
+HEAVY = (
+    "/generate-daily-schedule",
+    "/evaluate-workflows",
+    "/evaluate-captures",
+    "/run-cleanup",
+    "/backfill-gaps",
+)
 FUZZ = settings(
     max_examples=15,
     derandomize=True,
