@@ -22,6 +22,7 @@ from libs.common.sources.base import ParseContext, ParseError
 from libs.common.sources.registry import UnknownScraperError, get_source
 from nba_pipeline.dlq import dlq_app
 from nba_pipeline.infra import infra_app
+from nba_pipeline.players import players_app
 
 if TYPE_CHECKING:
     from nba_pipeline.backfill import CreditEstimate
@@ -31,6 +32,7 @@ app = typer.Typer(help="NBA data pipeline: local stack, scrapes, parsing and inf
                   no_args_is_help=True)  # fmt: skip
 app.add_typer(infra_app, name="infra")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(players_app, name="players")
 console = Console(stderr=True)
 
 SCHEDULER_TICK_SECONDS = 1.0

@@ -124,6 +124,15 @@ class PipelineClient:
         response.raise_for_status()
         return dict(response.json())
 
+    def unmatched_names(self, date_from: dt.date, date_to: dt.date) -> list[dict[str, Any]]:
+        """Prop names of a date range that matched no player: game_date, source, name."""
+        response = self.http.get(
+            "/admin/players/unmatched",
+            params={"from": date_from.isoformat(), "to": date_to.isoformat()},
+        )
+        response.raise_for_status()
+        return list(response.json()["names"])
+
     def executions(self, **filters: Any) -> list[dict[str, Any]]:
         """Every run matching the filters of `/admin/recent-executions` (all pages)."""
         found: list[dict[str, Any]] = []

@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 
 from libs.common.auth import AuthSettings
 from libs.common.secrets import SecretsSettings
+from libs.common.sources.props import CLOSING_LINE_MAX_AGE_MINUTES
 
 WorkLedgerKind = Literal["warehouse", "gcs"]
 """Where applied work is looked up (`libs/common/ledger.py`)."""
@@ -48,6 +49,12 @@ class CommonSettings(AuthSettings, SecretsSettings):
     service_version: str = Field("0.1.0", description="reported by /health/detailed")
     max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="larger request bodies get 413 (default 1 MiB)"
+    )
+    closing_line_max_age_minutes: int = Field(
+        CLOSING_LINE_MAX_AGE_MINUTES,
+        ge=1,
+        description="a closing line (last props snapshot before tip-off) taken longer than "
+        "this before tip-off is flagged closing_stale in nba_analytics.player_game_lines",
     )
 
     @field_validator("work_ledger", mode="before")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from libs.common.analytics import ANALYTICS_TABLES, builds_reading
@@ -12,19 +14,24 @@ from libs.common.messages import MessageError, Phase2Complete
 from libs.common.push import DUPLICATE, Applied, Delivery, PushPhase, push_router
 from libs.common.service import create_service_app
 from libs.common.settings import CommonSettings
+from libs.common.sources.props import CLOSING_LINE_MAX_AGE_MINUTES
 from libs.common.sources.registry import get_source, raw_tables
 from libs.common.tracing import span_from
 
 
-def build_for(clients: Clients, delivery: Delivery[Phase2Complete]) -> Applied:
+def build_for(
+    clients: Clients, delivery: Delivery[Phase2Complete], closing_line_max_age_minutes: int
+) -> Applied:
     """Rebuild, for the message's game date, every analytics table that reads the loaded table."""
     attributes = delivery.envelope.message.attributes
     with span_from(attributes, "build", source_table=delivery.work.target,
                    execution_id=delivery.work.execution_id):  # fmt: skip
-        return _build(clients, delivery)
+        return _build(clients, delivery, closing_line_max_age_minutes)
 
 
-def _build(clients: Clients, delivery: Delivery[Phase2Complete]) -> Applied:
+def _build(
+    clients: Clients, delivery: Delivery[Phase2Complete], closing_line_max_age_minutes: int
+) -> Applied:
     message = delivery.message
     source = get_source(message.scraper_name)
     if message.source_table != source.table.fqn:
@@ -45,7 +52,7 @@ def _build(clients: Clients, delivery: Delivery[Phase2Complete]) -> Applied:
         return applied
     # One rebuild, one BigQuery job: the builds in dependency order, so the day's own tables
     # come before the onwards ones that read them.
-    targets = [build.target for build in builds]
+    targets = [build.target_for(closing_line_max_age_minutes) for build in builds]
     written = clients.warehouse.rebuild(targets, {"game_date": message.game_date})
     applied.record_count = sum(written)
     applied.outcome = "built"
@@ -53,10 +60,14 @@ def _build(clients: Clients, delivery: Delivery[Phase2Complete]) -> Applied:
     return applied
 
 
-BUILD_PHASE = PushPhase(
-    "analytics", Phase2Complete, lambda message: message.source_table, build_for
-)
-"""Phase 3: a phase-2 message's work is its run's load of one raw table."""
+def build_phase(closing_line_max_age_minutes: int) -> PushPhase[Phase2Complete]:
+    """Phase 3: a phase-2 message's work is its run's load of one raw table."""
+    apply = partial(build_for, closing_line_max_age_minutes=closing_line_max_age_minutes)
+    return PushPhase("analytics", Phase2Complete, lambda message: message.source_table, apply)
+
+
+BUILD_PHASE = build_phase(CLOSING_LINE_MAX_AGE_MINUTES)
+"""Phase 3 with the default closing-line age limit."""
 
 
 def create_app(settings: CommonSettings | None = None, clients: Clients | None = None) -> FastAPI:
@@ -69,7 +80,7 @@ def create_app(settings: CommonSettings | None = None, clients: Clients | None =
         (*ORCHESTRATION_TABLES, *raw_tables(), *ANALYTICS_TABLES),
         [
             push_router(
-                BUILD_PHASE,
+                build_phase(settings.closing_line_max_age_minutes),
                 "Rebuild the analytics a raw-table load affects",
                 "built, or no analytics table reads that raw table",
                 settings.work_ledger,

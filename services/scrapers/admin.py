@@ -17,6 +17,7 @@ from libs.common.analytics import ANALYTICS_TABLES
 from libs.common.audit import RUN_ROWS_FINAL_FIRST, final_runs, pending_executions
 from libs.common.auth import require_admin_identity
 from libs.common.deps import ClientsDep
+from libs.common.players import unmatched_names
 from libs.common.sources.registry import SOURCES
 
 EXECUTION_COLUMNS = (
@@ -39,6 +40,8 @@ class ProgressRequest(BaseModel):
 
 
 RunStatus = Literal["success", "no_data", "failed"]
+MAX_UNMATCHED_DAYS = 400
+"""A season and then some: one request lists the unmatched names of at most this many days."""
 
 
 def query_error(field: str, message: str) -> HTTPException:
@@ -53,7 +56,8 @@ def tables_with_game_date() -> list[str]:
 
 
 def admin_router() -> APIRouter:
-    """`/executions/{id}`, `/admin/recent-executions`, `/admin/pipeline-progress`, `/admin/table-counts`."""
+    """`/executions/{id}`, `/admin/recent-executions`, `/admin/pipeline-progress`,
+    `/admin/table-counts`, `/admin/players/unmatched`."""
     router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_identity)])
 
     @router.get(
@@ -146,5 +150,22 @@ def admin_router() -> APIRouter:
             else:
                 counts[table] = int(rows[0]["n"])
         return counts
+
+    @router.get(
+        "/admin/players/unmatched",
+        summary="Prop names of a date range that matched no player (nba_analytics.player_map)",
+    )
+    def players_unmatched(
+        clients: ClientsDep,
+        date_from: Annotated[dt.date, Query(alias="from")],
+        date_to: Annotated[dt.date, Query(alias="to")],
+    ) -> dict[str, Any]:
+        if date_from > date_to:
+            raise query_error("from", f"'from' ({date_from}) is after 'to' ({date_to})")
+        if (date_to - date_from).days >= MAX_UNMATCHED_DAYS:
+            raise query_error(
+                "to", f"at most {MAX_UNMATCHED_DAYS} days at once; ask for a shorter range"
+            )
+        return {"names": unmatched_names(clients.warehouse, date_from, date_to)}
 
     return router

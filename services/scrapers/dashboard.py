@@ -16,9 +16,11 @@ from libs.common.audit import final_runs
 from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.deps import ClientsDep
+from libs.common.players import unmatched_per_day
 from libs.common.pubsub import DeadLetterCounter
 from libs.common.quota import QUOTA_HEADERS
 from libs.common.sources.base import Upstream
+from libs.common.sources.oddsapi import eastern_date
 from libs.common.sources.registry import SOURCES
 from libs.common.warehouse.base import Warehouse
 
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 60.0
 REFRESH_SECONDS = 60
+UNMATCHED_DAYS = 7
+"""Game days (US Eastern, today included) the unmatched prop names are counted for."""
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1f2933;background:#f5f7fa}
@@ -166,8 +170,17 @@ def collect(
         "breakers": breakers,
         "credits": credit_stats(warehouse, now),
         "dead_letters": dead_letter_depths(dead_letters),
+        "unmatched": unmatched_days(warehouse, now),
         "generated_at": now,
     }
+
+
+def unmatched_days(warehouse: Warehouse, now: dt.datetime) -> dict[dt.date, int]:
+    """Prop names no player matched, for each of the last UNMATCHED_DAYS game days (0 too)."""
+    today = eastern_date(now)
+    days = [today - dt.timedelta(days=n) for n in range(UNMATCHED_DAYS)]
+    counts = unmatched_per_day(warehouse, days[-1], today)
+    return {day: counts.get(day, 0) for day in days}
 
 
 def cell(value: Any, css: str = "", attrs: str = "") -> str:
@@ -280,6 +293,16 @@ def dead_letter_rows(data: dict[str, Any]) -> list[str]:
     ]  # fmt: skip
 
 
+def unmatched_rows(data: dict[str, Any]) -> list[str]:
+    return [
+        f'<tr data-day="{day}">'
+        + cell(f"{day}")
+        + cell(names, "warn" if names else "ok", ' data-col="unmatched"')
+        + "</tr>"
+        for day, names in data["unmatched"].items()
+    ]
+
+
 def render(data: dict[str, Any]) -> str:
     """The HTML page."""
     legend = (
@@ -315,6 +338,10 @@ def render(data: dict[str, Any]) -> str:
         credit_rows(data),
         "no upstream reports a usage quota",
     )  # fmt: skip
+    unmatched = table(
+        "unmatched-names", ["game day (ET)", "prop names matching no player"],
+        unmatched_rows(data), "no days",
+    )  # fmt: skip
     unmetered = ", ".join(u for u in get_args(Upstream) if u not in QUOTA_HEADERS)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>NBA pipeline health</title>
 <meta http-equiv="refresh" content="{REFRESH_SECONDS}"><style>{STYLE}</style></head><body>
@@ -322,6 +349,9 @@ def render(data: dict[str, Any]) -> str:
 refreshes every {REFRESH_SECONDS} s; figures are cached for {CACHE_SECONDS:.0f} s.</p></header><main>
 {legend}<h2>Scrapers</h2>{scrapers}<h2>Workflows</h2>{workflows}
 <h2>API credits</h2>{credits}<p class="idle">Upstreams that report no usage quota: {unmetered}.</p>
+<h2>Player names</h2>{unmatched}<p class="idle">A book's name for a player that matches none
+loses his lines: <code>nba-pipeline players unmatched --from DAY --to DAY</code> lists them;
+add each to config/player_overrides.yaml.</p>
 <div class="row"><div><h2>Circuit breakers</h2>{breakers}</div>
 <div><h2>Dead-letter queues</h2>{dead_letters}</div></div></main></body></html>"""
 

@@ -108,3 +108,4 @@ def drive_services(w: Recording) -> None:
         assert counts.status_code == 200 and None not in counts.json().values(), counts.json()
         progress = app.post("/admin/pipeline-progress", json={"execution_ids": [RUN_ID]})
         assert progress.status_code == 200
+        assert app.get("/admin/players/unmatched", params=dates).status_code == 200

@@ -34,6 +34,10 @@ class Table:
     partition_column: str | None = None
     description: str = ""
     cluster_by: tuple[str, ...] = ()
+    derived: bool = False
+    """Written only by partition rebuilds from other tables (nba_analytics), never by key: a
+    rebuild replaces a partition whatever its rows' keys, so a key column a newer release
+    adds may be added to an existing table (`added_columns`)."""
     column_names: tuple[str, ...] = field(init=False)
     versioned: bool = field(init=False)
     """Whether loads are ordered by `VERSION_COLUMNS` (raw tables) instead of arrival."""
@@ -65,11 +69,12 @@ def added_columns(table: Table, present: Iterable[str]) -> list[Column]:
 
     They are added NULLABLE whatever the declaration says (neither warehouse can add a
     NOT NULL column to a table that has rows), so rows loaded before hold NULL there. A
-    natural-key column can never be added this way: old rows would have no key.
+    natural-key column can never be added this way to a loaded table: old rows would have no
+    key. A `derived` table's old rows hold NULL there until their partition is rebuilt.
     """
     names = set(present)
     missing = [c for c in table.columns if c.name not in names]
-    keys = [c.name for c in missing if c.name in table.natural_key]
+    keys = [] if table.derived else [c.name for c in missing if c.name in table.natural_key]
     if keys:
         raise ValueError(
             f"{table.fqn} exists without its natural key columns {keys}: rows loaded before "
