@@ -18,10 +18,11 @@ from typing import Any, Generic, Literal, TypeVar
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+
 from libs.common.audit import record_processed
 from libs.common.auth import require_push_identity
 from libs.common.deps import Clients, ClientsDep
-from libs.common.gcs import StorageError
+from libs.common.gcs import InvalidPathError, NotJsonError, StorageError
 from libs.common.ledger import WarehouseLedger, Work, WorkLedger, open_ledger
 from libs.common.messages import (
     REPROCESS_ATTRIBUTE,
@@ -35,6 +36,7 @@ from libs.common.pubsub import PublishError
 from libs.common.settings import WorkLedgerKind
 from libs.common.sources.base import ParseError
 from libs.common.sources.registry import UnknownScraperError
+from libs.common.validation import bounded
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +45,16 @@ M = TypeVar("M", bound=PipelineMessage)
 REJECTION_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (MessageError, 400),
     (UnknownScraperError, 400),
+    (InvalidPathError, 400),
     (ParseError, 422),
+    (NotJsonError, 422),
     (StorageError, 500),
     (PublishError, 503),
 )
-"""Known failures and the code each gets; anything else is a 500 (retried)."""
+"""Known failures and the code each gets (the first that matches); anything else is a 500
+(retried)."""
+LOGGED_ATTRIBUTES = 20
+"""Attributes a rejection's log line keeps, each cut to a few hundred characters."""
 
 
 class Deliveries:
@@ -174,6 +181,9 @@ def handle_push(
     `ledger` says which work was applied already (default: processed_messages).
     """
     message_id = envelope.message.message_id
+    if not message_id.strip():
+        empty = MessageError("message.messageId is empty: Pub/Sub gives every message an id")
+        return _rejected(envelope, phase.name, empty, time.monotonic())
     payload = (envelope.message.data, envelope.message.attributes.get(REPROCESS_ATTRIBUTE, ""))
     if deliveries.applied_payload(payload):
         return JSONResponse({"status": DUPLICATE, "message_id": message_id})
@@ -203,8 +213,8 @@ def _rejected(envelope: PushEnvelope, phase: str, exc: Exception, started: float
     """The nack for a failure, logged with its reason and counted."""
     message_id = envelope.message.message_id
     status = next((code for kind, code in REJECTION_STATUS if isinstance(exc, kind)), 500)
-    reason = f"{type(exc).__name__}: {exc}"
-    scraper_name = envelope.message.attributes.get("scraper_name", "")
+    reason = bounded(f"{type(exc).__name__}: {exc}", 2000)
+    scraper_name = bounded(envelope.message.attributes.get("scraper_name", ""), 64)
     count_run(phase, scraper_name, "rejected", 0, time.monotonic() - started)
     log.error(
         "push message rejected",
@@ -215,11 +225,18 @@ def _rejected(envelope: PushEnvelope, phase: str, exc: Exception, started: float
                 "message_id": message_id,
                 "status_code": status,
                 "reason": reason,
-                "attributes": envelope.message.attributes,
+                "attributes": logged_attributes(envelope.message.attributes),
             }
         },
     )
     return nack("rejected", message_id, reason, status)
+
+
+def logged_attributes(attributes: dict[str, str]) -> dict[str, str]:
+    """The first LOGGED_ATTRIBUTES attributes, keys and values cut: one bad message makes one
+    short log line, whatever it carries."""
+    kept = list(attributes.items())[:LOGGED_ATTRIBUTES]
+    return {bounded(key, 64): bounded(value) for key, value in kept}
 
 
 def _apply_once(delivery: Delivery[Any], phase: PushPhase[Any], clients: Clients) -> JSONResponse:
@@ -280,11 +297,17 @@ def push_responses(acked: str) -> dict[int | str, dict[str, Any]]:
     """The status codes a push endpoint answers, as the /docs page lists them."""
     return {
         200: {"description": f"acked: {acked}, or a duplicate delivery already applied"},
-        400: {"description": "nack: bad envelope, data not base64 JSON, unknown scraper_name"},
+        400: {
+            "description": "nack: bad envelope (empty messageId), data not base64 JSON, unknown "
+            "scraper_name, a message its raw file contradicts, a gcs_path outside its prefix"
+        },
         401: {"description": "nack: missing or invalid OIDC token (when push auth is on)"},
         403: {"description": "nack: token of another identity"},
         409: {"description": "nack: another delivery of the same work is being applied (retried)"},
-        422: {"description": "nack: envelope fields missing, or the raw file does not parse"},
+        422: {
+            "description": "nack: envelope fields missing or invalid, or the raw file is not "
+            "JSON or does not parse"
+        },
         500: {"description": "nack: file unreadable or the load/build failed (retried, then DLQ)"},
         503: {"description": "nack: publishing the next phase's message failed (retried)"},
     }

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from libs.common.messages import GameDate
 from libs.common.sources.registry import SOURCES
 
 REPROCESS_WORKFLOW = "REPROCESS"
@@ -64,10 +66,11 @@ class ReprocessRequest(BaseModel):
         },
     )
 
-    date: dt.date = Field(description="game date whose raw files are republished")
-    scrapers: list[str] | None = Field(
+    date: GameDate = Field(description="game date whose raw files are republished")
+    scrapers: list[Annotated[str, Field(max_length=64)]] | None = Field(
         None,
         min_length=1,
+        max_length=100,
         description="registry names (default: every scraper whose files are dated, or with "
         "`undated` every scraper)",
     )

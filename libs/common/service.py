@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import resource
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry import metrics, trace
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from libs.common.auth import auth_mode, push_verifier
+from libs.common.auth import auth_mode, push_verifier, require_admin_identity
 from libs.common.deps import ALL_DEPENDENCIES, Clients, ClientsDep, Dependency
 from libs.common.logs import configure_logging
 from libs.common.metrics import configure_metrics
 from libs.common.settings import CommonSettings
 from libs.common.sources.registry import SOURCES
 from libs.common.tracing import RequestTrace, configure_tracing
+from libs.common.validation import error_details
 from libs.common.warehouse.schema import Table
 
 log = logging.getLogger(__name__)
@@ -70,7 +74,11 @@ def create_service_app(
         flush_telemetry()
 
     app = FastAPI(
-        title=title, description=description, version=settings.service_version, lifespan=lifespan
+        title=title,
+        description=description,
+        version=settings.service_version,
+        lifespan=lifespan,
+        exception_handlers={RequestValidationError: invalid_request},
     )
     app.state.settings = settings
     if clients is not None:
@@ -90,6 +98,12 @@ def flush_telemetry() -> None:
         flush = getattr(provider, "force_flush", None)
         if flush is not None:
             flush()
+
+
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """The 422 of every service: each bad field named, no input repeated, so a NaN, an
+    Infinity or a huge value in the body cannot turn the answer into a 500 or a huge page."""
+    return JSONResponse({"detail": error_details(exc.errors())}, 422)
 
 
 class BodySizeLimit:
@@ -184,11 +198,34 @@ def keys_present(settings: CommonSettings) -> dict[str, bool]:
     }
 
 
+DETAILED_CHECKS_SECONDS = 30.0
+"""How long `/health/detailed` reuses its dependency checks: it is read by people, and each
+check is a query, a bucket listing and a topic lookup (on BigQuery a job)."""
+
+
+class CachedChecks:
+    """The latest dependency checks and when they ran, run again once `seconds` old."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds, self._clock = seconds, clock
+        self._lock = threading.Lock()
+        self._ran: tuple[float, str, list[dict[str, Any]]] | None = None
+
+    def get(self, run: Callable[[], list[dict[str, Any]]]) -> tuple[str, list[dict[str, Any]]]:
+        """(when the checks ran, ISO UTC; the checks), running them if none are fresh."""
+        with self._lock:
+            if self._ran is None or self._clock() - self._ran[0] >= self.seconds:
+                self._ran = (self._clock(), dt.datetime.now(dt.UTC).isoformat(), run())
+            return self._ran[1], self._ran[2]
+
+
 def health_router(
     uses: Collection[Dependency] = ALL_DEPENDENCIES, publishes: str | None = None
 ) -> APIRouter:
-    """`/health` (liveness), `/ready` (dependencies, 503 naming the failure), `/health/detailed`."""
+    """`/health` (liveness) and `/ready` (dependencies, 503 naming the failure), open for
+    probes; `/health/detailed` (configuration, cached checks) for admin identities only."""
     router = APIRouter(tags=["health"])
+    cached = CachedChecks(DETAILED_CHECKS_SECONDS)
 
     @router.get("/health", summary="Liveness: the process answers")
     def health() -> dict[str, str]:
@@ -206,17 +243,20 @@ def health_router(
 
     @router.get(
         "/health/detailed",
-        summary="Per-dependency status and latency, keys present, memory, scrapers, version, auth",
+        summary="Per-dependency status and latency (checked at most every "
+        f"{DETAILED_CHECKS_SECONDS:.0f} s), keys present, memory, scrapers, version, auth",
+        dependencies=[Depends(require_admin_identity)],
     )
     def detailed(request: Request, clients: ClientsDep) -> JSONResponse:
         settings: CommonSettings = request.app.state.settings
-        checks = dependency_checks(clients, uses, publishes)
+        checked_at, checks = cached.get(lambda: dependency_checks(clients, uses, publishes))
         ok = all(c["status"] == "ok" for c in checks)
         body = {
             "status": "ok" if ok else "degraded",
             "version": settings.service_version,
             "service": request.app.title,
             "warehouse": settings.warehouse,
+            "checked_at": checked_at,
             "checks": checks,
             "api_keys_present": keys_present(settings),
             "memory_rss_bytes": rss_bytes(),

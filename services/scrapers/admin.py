@@ -17,6 +17,7 @@ from libs.common.analytics import ANALYTICS_TABLES
 from libs.common.audit import RUN_ROWS_FINAL_FIRST, final_runs, pending_executions
 from libs.common.auth import require_admin_identity
 from libs.common.deps import ClientsDep
+from libs.common.messages import ExecutionId
 from libs.common.players import unmatched_names
 from libs.common.sources.registry import SOURCES
 
@@ -29,7 +30,7 @@ EXECUTION_COLUMNS = (
 class ProgressRequest(BaseModel):
     """Runs whose progress through the phases the caller waits on."""
 
-    execution_ids: list[str] = Field(
+    execution_ids: list[ExecutionId] = Field(
         max_length=5000, examples=[["9b2f6a8e-4d1c-4f6e-9a51-0c1d2e3f4a5b"]]
     )
     reprocess_id: uuid.UUID | None = Field(
@@ -42,6 +43,9 @@ class ProgressRequest(BaseModel):
 RunStatus = Literal["success", "no_data", "failed"]
 MAX_UNMATCHED_DAYS = 400
 """A season and then some: one request lists the unmatched names of at most this many days."""
+MAX_OFFSET = 10_000_000
+"""More runs than any log holds (a season is about 100,000); beyond a 64-bit integer the
+warehouse itself would fail."""
 
 
 def query_error(field: str, message: str) -> HTTPException:
@@ -91,7 +95,7 @@ def admin_router() -> APIRouter:
         date_from: Annotated[dt.date | None, Query(alias="from")] = None,
         date_to: Annotated[dt.date | None, Query(alias="to")] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict[str, Any]:
         if scraper_name is not None and scraper_name not in SOURCES:
             raise query_error(

@@ -12,13 +12,14 @@ from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.deps import Clients
-from libs.common.messages import SCRAPER_COMPLETE_TOPIC
+from libs.common.messages import SCRAPER_COMPLETE_TOPIC, Workflow
 from libs.common.metrics import observe_dlq_depth
 from libs.common.pubsub import DeadLetterCounter
 from libs.common.secrets import secrets_from_settings, with_secrets
 from libs.common.service import create_service_app
 from libs.common.settings import ScraperSettings
 from libs.common.sources.registry import UnknownScraperError
+from libs.common.validation import error_details
 from services.scrapers.admin import admin_router
 from services.scrapers.breakers import breaker_router
 from services.scrapers.dashboard import dashboard_router
@@ -45,9 +46,15 @@ class ScrapeRequest(BaseModel):
         },
     )
 
-    scraper_name: str = Field(description="registry name, e.g. bdl_games; GET /scrapers lists them")
-    params: dict[str, Any] = Field(default_factory=dict, description="the scraper's parameters")
-    workflow: str = Field("MANUAL", description="workflow that asked for the run")
+    scraper_name: str = Field(
+        max_length=64, description="registry name, e.g. bdl_games; GET /scrapers lists them"
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the scraper's parameters, bounded to what its upstream can answer "
+        "(GET /scrapers shows each scraper's)",
+    )
+    workflow: Workflow = "MANUAL"
 
 
 class ScrapeResult(BaseModel):
@@ -74,7 +81,10 @@ def process_router() -> APIRouter:
         summary="Run one scraper",
         responses={
             400: {"description": "unknown scraper_name (lists the known ones)"},
-            422: {"description": "params invalid for that scraper"},
+            422: {
+                "description": "params invalid for that scraper, or outside what its upstream "
+                "can answer (`loc` names `params.<field>`); nothing is run or recorded"
+            },
             502: {
                 "model": ScrapeResult,
                 "description": "the run failed; it is recorded with its error",
@@ -93,8 +103,7 @@ def process_router() -> APIRouter:
         except UnknownScraperError as exc:
             raise HTTPException(400, str(exc)) from None
         except ValidationError as exc:
-            detail = [{"loc": ["params", *err["loc"]], "msg": err["msg"]} for err in exc.errors()]
-            raise HTTPException(422, detail) from None
+            raise HTTPException(422, error_details(exc.errors(), ("params",))) from None
         message = outcome.message
         result = ScrapeResult(
             **message.model_dump(mode="json", include=set(ScrapeResult.model_fields)),

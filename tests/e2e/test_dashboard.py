@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import respx
 
 from libs.common.audit import CIRCUIT_BREAKER_STATE
 from libs.common.messages import SCRAPER_COMPLETE_TOPIC
@@ -60,7 +61,10 @@ def test_dashboard_in_chromium_after_runs(stack: LocalStack) -> None:
     """First /dashboard request of the session, so the 60 s cache holds this test's runs."""
     client = PipelineClient(stack.url("scrapers"))
     good = client.scrape("bdl_games", {"date": "2025-02-20"})
-    bad = client.scrape("espn_roster", {"team_id": "9999"})  # the upstream answers 404
+    with respx.mock() as upstream:  # ESPN answers 404 for a team it knows
+        upstream.get(url__startswith=f"{stack.url('replay')}/espn/").respond(404, json={})
+        upstream.route().pass_through()
+        bad = client.scrape("espn_roster", {"team_id": "2"})
     assert (good.status, bad.status) == ("success", "failed")
     client.wait([good])
     marker = uuid.uuid4().hex

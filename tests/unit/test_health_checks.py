@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from libs.common.service import DETAILED_CHECKS_SECONDS, CachedChecks
 from libs.common.settings import ScraperSettings
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from services.processors.app import create_app as processors_app
@@ -61,3 +62,39 @@ def test_detailed_says_which_keys_are_set_without_their_values(
     assert keys["odds_api_key"] is True
     assert keys["bdl_api_key"] is False
     assert secret not in response.text
+
+
+def test_detailed_reuses_its_checks_until_they_are_stale() -> None:
+    """Every call ran a query, a bucket listing and a topic lookup; people read it, not probes."""
+    now, runs = [0.0], []
+    cached = CachedChecks(DETAILED_CHECKS_SECONDS, clock=lambda: now[0])
+
+    def checks() -> list[dict[str, Any]]:
+        runs.append(now[0])
+        return [{"name": "warehouse", "status": "ok"}]
+
+    first = cached.get(checks)
+    now[0] = DETAILED_CHECKS_SECONDS - 1
+    assert cached.get(checks) == first and runs == [0.0]
+    now[0] = DETAILED_CHECKS_SECONDS
+    cached.get(checks)
+    assert runs == [0.0, DETAILED_CHECKS_SECONDS]
+
+
+def test_ready_checks_every_time_while_detailed_is_cached() -> None:
+    warehouse = CountingWarehouse(":memory:")
+    with TestClient(app_with(warehouse)) as client:
+        for _ in range(3):
+            assert client.get("/health/detailed").status_code == 200
+            assert client.get("/ready").status_code == 200
+    assert warehouse.checks == 1 + 3, "one detailed check run, and one per /ready"
+
+
+class CountingWarehouse(DuckDBWarehouse):
+    """Counts the readiness query (`SELECT 1 AS ok`)."""
+
+    checks = 0
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        self.checks += sql == "SELECT 1 AS ok"
+        return super().query(sql, params)

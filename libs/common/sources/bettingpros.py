@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from libs.common.messages import GameDate
 from libs.common.sources.base import (
     Fetcher,
     ParseContext,
@@ -217,6 +218,11 @@ def parse_props(body: Any, ctx: ParseContext) -> list[Row]:
     return kept_rows(PROPS, parse_offers(body, ctx), ctx)
 
 
+EventId = Annotated[int, Field(gt=0, lt=2**31, description="a BettingPros event id")]
+MAX_EVENT_IDS = 30
+"""Twice a full slate: the ids go into one request's query, which an upstream refuses when long."""
+
+
 class BpPropsParams(BaseModel):
     """Player-props offers (every market) for the events of one game date."""
 
@@ -229,11 +235,13 @@ class BpPropsParams(BaseModel):
             ]
         },
     )
-    date: dt.date = Field(description="game date, YYYY-MM-DD (US Eastern calendar day)")
-    event_ids: list[int] | None = Field(
+    date: GameDate = Field(description="game date, YYYY-MM-DD (US Eastern calendar day)")
+    event_ids: list[EventId] | None = Field(
         default=None,
         min_length=1,
-        description="BettingPros event ids; default: every event /v3/events lists for `date`",
+        max_length=MAX_EVENT_IDS,
+        description="BettingPros event ids (at most 30: a date has 15 games at most); "
+        "default: every event /v3/events lists for `date`",
     )
 
 

@@ -13,8 +13,9 @@ import json
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from libs.common.messages import GameDate
 from libs.common.sources.base import Fetcher, ParseContext, ParseError, Row, Source
 from libs.common.sources.espn import roster_date
 from libs.common.sources.params import OptionalDateParams
@@ -27,6 +28,7 @@ from libs.common.sources.parsing import (
     parse_date,
     parse_timestamp,
 )
+from libs.common.teams import TEAMS
 from libs.common.warehouse.schema import LINEAGE_COLUMNS, Column, Table, col
 
 SCHEDULE_PATH = "/static/json/staticData/scheduleLeagueV2_1.json"
@@ -209,6 +211,10 @@ def parse_roster(body: Any, ctx: ParseContext) -> list[Row]:
     return rows
 
 
+NBA_TEAM_IDS = frozenset(team.nba_id for team in TEAMS)
+"""NBA.com's ids of the 30 teams: a team page exists for no other."""
+
+
 class NbacRosterParams(BaseModel):
     """One NBA.com team page: the numeric team id and the slug its URL carries."""
 
@@ -216,11 +222,25 @@ class NbacRosterParams(BaseModel):
         extra="forbid",
         json_schema_extra={"examples": [{"team_id": 1610612744, "slug": "warriors"}]},
     )
-    team_id: int = Field(gt=0, description="NBA.com team id, e.g. 1610612744")
-    slug: str = Field(
-        pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", description="team-page slug, e.g. trail-blazers"
+    team_id: int = Field(
+        description="NBA.com team id of one of the 30 teams (libs/common/teams.py), e.g. 1610612744"
     )
-    date: dt.date | None = Field(default=None, description="game date the snapshot belongs to")
+    slug: str = Field(
+        max_length=40,
+        pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$",
+        description="team-page slug, e.g. trail-blazers",
+    )
+    date: GameDate | None = Field(default=None, description="game date the snapshot belongs to")
+
+    @field_validator("team_id")
+    @classmethod
+    def _a_team(cls, team_id: int) -> int:
+        if team_id not in NBA_TEAM_IDS:
+            raise ValueError(
+                f"{team_id} is not NBA.com's id of an NBA team; one of "
+                f"{min(NBA_TEAM_IDS)} to {max(NBA_TEAM_IDS)}"
+            )
+        return team_id
 
 
 async def _fetch_schedule(fetcher: Fetcher, params: BaseModel) -> Any:

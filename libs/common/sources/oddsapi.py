@@ -13,11 +13,12 @@ import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Annotated, Any, NamedTuple, Self
+from typing import Annotated, Any, ClassVar, NamedTuple, Self
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from libs.common.messages import GameDate, check_game_date
 from libs.common.sources.base import (
     Fetcher,
     ParseContext,
@@ -362,6 +363,13 @@ EventId = Annotated[
 ]
 
 
+HISTORY_FROM = dt.date(2020, 6, 6)
+"""The Odds API's first historical snapshot (featured markets and the event list):
+https://the-odds-api.com/historical-odds-data/"""
+PROPS_HISTORY_FROM = dt.date(2023, 5, 3)
+"""Its first historical snapshot of player props (the same page)."""
+
+
 class OddsEventsHisParams(BaseModel):
     """A historical snapshot of the events of one game date."""
 
@@ -371,20 +379,49 @@ class OddsEventsHisParams(BaseModel):
             "examples": [{"date": "2024-01-24", "snapshot": "2024-01-24T21:00:00Z"}]
         },
     )
-    date: dt.date = Field(description="game date, YYYY-MM-DD (US Eastern calendar day)")
+    history_from: ClassVar[dt.date] = HISTORY_FROM
+    date: GameDate = Field(
+        description="game date, YYYY-MM-DD (US Eastern calendar day), within the Odds API's "
+        f"history: from {HISTORY_FROM} (player props from {PROPS_HISTORY_FROM})"
+    )
     snapshot: dt.datetime | None = Field(
         default=None,
-        description="snapshot time (naive is UTC); default 16:00 US Eastern on `date`",
+        description="snapshot time (naive is UTC), from the first historical snapshot; "
+        "default 16:00 US Eastern on `date`",
     )
+
+    @field_validator("date")
+    @classmethod
+    def _date_in_history(cls, day: dt.date) -> dt.date:
+        if day < cls.history_from:
+            raise ValueError(cls._before_history(day))
+        return day
+
+    @field_validator("snapshot")
+    @classmethod
+    def _snapshot_in_history(cls, moment: dt.datetime | None) -> dt.datetime | None:
+        """UTC, once its own calendar day is a game date: converting a moment near year 1 or
+        9999 overflows."""
+        if moment is None:
+            return None
+        check_game_date(moment.date())
+        utc = (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+        if utc.date() < cls.history_from:
+            raise ValueError(cls._before_history(utc))
+        return utc
+
+    @classmethod
+    def _before_history(cls, asked: dt.date) -> str:
+        return (
+            f"{asked} is before the Odds API's first historical snapshot of these markets, "
+            f"{cls.history_from} (https://the-odds-api.com/historical-odds-data/)"
+        )
 
     @model_validator(mode="after")
     def _fill_snapshot(self) -> Self:
         """Resolve the default here, so the stored params name the snapshot actually asked for."""
         if self.snapshot is None:
-            self.snapshot = dt.datetime.combine(self.date, dt.time(16), EASTERN)
-        elif self.snapshot.tzinfo is None:
-            self.snapshot = self.snapshot.replace(tzinfo=dt.UTC)
-        self.snapshot = self.snapshot.astimezone(dt.UTC)
+            self.snapshot = dt.datetime.combine(self.date, dt.time(16), EASTERN).astimezone(dt.UTC)
         return self
 
 
@@ -392,7 +429,7 @@ EVERY_EVENT = "default: every event of `date` (one events request, then one per 
 
 
 class OddsPropsParams(BaseModel):
-    """Current player-points odds of one event, or of every event of the date."""
+    """Current player-props odds of one event, or of every event of the date."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -401,11 +438,11 @@ class OddsPropsParams(BaseModel):
         },
     )
     event_id: EventId | None = Field(None, description=f"Odds API event id; {EVERY_EVENT}")
-    date: dt.date = Field(description="game date, YYYY-MM-DD (US Eastern calendar day)")
+    date: GameDate = Field(description="game date, YYYY-MM-DD (US Eastern calendar day)")
 
 
 class OddsPropsHisParams(OddsEventsHisParams):
-    """Player-points odds of one event (or every event of the date) at a snapshot time."""
+    """Player-props odds of one event (or every event of the date) at a snapshot time."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -419,6 +456,7 @@ class OddsPropsHisParams(OddsEventsHisParams):
             ]
         },
     )
+    history_from: ClassVar[dt.date] = PROPS_HISTORY_FROM
     event_id: EventId | None = Field(None, description=f"Odds API event id; {EVERY_EVENT}")
 
 

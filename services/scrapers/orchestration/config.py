@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from libs.common.messages import Workflow as WorkflowName
 from libs.common.sources.registry import SOURCES
 
 WORKFLOWS_FILE = Path(__file__).resolve().parents[3] / "config" / "workflows.yaml"
@@ -122,7 +123,7 @@ class WorkflowConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     scrapers: dict[str, ScraperRules]
-    workflows: dict[str, Workflow]
+    workflows: dict[WorkflowName, Workflow]
 
     @model_validator(mode="after")
     def names_are_registered(self) -> WorkflowConfig:

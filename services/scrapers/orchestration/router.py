@@ -16,6 +16,7 @@ from libs.common.audit import SCRAPER_FAILURES
 from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.deps import ClientsDep
+from libs.common.messages import ExecutionId, GameDate
 from services.scrapers.alerts import gap_text, send_alert
 from services.scrapers.failures import open_gaps, stale_unalerted_gaps
 from services.scrapers.orchestration.cleanup import run_cleanup
@@ -30,7 +31,7 @@ class ScheduleRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{}, {"date": "2025-01-15"}]}
     )
-    date: dt.date | None = Field(None, description="America/New_York day; default: today")
+    date: GameDate | None = Field(None, description="America/New_York day; default: today")
 
 
 class CleanupRequest(BaseModel):
@@ -42,7 +43,7 @@ class CleanupRequest(BaseModel):
             "examples": [{}, {"execution_ids": ["9b2f6a8e-4d1c-4f6e-9a51-0c1d2e3f4a5b"]}]
         },
     )
-    execution_ids: list[str] | None = Field(
+    execution_ids: list[ExecutionId] | None = Field(
         None,
         max_length=5000,
         description="these runs, whatever their age (a backfill resuming after a crash); "
