@@ -26,3 +26,12 @@ def fetched_at(meta: dict[str, Any] | None) -> dt.datetime:
     if meta and meta.get("fetched_at"):
         return dt.datetime.fromisoformat(str(meta["fetched_at"]))
     return dt.datetime.now(dt.UTC)
+
+
+def recorded_game_date(meta: dict[str, Any]) -> str | None:
+    """The game date its run recorded in a file: the `date` of the params it ran with
+    (`meta.request.params`; a run's game date is always that), `None` for an undated run."""
+    request = meta.get("request")
+    params = request.get("params") if isinstance(request, dict) else None
+    day = params.get("date") if isinstance(params, dict) else None
+    return None if day is None else str(day)

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from libs.common.deps import Clients
+from libs.common.gcs import RawFileStore
 from libs.common.messages import (
     PHASE2_COMPLETE_TOPIC,
     REPROCESS_ATTRIBUTE,
+    MessageError,
     Phase2Complete,
     ScraperComplete,
 )
 from libs.common.push import DUPLICATE, Applied, Delivery, PushPhase
-from libs.common.rawfile import fetched_at, split_envelope
-from libs.common.sources.base import ParseContext
+from libs.common.rawfile import fetched_at, recorded_game_date, split_envelope
+from libs.common.sources.base import ParseContext, ParseError, Source
 from libs.common.sources.registry import get_source
 from libs.common.tracing import span_from, traceparent
+from libs.common.validation import bounded
 from libs.common.warehouse.base import last_row_per_key
 
 log = logging.getLogger(__name__)
@@ -41,14 +45,18 @@ def _load(clients: Clients, delivery: Delivery[ScraperComplete]) -> Applied:
         else:
             applied.outcome = "skipped_failed_run" if message.status == "failed" else "no_data"
         return applied
+    check_under_prefix(clients.store, source, message.gcs_path, "gcs_path")
     stored = clients.store.read_json(message.gcs_path)
     applied.version = str(stored.generation)
     if delivery.already_applied(applied.version):
         applied.outcome = DUPLICATE
         return applied
     meta, body = split_envelope(stored.document)
+    check_message_against_file(source, message, meta)
     if meta and meta.get("body_file"):
-        body = clients.store.read_gzip_text(str(meta["body_file"]))
+        body_file = str(meta["body_file"])
+        check_under_prefix(clients.store, source, body_file, "meta.body_file")
+        body = clients.store.read_gzip_text(body_file)
     context = ParseContext(
         message.execution_id, message.gcs_path, message.game_date, fetched_at(meta), message.params
     )
@@ -85,6 +93,45 @@ def _load(clients: Clients, delivery: Delivery[ScraperComplete]) -> Applied:
     clients.publisher.publish(PHASE2_COMPLETE_TOPIC, loaded, attributes)
     applied.outcome = "loaded"
     return applied
+
+
+def check_under_prefix(store: RawFileStore, source: Source, gcs_path: str, field: str) -> None:
+    """MessageError (400) unless `gcs_path` lies under the scraper's own prefix (and `..`
+    does not lead out of it): another scraper's file, a workflow claim or a ledger marker is
+    never this scraper's raw file."""
+    prefix = store.gcs_path(f"{source.gcs_prefix}/")
+    if not gcs_path.startswith(prefix) or ".." in gcs_path.split("/"):
+        raise MessageError(
+            f"{field} '{bounded(gcs_path)}' is not under {source.name}'s prefix {prefix}"
+        )
+
+
+def check_message_against_file(
+    source: Source, message: ScraperComplete, meta: dict[str, Any] | None
+) -> None:
+    """The file is the record of its run: MessageError (400) naming both values if the
+    message says another scraper, run or game date than the file's meta envelope does."""
+    if meta is None:
+        raise ParseError(
+            source.name, "meta", "missing: not a raw file of a scraper run (no meta envelope "
+            "with scraper_name, execution_id, fetched_at)"
+        )  # fmt: skip
+    day = message.game_date.isoformat() if message.game_date else None
+    facts = [
+        ("scraper_name", message.scraper_name, "meta.scraper_name", meta.get("scraper_name")),
+        ("execution_id", message.execution_id, "meta.execution_id", meta.get("execution_id")),
+        ("game_date", day, "meta.request.params.date", recorded_game_date(meta)),
+    ]
+    disagreements = [
+        f"{field} '{said}', but the file's {where} is '{bounded(str(recorded))}'"
+        for field, said, where, recorded in facts
+        if said != (None if recorded is None else str(recorded))
+    ]
+    if disagreements:
+        raise MessageError(
+            f"the message disagrees with its raw file {bounded(str(message.gcs_path))}: "
+            + "; ".join(disagreements)
+        )
 
 
 LOAD_PHASE = PushPhase(
