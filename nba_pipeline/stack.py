@@ -328,11 +328,13 @@ class LocalStack:
         os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{self.ports.gcs}"
 
     def settings(self) -> ScraperSettings:
-        """Settings every service of the stack uses: emulators, local warehouse, replay upstreams."""
+        """Settings every service of the stack uses: emulators, local warehouse, replay
+        upstreams, and local mode (no token checks: the emulator's pushes carry none)."""
         replay = self.url("replay")
         urls = {f"{name}_base_url": f"{replay}/{name}" for name in UPSTREAM_PREFIXES}
         return ScraperSettings.model_validate(
             {
+                "push_auth_enabled": False,
                 "gcp_project": self.project,
                 "gcs_bucket": self.bucket,
                 "warehouse": "duckdb" if self.bigquery is None else "bigquery",

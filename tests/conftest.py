@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from nba_pipeline.stack import LocalStack, Ports
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "nba_pipeline" / "replay" / "recordings"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite runs in local mode, chosen explicitly as the local stack chooses it: push and
+    admin routes check no token (tests/unit/test_auth.py turns checks on where they are the
+    subject). Subprocesses the tests start inherit it."""
+    os.environ["PUSH_AUTH_ENABLED"] = "false"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -2,9 +2,10 @@
 
 In production every push delivery and every scheduler call carries a Google-signed ID token
 of a service account. Cloud Run's invoker check already rejects strangers; this check
-also pins *which* identity may call which route. Locally the Pub/Sub emulator sends no
-Authorization header, so the check is off by the explicit setting `PUSH_AUTH_ENABLED=false`
-(the default), never by guessing, and `/health/detailed` reports the mode.
+also pins *which* identity may call which route. The check is on unless local mode is
+chosen explicitly with `PUSH_AUTH_ENABLED=false` (the local stack and the tests do: the
+Pub/Sub emulator sends no Authorization header), never by guessing, so a deployment that
+forgets the setting is closed, not open; `/health/detailed` reports the mode.
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ CERTS_TIMEOUT_SECONDS = 10
 
 
 class AuthSettings(BaseSettings):
-    """Who may call push and admin routes; all off unless `PUSH_AUTH_ENABLED=true`."""
+    """Who may call push and admin routes: checked unless `PUSH_AUTH_ENABLED=false`."""
 
     model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
 
     push_auth_enabled: bool = Field(
-        False, description="verify OIDC tokens (production); false = local mode, no check"
+        True, description="verify OIDC tokens; false chooses local mode (no check)"
     )
     push_audience: str = Field("", description="the `aud` tokens must carry (the service URL)")
     push_service_account: str = Field(
@@ -67,7 +68,11 @@ class AuthSettings(BaseSettings):
             if self.push_auth_enabled and not value
         ]
         if missing:
-            raise ValueError(f"PUSH_AUTH_ENABLED=true needs {' and '.join(missing)}")
+            raise ValueError(
+                f"push authentication is on (PUSH_AUTH_ENABLED, default true) and needs "
+                f"{' and '.join(missing)}; set PUSH_AUTH_ENABLED=false to choose local mode "
+                "(no token checks)"
+            )
         return self
 
 

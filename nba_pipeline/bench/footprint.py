@@ -41,7 +41,8 @@ def cold_starts(stack: LocalStack, workdir: Path, results: Results) -> None:
     for name in SERVICES:
         port = free_port()
         env = dict(os.environ, GCP_PROJECT=stack.project, GCS_BUCKET=stack.bucket,
-                   DUCKDB_PATH=str(workdir / f"cold-{name}.duckdb"), LOG_LEVEL="WARNING")  # fmt: skip
+                   DUCKDB_PATH=str(workdir / f"cold-{name}.duckdb"), LOG_LEVEL="WARNING",
+                   PUSH_AUTH_ENABLED="false")  # fmt: skip
         command = [sys.executable, "-c", SERVE.format(name=name, port=port)]
         process, ready = start_process(command, port, env, "/ready")
         time.sleep(0.5)
