@@ -177,21 +177,69 @@ SCRAPER_FAILURES = Table(
         col("workflow", "STRING"),
         col("error_class", "STRING"),
         col("error_message", "STRING"),
-        col("attempts", "INT64", True, "failed runs of this scrape so far"),
+        col(
+            "attempts",
+            "INT64",
+            True,
+            "runs of this scrape (or its historical counterpart) that did not fill it: failed, "
+            "or answered no data",
+        ),
         col("first_failed_at", "TIMESTAMP", True),
         col("last_failed_at", "TIMESTAMP"),
         col("last_execution_id", "STRING"),
-        col("backfilled", "BOOL", True, "a later run of the same scrape succeeded"),
+        col("backfilled", "BOOL", True, "closed: a later run loaded data for this scrape"),
         col("backfilled_at", "TIMESTAMP"),
         col("backfill_execution_id", "STRING"),
         col(
             "alerted_at",
             "TIMESTAMP",
-            description="when the stale-gap alert went out (once per gap)",
+            description="rows before per-scraper gap alerts only: when this gap alerted "
+            "(alerts are recorded in `alerts` now)",
+        ),
+        col(
+            "unrecoverable",
+            "STRING",
+            description="why no re-run can fill it (a live-only upstream, no historical "
+            "counterpart, a date gone by); it stays open and the backfiller skips it",
         ),
     ),
     natural_key=("failure_id",),
-    description="Failed scrapes (gaps) until a re-run of the same scraper and params succeeds.",
+    description="Failed scrapes (gaps), open until a re-run of the same scraper and params (or "
+    "its historical counterpart) loads data; a run with no data does not close one.",
+)
+
+ALERTS = Table(
+    "nba_orchestration",
+    "alerts",
+    (
+        col(
+            "alert_key",
+            "STRING",
+            True,
+            "the condition: `gaps:SCRAPER`, `run_failed:SCRAPER` or `dead_letters:SUBSCRIPTION`",
+        ),
+        col("kind", "STRING", True, "gaps, run_failed or dead_letters"),
+        col(
+            "facts",
+            "JSON",
+            description="what the alerts of this condition named so far (gap days, error "
+            "classes, a queue's order of magnitude); a fact not in it alerts again",
+        ),
+        col("subject", "STRING", True),
+        col("text", "STRING", True, "the last alert sent"),
+        col("channels", "JSON", description="channels that accepted it: slack, email"),
+        col("first_alerted_at", "TIMESTAMP", True, "the first alert since the condition began"),
+        col("alerted_at", "TIMESTAMP", True, "the last alert"),
+        col(
+            "cleared_at",
+            "TIMESTAMP",
+            description="when the condition was seen gone (null while it holds); it alerts "
+            "again if it comes back",
+        ),
+    ),
+    natural_key=("alert_key",),
+    description="One row per alert condition: an alert goes out when it begins or names a new "
+    "fact, never twice for the same, whatever instance or restart evaluates it.",
 )
 
 CIRCUIT_BREAKER_STATE = Table(
@@ -216,6 +264,7 @@ ORCHESTRATION_TABLES = (
     WORKFLOW_DECISIONS,
     CLEANUP_OPERATIONS,
     SCRAPER_FAILURES,
+    ALERTS,
     CIRCUIT_BREAKER_STATE,
 )
 

@@ -106,7 +106,18 @@ class ScraperSettings(CommonSettings):
         30, description="and at least this old (time to be processed)"
     )
     backfill_budget: int = Field(20, description="failed scrapes /backfill-gaps re-runs per call")
-    gap_alert_after_days: float = Field(3, description="alert once for gaps open longer than this")
+    gap_alert_days: int = Field(
+        3, ge=1, description="a scraper with open gaps on at least this many days alerts"
+    )
+    gap_alert_window_days: int = Field(
+        7, ge=1, description="counted over this many days, ending today (US Eastern)"
+    )
+    state_max_age_seconds: float = Field(
+        300,
+        ge=0,
+        description="how stale an instance's memory of open gaps and active alerts may get "
+        "before it reads the warehouse again (one query each time it does)",
+    )
     slack_webhook_url: SecretStr = Field(
         SecretStr(""), description="Slack incoming webhook for alerts"
     )

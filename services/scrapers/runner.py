@@ -20,14 +20,16 @@ from libs.common.deps import Clients
 from libs.common.gcs import object_name
 from libs.common.messages import SCRAPER_COMPLETE_TOPIC, ScraperComplete
 from libs.common.metrics import count_run, observe_credits
+from libs.common.pubsub import PublishError
 from libs.common.quota import QuotaTally
 from libs.common.secrets import redact
 from libs.common.settings import ScraperSettings
 from libs.common.sources.base import ParseContext, Row, Source
 from libs.common.sources.registry import get_source
 from libs.common.tracing import span_from, traceparent
+from services.scrapers.alerts import AlertBook
 from services.scrapers.breakers import BreakerRegistry
-from services.scrapers.failures import track_run
+from services.scrapers.failures import OpenGaps, track_run
 from services.scrapers.fetcher import DIRECT, HttpFetcher
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ class RunOutcome:
     message_id: str | None
     rows: list[Row] = field(default_factory=list, repr=False)
     """Parsed rows, so orchestration can fan out (e.g. one props run per event found)."""
+    error_class: str | None = None
+    """Class of the error that failed the run (the gap and the critical alert name it)."""
 
     @property
     def published(self) -> bool:
@@ -69,6 +73,10 @@ class ScrapeRunner:
             settings.breaker_reset_seconds,
             self.clock,
         )
+        self.gaps = OpenGaps(
+            clients.warehouse, self.clock, dt.timedelta(seconds=settings.state_max_age_seconds)
+        )
+        self.alerts = AlertBook(settings, clients.warehouse, self.clock)
         providers = settings.proxies or [DIRECT]
         self.http = {
             provider.name: httpx.AsyncClient(
@@ -80,12 +88,20 @@ class ScrapeRunner:
             for provider in providers
         }
 
-    async def run(self, scraper_name: str, params: dict[str, Any], workflow: str) -> RunOutcome:
-        """Run once. Upstream, parse and publish failures are recorded as failed runs, not raised."""
+    async def run(
+        self, scraper_name: str, params: dict[str, Any], workflow: str, scheduled: bool = False
+    ) -> RunOutcome:
+        """Run once. Upstream, parse and publish failures are recorded as failed runs, not raised;
+        a `scheduled` run (one no person is watching) that fails sends a critical alert."""
         source = get_source(scraper_name)
         typed = validate_params(source, params)
         with span_from({}, f"scrape {source.name}", scraper_name=source.name, workflow=workflow):
-            return await self._run(source, typed, workflow)
+            outcome = await self._run(source, typed, workflow)
+        if outcome.message.status != "failed":
+            self.alerts.recovered(source.name)
+        elif scheduled:
+            await run_in_threadpool(self.alerts.run_failed, outcome.message, outcome.error_class)
+        return outcome
 
     async def _run(self, source: Source, typed: BaseModel, workflow: str) -> RunOutcome:
         execution_id = str(uuid.uuid4())
@@ -138,7 +154,10 @@ class ScrapeRunner:
         )  # fmt: skip
         if fetcher.quota.remaining is not None:
             observe_credits(source.upstream, fetcher.quota.remaining)
-        return RunOutcome(message, message_id, rows)
+        error_class = type(error).__name__ if error else None
+        if message_id is None and error is None:
+            error_class = PublishError.__name__  # the only error the publisher raises
+        return RunOutcome(message, message_id, rows, error_class)
 
     def _store_and_parse(
         self,
@@ -202,7 +221,7 @@ class ScrapeRunner:
         failed_before_publish = message.status == "failed"
         record_run(warehouse, **fields)
         if failed_before_publish:
-            track_run(warehouse, message, fields["error_class"], fields["finished_at"])
+            track_run(warehouse, self.gaps, message, fields["error_class"], fields["finished_at"])
         try:
             message_id = self.clients.publisher.publish(
                 SCRAPER_COMPLETE_TOPIC, message, message.attributes(trace)
@@ -220,7 +239,7 @@ class ScrapeRunner:
             }
             record_run(warehouse, **superseding)
             if not failed_before_publish:
-                track_run(warehouse, message, type(exc).__name__, self.clock.now())
+                track_run(warehouse, self.gaps, message, type(exc).__name__, self.clock.now())
             log.error(
                 "scraper run's completion not published; the run is recorded as failed",
                 extra={
@@ -233,7 +252,7 @@ class ScrapeRunner:
             )
             return None
         if not failed_before_publish:
-            track_run(warehouse, message, None, fields["finished_at"])
+            track_run(warehouse, self.gaps, message, None, fields["finished_at"])
         return message_id
 
     async def aclose(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
-from libs.common.clock import Clock
-from libs.common.messages import SCRAPER_COMPLETE_TOPIC
+from libs.common.clock import EASTERN, Clock
+from libs.common.messages import SCRAPER_COMPLETE_TOPIC, ScraperComplete
 from libs.common.sources.registry import get_source
 from libs.common.warehouse.combining import CombiningWarehouse
 from libs.common.warehouse.duckdb import DuckDBWarehouse
+from nba_pipeline.dlq import DeadLetterQueues, MessageFilter
 from nba_pipeline.pipeline import PipelineClient, RunReport
 from nba_pipeline.replay.season import Season
 from nba_pipeline.replay.settings import ReplaySettings
@@ -386,51 +388,82 @@ def test_a_failed_publish_is_one_failed_run_that_the_gap_backfiller_reruns_once(
     )
 
 
-def alerts_about(channels: Channels, needle: str) -> tuple[list[str], list[bytes]]:
-    hooks = [item["text"] for item in channels.webhook.items if needle in item["text"]]
-    mails = [mail.content for mail in channels.mail.items if needle.encode() in mail.content]
-    return hooks, mails
+def gap_alerts(channels: Channels, scraper: str) -> tuple[list[str], list[bytes]]:
+    """The gap alerts about one scraper the webhook and the SMTP server received."""
+    hooks = [item["text"] for item in channels.webhook.items
+             if item["text"].startswith(f"NBA pipeline gaps: {scraper} ")]  # fmt: skip
+    subject = f"Subject: NBA pipeline gaps: {scraper} ".encode()
+    return hooks, [mail.content for mail in channels.mail.items if subject in mail.content]
 
 
-def test_a_gap_open_three_days_alerts_once_by_webhook_and_email(
+def test_gaps_on_three_days_of_seven_alert_once_by_webhook_and_email(
     faulty: LocalStack, pipeline: PipelineClient, channels: tuple[dict[str, Any], Channels]
 ) -> None:
     assert faulty.clients is not None
-    received = channels[1]
-    day = GAME_DAYS[17]
-    needle = f'"date":"{day.isoformat()}"'
+    received, days = channels[1], GAME_DAYS[20:23]
+    assert (days[-1] - days[0]).days < 7
     backfill_url = f"{faulty.url('scrapers')}/backfill-gaps"
-    with gcs_write_outage(faulty.clients.store):
-        failed = pipeline.scrape("espn_scoreboard", {"date": day.isoformat()})
-        assert failed.status == "failed"
+    frozen = faulty.clock.now()
+    faulty.clock.set(dt.datetime.combine(days[-1] + dt.timedelta(days=1), dt.time(9), EASTERN))
+    try:
+        with gcs_write_outage(faulty.clients.store):
+            failed = {pipeline.scrape("espn_scoreboard", {"date": day.isoformat()}).execution_id
+                      for day in days}  # fmt: skip
+            first = httpx.post(backfill_url, json={}, timeout=120).json()
+            assert failed <= set(first["still_failing"])
+            [hook], [mail] = gap_alerts(received, "espn_scoreboard")
+            assert "espn_scoreboard has open gaps on 3 of the last 7 days" in hook
+            assert "ServiceUnavailable" in hook and f"To: {ALERT_TO}".encode() in mail
 
-        fresh = httpx.post(backfill_url, json={}, timeout=120).json()
-        assert failed.execution_id in fresh["still_failing"]
-        assert alerts_about(received, needle) == ([], []), (
-            "a gap younger than 3 days does not alert"
+            again = httpx.post(backfill_url, json={}, timeout=120).json()
+            assert failed <= set(again["still_failing"])
+            assert gap_alerts(received, "espn_scoreboard") == ([hook], [mail]), "once per condition"
+
+        closed = httpx.post(backfill_url, json={}, timeout=120).json()
+        assert failed <= set(closed["backfilled"]), closed
+        assert "gaps:espn_scoreboard" in closed["cleared_alerts"]
+    finally:
+        faulty.clock.set(frozen)
+
+
+def test_a_dead_lettered_message_alerts_at_once_by_webhook_and_email(
+    faulty: LocalStack, channels: tuple[dict[str, Any], Channels]
+) -> None:
+    assert faulty.clients is not None
+    received, marker = channels[1], uuid.uuid4().hex
+    queues = DeadLetterQueues(faulty.project, pull_timeout=1)
+    queues.purge(["scraper-complete"])  # this stack's own queue: counts start from empty
+    check_url = f"{faulty.url('scrapers')}/check-dead-letters"
+    queue, key = "nba-scraper-complete-dlq-sub", "dead_letters:nba-scraper-complete-dlq-sub"
+
+    def critical() -> list[str]:
+        return [item["text"] for item in received.webhook.items if queue in item["text"]]
+
+    try:
+        dead = ScraperComplete(scraper_name="bdl_games", execution_id=str(uuid.uuid4()),
+                               status="failed", gcs_path=None, game_date=None, record_count=0,
+                               duration_seconds=0.1, error_message="synthetic dead letter")  # fmt: skip
+        faulty.clients.publisher.publish(
+            f"{SCRAPER_COMPLETE_TOPIC}-dlq", dead, dead.attributes() | {"alerts_test": marker}
         )
+        checks: list[dict[str, Any]] = []
 
-        faulty.clock.advance(dt.timedelta(days=3, hours=1))
-        hooks_before, mails_before = len(received.webhook.items), len(received.mail.items)
-        stale = httpx.post(backfill_url, json={}, timeout=120).json()
-        mine = [a for a in stale["alerts"] if a["failure_id"] == failed.execution_id]
-        assert mine == [{"failure_id": failed.execution_id, "channels": ["slack", "email"]}]
-        assert len({a["failure_id"] for a in stale["alerts"]}) == len(stale["alerts"])
-        assert len(received.webhook.items) - hooks_before == len(stale["alerts"])
-        assert len(received.mail.items) - mails_before == len(stale["alerts"])
-        hooks, mails = alerts_about(received, needle)
-        assert len(hooks) == len(mails) == 1
-        assert "espn_scoreboard" in hooks[0] and "ServiceUnavailable" in hooks[0]
-        assert f"To: {ALERT_TO}".encode() in mails[0]
-        assert gap_of(faulty, "espn_scoreboard", day)["alerted_at"] is not None
+        def counted() -> bool:
+            checks.append(httpx.post(check_url, timeout=30).json())
+            return bool(checks[-1]["depths"][queue] == 1)
 
-        again = httpx.post(backfill_url, json={}, timeout=120).json()
-        assert failed.execution_id in again["still_failing"] and again["alerts"] == []
-        assert alerts_about(received, needle) == (hooks, mails), "one alert per gap, not per run"
-
-    closed = httpx.post(backfill_url, json={}, timeout=120).json()
-    assert failed.execution_id in closed["backfilled"], closed
-    assert gap_of(faulty, "espn_scoreboard", day)["backfilled"]
+        wait_until(counted, "the dead letter counted", 30)
+        assert [c["sent"] for c in checks if c["sent"]] == [
+            [{"alert_key": key, "channels": ["slack", "email"]}]
+        ]
+        [text] = critical()
+        assert "CRITICAL: 1 messages wait in dead-letter subscription" in text
+        assert sum(queue.encode() in mail.content for mail in received.mail.items) == 1
+        assert httpx.post(check_url, timeout=30).json()["sent"] == [] and len(critical()) == 1
+    finally:
+        queues.purge(["scraper-complete"], MessageFilter(attributes={"alerts_test": marker}))
+        queues.close()
+    assert httpx.post(check_url, timeout=30).json()["cleared"] == [key]
 
 
 TIMEOUT_DAY = GAME_DAYS[18].isoformat()

@@ -19,7 +19,7 @@ import pytest
 from croniter import croniter
 
 from libs.common.analytics import ANALYTICS_TABLES
-from libs.common.audit import pending_executions
+from libs.common.audit import SCRAPER_FAILURES, pending_executions
 from libs.common.clock import EASTERN
 from libs.common.sources.base import ParseContext
 from libs.common.sources.registry import get_source
@@ -319,9 +319,11 @@ class GameDay:
 
 @pytest.fixture(scope="module")
 def game_day(stack: LocalStack) -> Iterator[GameDay]:
-    """A cold season schedule (nothing loaded yet), then the simulated day; the clock is released."""
+    """A cold season schedule (nothing loaded yet) and no open gap (the gap backfiller's runs
+    would be the session's, not the day's), then the simulated day; the clock is released."""
     assert SEASON.games_on(DAY) and SEASON.games_on(YESTERDAY), "pick a day after a game day"
     stack.clients.warehouse.replace(get_source("nbac_schedule").table, {}, [])
+    stack.clients.warehouse.replace(SCRAPER_FAILURES, {}, [])
     try:
         yield GameDay(stack, simulate(stack))
     finally:

@@ -40,7 +40,7 @@ def test_dry_run_prints_one_create_per_enabled_job_and_runs_nothing(
     assert result.exit_code == 0, result.output
     commands = [shlex.split(line) for line in result.stdout.splitlines()]
     assert [c[5] for c in commands] == [job.name for job in CONFIG.jobs if job.enabled]
-    assert "nba-backfill-gaps" not in result.stdout, "disabled in jobs.yaml"
+    assert "nba-backfill-gaps" in [c[5] for c in commands], "the gap backfiller runs by itself"
     assert EVALUATE in commands
 
 
@@ -54,15 +54,23 @@ def test_apply_updates_existing_jobs_creates_new_ones_and_pauses_disabled_ones(
         listing = "nba-evaluate-workflows\nnba-backfill-gaps\n" if command[3] == "list" else ""
         return subprocess.CompletedProcess(command, 0, listing, "")
 
+    paused = [
+        job.model_copy(update={"enabled": job.name != "nba-backfill-gaps"}) for job in CONFIG.jobs
+    ]
+    with_one_paused = CONFIG.model_copy(update={"jobs": paused})
+    monkeypatch.setattr(SchedulerConfig, "load", classmethod(lambda cls: with_one_paused))
     monkeypatch.setattr(subprocess, "run", fake_run)
     result = CliRunner().invoke(app, ARGS)
     assert result.exit_code == 0, result.output
     assert ran[0] == ["gcloud", "scheduler", "jobs", "list", "--project=nba-prod",
                       "--location=us-east1", "--format=value(name.basename())"]  # fmt: skip
-    assert [(c[3], c[4]) for c in ran[1:]] == [
-        ("create", "http"), ("update", "http"), ("create", "http"), ("create", "http"),
-        ("pause", "nba-backfill-gaps"),
-    ]  # fmt: skip
+    verbs = {c[4] if c[3] == "pause" else c[5]: c[3] for c in ran[1:]}
+    assert (
+        verbs.pop("nba-backfill-gaps") == "pause"
+        and verbs.pop("nba-evaluate-workflows") == "update"
+    )
+    assert set(verbs.values()) == {"create"}, "the jobs not listed yet are created"
+    assert len(ran) == 1 + len(CONFIG.jobs)
     update = [c if c != "--headers=Content-Type=application/json" else "--update-headers=Content-Type=application/json"
               for c in EVALUATE]  # fmt: skip
     update[3] = "update"
@@ -93,12 +101,20 @@ def test_the_local_loop_fires_due_jobs_as_the_clock_moves_without_sleeping() -> 
 
     loop = SchedulerLoop(CONFIG, post, clock)
     clock.advance(dt.timedelta(hours=1, minutes=1))
-    fired = loop.tick()
-    assert [(at.astimezone(EASTERN).strftime("%H:%M"), name) for at, name in fired] == [
-        ("05:00", "nba-generate-daily-schedule"), ("05:00", "nba-run-cleanup"),
-        ("05:15", "nba-run-cleanup"), ("05:30", "nba-run-cleanup"), ("05:45", "nba-run-cleanup"),
-        ("06:00", "nba-evaluate-workflows"), ("06:00", "nba-run-cleanup"),
-    ]  # fmt: skip
-    assert posted == ["/generate-daily-schedule", *["/run-cleanup"] * 4,
-                      "/evaluate-workflows", "/run-cleanup"]  # fmt: skip
+    fired = [(at.astimezone(EASTERN).strftime("%H:%M"), name) for at, name in loop.tick()]
+    assert fired == sorted(fired, key=lambda item: item[0]), "in time order"
+
+    def times(job: str) -> list[str]:
+        return [at for at, name in fired if name == job]
+
+    assert times("nba-generate-daily-schedule") == ["05:00"]
+    assert times("nba-run-cleanup") == ["05:00", "05:15", "05:30", "05:45", "06:00"]
+    assert times("nba-evaluate-workflows") == ["06:00"]
+    assert times("nba-check-dead-letters") == [*(f"05:{m:02d}" for m in range(0, 60, 5)), "06:00"]
+    paths = {job.name: job.path for job in CONFIG.jobs}
+    assert posted == [paths[name] for _, name in fired], "every job posted, a failing one too"
     assert loop.tick() == [], "nothing fires twice"
+
+    clock.advance(dt.timedelta(hours=2, minutes=30))
+    assert [(at.astimezone(EASTERN).strftime("%H:%M"), name) for at, name in loop.tick()
+            if name == "nba-backfill-gaps"] == [("08:30", "nba-backfill-gaps")]  # fmt: skip

@@ -39,6 +39,9 @@ class Scrapers:
     publisher: RecordingPublisher
     clock: Clock
     upstream: respx.Route
+    """balldontlie's games endpoint."""
+    routes: respx.MockRouter
+    """Every upstream: a request no route matches fails its run."""
 
     def scrape(self) -> httpx.Response:
         request = {"scraper_name": "bdl_games", "params": {"date": DAY.isoformat()}}
@@ -60,11 +63,15 @@ class Scrapers:
 
 
 @contextmanager
-def scrapers_app() -> Iterator[Scrapers]:
-    warehouse = DuckDBWarehouse(":memory:")
-    store, publisher, clock = memory_store(), RecordingPublisher(), Clock(STARTED)
-    settings = ScraperSettings.model_validate({"bdl_api_key": "test-key"})
-    app = create_app(settings, Clients(warehouse, store, cast(Publisher, publisher)), clock)
+def scrapers_app(
+    warehouse: DuckDBWarehouse | None = None, clock: Clock | None = None, **settings: Any
+) -> Iterator[Scrapers]:
+    """A fresh app (a process): over `warehouse` and `clock` if given, to restart one."""
+    warehouse = warehouse or DuckDBWarehouse(":memory:")
+    store, publisher, clock = memory_store(), RecordingPublisher(), clock or Clock(STARTED)
+    configured = ScraperSettings.model_validate({"bdl_api_key": "test-key"} | settings)
+    app = create_app(configured, Clients(warehouse, store, cast(Publisher, publisher)), clock)
     with respx.mock(assert_all_called=False) as upstream, TestClient(app) as http:
         route = upstream.get(GAMES_URL).mock(return_value=httpx.Response(200, json=GAMES))
-        yield Scrapers(http, warehouse, store, publisher, clock, route)
+        upstream.route(host="127.0.0.1").pass_through()  # local alert receivers
+        yield Scrapers(http, warehouse, store, publisher, clock, route, upstream)

@@ -16,10 +16,12 @@ from fastapi.testclient import TestClient
 from libs.common import audit
 from libs.common.analytics import ANALYTICS_TABLES
 from libs.common.audit import ORCHESTRATION_TABLES, record_run
+from libs.common.clock import Clock
 from libs.common.service import dependency_checks
+from libs.common.settings import ScraperSettings
 from libs.common.sources.registry import raw_tables
 from libs.common.warehouse.base import Row, Warehouse
-from services.scrapers import dashboard, failures
+from services.scrapers import alerts, dashboard, failures
 from services.scrapers.app import create_app
 from services.scrapers.breakers import BreakerRegistry
 from services.scrapers.orchestration import cleanup, engine
@@ -91,8 +93,10 @@ def drive_services(w: Recording) -> None:
     engine.history_of(warehouse, "morning_operations", DAY)
     engine.capture_history(warehouse, "props_captures", DAY)
     failures.open_gap(warehouse, "bdl_games", "{}")
-    failures.open_gaps(warehouse, 10)
-    failures.stale_unalerted_gaps(warehouse, NOW)
+    failures.all_open_gaps(warehouse)
+    failures.OpenGaps(warehouse, Clock(NOW), dt.timedelta(0)).has("bdl_games", "{}")
+    alerts.AlertBook(ScraperSettings(), warehouse, Clock(NOW)).active(alerts.GAPS)
+    alerts.recovered_since(warehouse, "bdl_games", NOW - dt.timedelta(hours=3))
     dashboard.collect(warehouse, NOW)
     breakers = BreakerRegistry(warehouse)
     breakers.get("direct", "api.example")

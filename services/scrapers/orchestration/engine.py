@@ -254,7 +254,7 @@ class Orchestrator:
             return
         runs = await asyncio.gather(
             *(
-                self.runner.run(name, params, workflow)
+                self.runner.run(name, params, workflow, scheduled=True)
                 for params in self.params_for(name, target, result.outcomes, tipoffs)
             ),
             return_exceptions=True,
@@ -295,7 +295,9 @@ class Orchestrator:
             games_of: GamesLookup = partial(games_on, self.warehouse)
             note, execution_ids = None, []
         else:
-            outcome = await self.runner.run(SCHEDULE_SOURCE, {}, DAILY_SCHEDULE_WORKFLOW)
+            outcome = await self.runner.run(
+                SCHEDULE_SOURCE, {}, DAILY_SCHEDULE_WORKFLOW, scheduled=True
+            )
             rows, status = outcome.rows, outcome.message.status
             games_of = partial(day_games, rows, schedule_loaded=bool(rows))
             execution_ids = [outcome.message.execution_id]

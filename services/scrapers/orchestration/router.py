@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 from typing import Any
 
@@ -12,15 +11,16 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from libs.common.audit import SCRAPER_FAILURES
 from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.deps import ClientsDep
 from libs.common.messages import ExecutionId, GameDate
-from services.scrapers.alerts import gap_text, send_alert
-from services.scrapers.failures import open_gaps, stale_unalerted_gaps
+from services.scrapers.alerts import DEAD_LETTERS, dead_letter_conditions
+from services.scrapers.backfill_gaps import backfill_gaps
+from services.scrapers.dashboard import dead_letter_depths
 from services.scrapers.orchestration.cleanup import run_cleanup
 from services.scrapers.orchestration.engine import DailySchedule, DecisionRecord, Orchestrator
+from services.scrapers.runner import ScrapeRunner
 
 log = logging.getLogger(__name__)
 
@@ -109,59 +109,30 @@ class BackfillGapsRequest(BaseModel):
 
 
 def gaps_router() -> APIRouter:
-    """`/backfill-gaps` (every 4 h)."""
+    """`/backfill-gaps` (every 4 h) and `/check-dead-letters` (every 5 min)."""
     router = APIRouter(tags=["orchestration"], dependencies=[Depends(require_admin_identity)])
 
     @router.post(
-        "/backfill-gaps", summary="Re-run failed scrapes oldest first; alert on stale gaps"
+        "/backfill-gaps",
+        summary="Re-run failed scrapes oldest first; alert on scrapers with gaps on 3 of 7 days",
     )
-    async def backfill_gaps(
-        request: Request, clients: ClientsDep, body: BackfillGapsRequest | None = None
-    ) -> dict[str, Any]:
+    async def backfill(request: Request, body: BackfillGapsRequest | None = None) -> dict[str, Any]:
         settings = request.app.state.settings
-        clock: Clock = request.app.state.clock
-        runner = request.app.state.runner
         budget = (body.budget if body else None) or settings.backfill_budget
-        gaps = await run_in_threadpool(open_gaps, clients.warehouse, budget)
-        backfilled: list[str] = []
-        still_failing: list[str] = []
-        for gap in gaps:
-            params = (
-                gap["params"]
-                if isinstance(gap["params"], dict)
-                else json.loads(gap["params"] or "{}")
-            )
-            try:
-                outcome = await runner.run(gap["scraper_name"], params, "BACKFILL_GAPS")
-                ok = outcome.message.status != "failed"
-            except Exception:
-                log.exception(
-                    "gap backfill raised",
-                    extra={
-                        "fields": {
-                            "failure_id": gap["failure_id"],
-                            "scraper_name": gap["scraper_name"],
-                        }
-                    },
-                )
-                ok = False
-            (backfilled if ok else still_failing).append(gap["failure_id"])
-        cutoff = clock.now() - dt.timedelta(days=settings.gap_alert_after_days)
-        alerts = []
-        for gap in await run_in_threadpool(stale_unalerted_gaps, clients.warehouse, cutoff):
-            channels = await run_in_threadpool(
-                send_alert, settings, f"NBA pipeline gap: {gap['scraper_name']}", gap_text(gap)
-            )
-            if channels:
-                await run_in_threadpool(
-                    clients.warehouse.upsert, SCRAPER_FAILURES, [gap | {"alerted_at": clock.now()}]
-                )
-                alerts.append({"failure_id": gap["failure_id"], "channels": channels})
-        return {
-            "attempted": len(gaps),
-            "backfilled": backfilled,
-            "still_failing": still_failing,
-            "alerts": alerts,
-        }
+        report = await backfill_gaps(request.app.state.runner, budget)
+        return report.as_dict()
+
+    @router.post(
+        "/check-dead-letters",
+        summary="Alert at once when a dead-letter queue holds messages (every 5 min)",
+    )
+    async def check_dead_letters(request: Request) -> dict[str, Any]:
+        runner: ScrapeRunner = request.app.state.runner
+        depths = await run_in_threadpool(dead_letter_depths, request.app.state.dead_letters)
+        unread = [f"{DEAD_LETTERS}:{name}" for name, depth in depths.items() if depth is None]
+        reconciled = await run_in_threadpool(
+            runner.alerts.reconcile, DEAD_LETTERS, dead_letter_conditions(depths), unread
+        )
+        return {"depths": depths} | dataclasses.asdict(reconciled)
 
     return router

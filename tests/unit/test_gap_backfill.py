@@ -1,0 +1,249 @@
+"""The gap backfiller as the scheduler runs it: only data closes a gap, live-only gaps of a past
+date go through their historical counterpart or stay open as unrecoverable, the gap alert
+follows the operators' rule once per condition, and a run with no gap open costs no query."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, cast
+
+import httpx
+
+from libs.common.audit import SCRAPER_FAILURES
+from libs.common.clock import EASTERN
+from libs.common.warehouse.duckdb import DuckDBWarehouse
+from nba_pipeline.scheduler import SchedulerConfig, SchedulerLoop
+from tests.conftest import RECORDINGS
+from tests.utils.receivers import Received, smtp_server, webhook_receiver
+from tests.utils.scrapers import DAY, GAMES, STARTED, Scrapers, scrapers_app
+from tests.utils.service_queries import Recording
+
+JOBS = SchedulerConfig.load()
+EMPTY = {"data": [], "meta": {"per_page": 100}}
+EVENTS_URL = "https://api.the-odds-api.com/v4/sports/basketball_nba/events"
+HISTORICAL_EVENTS_URL = "https://api.the-odds-api.com/v4/historical/sports/basketball_nba/events"
+HISTORICAL_EVENTS = json.loads(
+    (RECORDINGS / "oddsapi" / "historical_events_v4_raw_1.json").read_text()
+)
+EVENTS_DAY = dt.date(2024, 1, 24)
+"""The Eastern game date of the historical events recording."""
+
+
+def eastern(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), EASTERN)
+
+
+def scrape(scrapers: Scrapers, day: dt.date, scraper: str = "bdl_games", **params: Any) -> str:
+    """A manual run of one scrape; its execution id."""
+    body = {"scraper_name": scraper, "params": {"date": day.isoformat(), **params}}
+    return str(scrapers.http.post("/process", json=body).json()["execution_id"])
+
+
+def gaps(scrapers: Scrapers) -> dict[str, dict[str, Any]]:
+    """Every gap by failure_id."""
+    rows = scrapers.warehouse.query("SELECT * FROM {nba_orchestration.scraper_failures}")
+    return {row["failure_id"]: row for row in rows}
+
+
+def backfill(scrapers: Scrapers) -> dict[str, Any]:
+    response = scrapers.http.post("/backfill-gaps", json={})
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def only_job(name: str) -> SchedulerConfig:
+    """jobs.yaml with one job: the others would scrape upstreams this test does not serve."""
+    return JOBS.model_copy(update={"jobs": [job for job in JOBS.jobs if job.name == name]})
+
+
+def test_the_backfiller_is_scheduled_every_4_hours() -> None:
+    [job] = [job for job in JOBS.jobs if job.path == "/backfill-gaps"]
+    assert job.enabled and job.schedule == "30 */4 * * *"
+
+
+def test_the_scheduler_loop_runs_the_backfiller_and_only_data_closes_the_gap() -> None:
+    day = dt.date(2025, 2, 20)
+    with scrapers_app() as scrapers:
+        scrapers.clock.set(eastern(day, 5))
+        scrapers.upstream.mock(return_value=httpx.Response(404, json={"error": "not found"}))
+        failed = scrape(scrapers, day)
+
+        def post(path: str) -> None:
+            scrapers.http.post(path, json={}).raise_for_status()
+
+        loop = SchedulerLoop(only_job("nba-backfill-gaps"), post, scrapers.clock)
+
+        scrapers.upstream.mock(return_value=httpx.Response(200, json=EMPTY))
+        scrapers.clock.advance(dt.timedelta(hours=3))
+        assert loop.tick() == [], "08:00: nothing due before 08:30"
+        scrapers.clock.advance(dt.timedelta(hours=1))
+        assert [(at.astimezone(EASTERN).hour, name) for at, name in loop.tick()] == [
+            (8, "nba-backfill-gaps")
+        ]
+        gap = gaps(scrapers)[failed]
+        assert not gap["backfilled"], "a re-run that found no rows leaves the gap open"
+        assert (gap["attempts"], gap["error_class"]) == (2, "NoData")
+        assert "only data closes a gap" in gap["error_message"]
+
+        scrapers.upstream.mock(return_value=httpx.Response(200, json=GAMES))
+        scrapers.clock.advance(dt.timedelta(hours=4))
+        assert [name for _, name in loop.tick()] == ["nba-backfill-gaps"]
+        gap = gaps(scrapers)[failed]
+        assert gap["backfilled"]
+        [run] = scrapers.warehouse.query(
+            "SELECT status, record_count, workflow FROM {nba_orchestration.scraper_execution_log} "
+            "WHERE execution_id = @e",
+            {"e": gap["backfill_execution_id"]},
+        )
+        assert run == {"status": "success", "record_count": len(GAMES["data"]),
+                       "workflow": "BACKFILL_GAPS"}  # fmt: skip
+
+
+def test_a_live_only_gap_goes_through_the_historical_counterpart_once_its_date_has_passed() -> None:
+    with scrapers_app(odds_api_key="test-key", http_attempts=1) as scrapers:
+        scrapers.clock.set(eastern(EVENTS_DAY, 21))
+        live = scrapers.routes.get(EVENTS_URL).mock(return_value=httpx.Response(503))
+        historical = scrapers.routes.get(HISTORICAL_EVENTS_URL).mock(
+            return_value=httpx.Response(200, json=HISTORICAL_EVENTS)
+        )
+        failed = scrape(scrapers, EVENTS_DAY, "oddsa_events")
+        same_day = backfill(scrapers)
+        assert same_day["still_failing"] == [failed] and live.call_count == 2, (
+            "the same day, the live endpoint still lists the date's games"
+        )
+
+        scrapers.clock.set(eastern(EVENTS_DAY + dt.timedelta(days=2), 9))
+        answer = backfill(scrapers)
+        assert answer["backfilled"] == [failed] and live.call_count == 2
+        [request] = historical.calls
+        assert request.request.url.params["date"] == "2024-01-25T02:00:00Z", (
+            "the snapshot the failed run would have seen (21:00 ET)"
+        )
+        gap = gaps(scrapers)[failed]
+        [run] = scrapers.warehouse.query(
+            "SELECT scraper_name, status FROM {nba_orchestration.scraper_execution_log} "
+            "WHERE execution_id = @e",
+            {"e": gap["backfill_execution_id"]},
+        )
+        assert gap["backfilled"] and run == {
+            "scraper_name": "oddsa_events_his",
+            "status": "success",
+        }
+
+
+def test_a_live_only_gap_without_a_counterpart_stays_open_and_is_reported_unrecoverable() -> None:
+    day = dt.date(2025, 2, 20)
+    roster = "https://site.api.espn.com/apis/site/v2/sports/basketball/nba/teams/2"
+    with scrapers_app(http_attempts=1) as scrapers:
+        scrapers.clock.set(eastern(day, 9))
+        espn = scrapers.routes.get(roster).mock(return_value=httpx.Response(503))
+        failed = scrape(scrapers, day, "espn_roster", team_id="2")
+        scrapers.clock.set(eastern(day + dt.timedelta(days=1), 9))
+        first, second = backfill(scrapers), backfill(scrapers)
+        assert espn.call_count == 1, "a re-run would store today's roster under that date"
+        [reported] = first["unrecoverable"]
+        assert (
+            reported["failure_id"] == failed and "no historical counterpart" in reported["reason"]
+        )
+        assert (first["attempted"], second["unrecoverable"], second["attempted"]) == (0, [], 0)
+        gap = gaps(scrapers)[failed]
+        assert not gap["backfilled"] and "can no longer be fetched" in gap["unrecoverable"]
+
+
+def gap_alerts(hooks: Received) -> list[str]:
+    return [item["text"] for item in hooks.items if item["text"].startswith("NBA pipeline gaps")]
+
+
+def test_the_gap_alert_follows_the_rule_once_per_condition_across_a_restart() -> None:
+    days = [dt.date(2025, 2, d) for d in (14, 16, 18, 19)]
+    warehouse = DuckDBWarehouse(":memory:")
+    with webhook_receiver() as (url, hooks), smtp_server() as (port, mails):
+        channels: dict[str, Any] = {"slack_webhook_url": url, "smtp_host": "127.0.0.1", "smtp_port": port,
+                    "alert_email_to": ["ops@example.com"]}  # fmt: skip
+
+        def instance() -> AbstractContextManager[Scrapers]:
+            return scrapers_app(warehouse, **channels)
+
+        with instance() as scrapers:
+            scrapers.clock.set(eastern(days[2] + dt.timedelta(days=1), 9))
+            scrapers.upstream.mock(return_value=httpx.Response(404, json={"error": "not found"}))
+            first = scrape(scrapers, days[0])
+            scrape(scrapers, days[1])
+            assert gap_alerts(hooks) == [] and backfill(scrapers)["alerts"] == [], "2 days of 7"
+            scrape(scrapers, days[2])
+            answer = backfill(scrapers)
+            assert answer["alerts"] == [
+                {"alert_key": "gaps:bdl_games", "channels": ["slack", "email"]}
+            ]
+            [text] = gap_alerts(hooks)
+            assert "bdl_games has open gaps on 3 of the last 7 days" in text
+            assert "3 gaps; the oldest, " + gaps(scrapers)[first]["params_key"] in text
+            assert "UpstreamError: GET https://api.balldontlie.io/v1/games answered 404" in text
+            [mail] = [m for m in mails.items if b"Subject: NBA pipeline gaps" in m.content]
+            assert mail.rcpt_tos == ["ops@example.com"]
+            assert backfill(scrapers)["alerts"] == []
+            clock = scrapers.clock
+
+        with instance() as restarted:
+            restarted.clock.set(clock.now())
+            restarted.upstream.mock(return_value=httpx.Response(404, json={"error": "not found"}))
+            assert backfill(restarted)["alerts"] == [], "recorded in the warehouse, not in memory"
+            restarted.clock.set(eastern(days[3], 12))
+            scrape(restarted, days[3])
+            assert backfill(restarted)["alerts"] != [], "a new gap day changes the condition"
+            assert "on 4 of the last 7 days" in gap_alerts(hooks)[-1]
+
+            restarted.upstream.mock(return_value=httpx.Response(200, json=GAMES))
+            cleared = backfill(restarted)
+            assert (
+                cleared["cleared_alerts"] == ["gaps:bdl_games"] and len(cleared["backfilled"]) == 4
+            )
+            assert len(gap_alerts(hooks)) == 2, "clearing sends nothing"
+
+            restarted.upstream.mock(return_value=httpx.Response(404, json={"error": "not found"}))
+            for day in days[1:]:
+                scrape(restarted, day)
+            assert backfill(restarted)["alerts"] != [], "the condition came back"
+        assert len(gap_alerts(hooks)) == 3
+        assert sum(b"Subject: NBA pipeline gaps" in mail.content for mail in mails.items) == 3
+
+
+def gap_queries(recording: Recording) -> Callable[[], int]:
+    """A counter of the warehouse queries the gap tracking made so far."""
+    return lambda: sum("services/scrapers/failures.py" in call.site for call in recording.calls)
+
+
+def test_a_successful_run_with_no_gap_open_costs_no_warehouse_query() -> None:
+    recording = Recording(DuckDBWarehouse(":memory:"))
+    with scrapers_app(cast(DuckDBWarehouse, recording)) as scrapers:
+        counted = gap_queries(recording)
+        assert scrapers.scrape().status_code == 200
+        assert counted() == 1, "the first run reads the open gaps once"
+        for _ in range(3):
+            assert scrapers.scrape().status_code == 200
+        assert counted() == 1, "later runs ask the instance's view"
+        scrapers.upstream.mock(return_value=httpx.Response(404, json={"error": "not found"}))
+        scrapers.scrape()
+        assert counted() == 2, "a failure reads its scrape's gap"
+        scrapers.upstream.mock(return_value=httpx.Response(200, json=GAMES))
+        scrapers.scrape()
+        assert counted() == 3 and scrapers.gap()["backfilled"], (
+            "a success with a gap open closes it"
+        )
+
+
+def test_another_instances_gap_is_seen_once_the_view_is_older_than_its_max_age() -> None:
+    with scrapers_app() as scrapers:
+        assert scrapers.scrape().status_code == 200, "its view of open gaps is read now"
+        gap = {"failure_id": "elsewhere", "scraper_name": "bdl_games", "params": {"date": DAY.isoformat()},
+               "params_key": f'{{"date":"{DAY.isoformat()}"}}', "game_date": DAY, "workflow": "MANUAL",
+               "first_failed_at": STARTED, "attempts": 1, "backfilled": False}  # fmt: skip
+        scrapers.warehouse.upsert(SCRAPER_FAILURES, [gap])  # as another instance's failed run
+        scrapers.scrape()
+        assert not gaps(scrapers)["elsewhere"]["backfilled"], "within its max age, the view stands"
+        scrapers.clock.advance(dt.timedelta(seconds=300))
+        scrapers.scrape()
+        assert gaps(scrapers)["elsewhere"]["backfilled"]
