@@ -1,7 +1,9 @@
-"""BettingPros v3 as replayed: NBA events of a date and player-points offers, page-numbered.
+"""BettingPros v3 as replayed: NBA events of a date and player-props offers, page-numbered.
 
-Offers for `event_id=A:B` list every quoted player of those events in order, `limit` a page,
-with `_pagination {page, total_pages}`; books are 0 consensus, 10 FanDuel and 12 DraftKings.
+Offers for `market_id=M&event_id=A:B` list every player of those events quoted in market M,
+in order, `limit` a page, with `_pagination {page, total_pages}` and the market in `markets`;
+books are 0 consensus, 10 FanDuel and 12 DraftKings. Lines are the closing ones, and each
+selection's `opening_line` is the consensus line it opened at.
 """
 
 from __future__ import annotations
@@ -15,14 +17,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from libs.common.sources.props import BY_BETTINGPROS_ID, MARKETS, Market
 from nba_pipeline.replay import recordings
 from nba_pipeline.replay.http import Memo, encode, json_response
 from nba_pipeline.replay.league import Club
 from nba_pipeline.replay.season import BP_BOOKS, SEASON_YEAR, Game, Player, Quote, Season, Side
 
 PREFIX = "/bettingpros"
-MARKET_ID = 156
-MARKETS = [{"id": MARKET_ID, "sport": "NBA", "name": "Points", "category": "player"}]
 BOOK_IDS = {name: book_id for book_id, name in BP_BOOKS.items()}
 SIDES = ("over", "under")
 
@@ -53,7 +54,7 @@ def lineup_entry(p: Player, started: bool) -> dict[str, Any]:
         "status": "started" if started else "bench",
         "participant": {
             "id": str(p.bp_id),
-            "name": p.full_name,
+            "name": p.bp_name,
             "link": f"/nba/props/{p.slug}/",
             "player": {
                 "short_name": p.short_name,
@@ -136,10 +137,12 @@ def events_body(season: Season, day: dt.date) -> dict[str, Any]:
     }
 
 
-def offer(g: Game, player: Player, quotes: list[Quote]) -> dict[str, Any]:
-    """One player's offer: over and under selections, one line per book that quotes him."""
+def offer(g: Game, market: Market, player: Player, quotes: list[Quote]) -> dict[str, Any]:
+    """One player's offer in one market: over and under selections, a line per book."""
     consensus = next(q for q in quotes if q.book == "consensus")
+    opening_line, opening_cost, _ = consensus.opening or (consensus.line, consensus.over, 0)
     updated = bp_time(g.start - dt.timedelta(hours=1))
+    number = MARKETS.index(market)
     selections = []
     for n, side in enumerate(SIDES):
         costs = [q.over if side == "over" else q.under for q in quotes]
@@ -148,7 +151,9 @@ def offer(g: Game, player: Player, quotes: list[Quote]) -> dict[str, Any]:
                 "id": BOOK_IDS[q.book],
                 "lines": [
                     {
-                        "id": ((g.index * 1000 + player.key) * 40 + BOOK_IDS[q.book]) * 2 + n,
+                        "id": (((g.index * 1000 + player.key) * 8 + number) * 40 + BOOK_IDS[q.book])
+                        * 2
+                        + n,
                         "line": q.line,
                         "cost": cost,
                         "updated": updated,
@@ -162,16 +167,16 @@ def offer(g: Game, player: Player, quotes: list[Quote]) -> dict[str, Any]:
         selections.append(
             {
                 "selection": side,
-                "opening_line": {"line": consensus.line, "cost": -110},
+                "opening_line": {"line": opening_line, "cost": opening_cost if n == 0 else -110},
                 "books": books,
             }
         )
     return {
-        "id": f"offer-{MARKET_ID}-{g.bp_id}-{player.bp_id}",
+        "id": f"offer-{market.bettingpros_id}-{g.bp_id}-{player.bp_id}",
         "event_id": g.bp_id,
         "participants": [
             {
-                "name": player.full_name,
+                "name": player.bp_name,
                 "player": {"team": player.club.abbr, "position": player.position[0]},
             }
         ],
@@ -179,16 +184,21 @@ def offer(g: Game, player: Player, quotes: list[Quote]) -> dict[str, Any]:
     }
 
 
-def offers(season: Season, g: Game) -> list[dict[str, Any]]:
-    """The game's offers: one per player with a consensus line, books in BettingPros order."""
+def offers(season: Season, g: Game, market: Market) -> list[dict[str, Any]]:
+    """The game's offers in a market: one per player with a consensus line, books in
+    BettingPros order."""
     by_player: dict[Player, list[Quote]] = {}
     for q in season.quotes(g):
-        if q.book in BOOK_IDS:
+        if q.book in BOOK_IDS and q.market == market.key:
             by_player.setdefault(q.player, []).append(q)
     return [
-        offer(g, player, sorted(quotes, key=lambda q: BOOK_IDS[q.book]))
+        offer(g, market, player, sorted(quotes, key=lambda q: BOOK_IDS[q.book]))
         for player, quotes in by_player.items()
     ]
+
+
+def market_entry(market: Market) -> dict[str, Any]:
+    return {"id": market.bettingpros_id, "sport": "NBA", "name": market.label, "category": "player"}
 
 
 def router(season: Season) -> APIRouter:
@@ -203,24 +213,24 @@ def router(season: Season) -> APIRouter:
             return json_response({"_parameters": {"sport": sport, "date": None}, "events": []})
         return json_response(memo.get(("events", date), lambda: encode(events_body(season, date))))
 
-    @api.get("/v3/offers", summary="Player-points offers of the given events, page by page")
+    @api.get("/v3/offers", summary="One market's player-props offers of the given events, by page")
     def offers_page(
         sport: str = "NBA",
-        market_id: int = MARKET_ID,
+        market_id: int = MARKETS[0].bettingpros_id,
         event_id: Annotated[str, Query(description="event ids joined by ':'")] = "",
         book_id: str = "null",
         limit: Annotated[int, Query(ge=1, le=100)] = 10,
         page: Annotated[int, Query(ge=1)] = 1,
     ) -> Response:
         ids = [int(part) for part in event_id.split(":") if part.strip().isdigit()]
-        wanted = sport == "NBA" and market_id == MARKET_ID
-        games = [season.by_bp_id[i] for i in ids if wanted and i in season.by_bp_id]
-        items = [
-            o for g in games for o in memo.get(("offers", g.bp_id), partial(offers, season, g))
-        ]
+        market = BY_BETTINGPROS_ID.get(market_id) if sport == "NBA" else None
+        items = []
+        if market is not None:
+            for g in (season.by_bp_id[i] for i in ids if i in season.by_bp_id):
+                items += memo.get((g.bp_id, market_id), partial(offers, season, g, market))
         body = {
             "offers": items[(page - 1) * limit : page * limit],
-            "markets": MARKETS,
+            "markets": [market_entry(market)] if market else [],
             "_pagination": {"page": page, "total_pages": max(1, math.ceil(len(items) / limit))},
         }
         return json_response(body)

@@ -158,7 +158,7 @@ def roster_entry(p: Player) -> dict[str, Any]:
         "TeamID": p.club.nba_id,
         "SEASON": str(SEASON_START.year),
         "LeagueID": "00",
-        "PLAYER": p.full_name,
+        "PLAYER": p.nba_name,
         "NICKNAME": p.first_name,
         "PLAYER_SLUG": p.slug,
         "NUM": p.jersey,

@@ -1,4 +1,4 @@
-"""The Odds API v4 as replayed: NBA events and player-points odds, current and historical.
+"""The Odds API v4 as replayed: NBA events and player-props odds, current and historical.
 
 Historical answers are wrapped `{timestamp, previous_timestamp, next_timestamp, data}` with
 snapshots every 5 minutes (the last one at or before the requested `date`), current ones are
@@ -18,13 +18,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.routing import APIRoute
 
 from libs.common.quota import QUOTA_HEADERS, odds_api_cost
+from libs.common.sources.props import MARKET_KEYS
 from nba_pipeline.replay import recordings
 from nba_pipeline.replay.http import json_response, upstream_error
-from nba_pipeline.replay.season import ODDS_BOOKS, Game, Season, decimal
+from nba_pipeline.replay.season import ODDS_BOOKS, Game, Quote, Season, decimal
 
 PREFIX = "/oddsapi"
 SPORT = "basketball_nba"
 MARKET = "player_points"
+"""The market of the recorded props body."""
 BOOK_TITLES = {
     "draftkings": "DraftKings",
     "fanduel": "FanDuel",
@@ -39,7 +41,7 @@ LIVE_FOR = dt.timedelta(hours=3)
 LOOKAHEAD = dt.timedelta(days=2)
 """A historical event list without commenceTime filters shows the next two days."""
 LINES_POSTED = dt.timedelta(minutes=30)
-"""Current odds carry a last update this long before tip-off."""
+"""Current odds show the lines as of this long before tip-off, and a later snapshot too."""
 
 
 class Credits:
@@ -136,33 +138,47 @@ def event(g: Game) -> dict[str, Any]:
 def event_odds(
     season: Season, g: Game, markets: set[str], fmt: str, books: set[str], updated: dt.datetime
 ) -> dict[str, Any]:
-    """An event with each bookmaker's Over and Under for every player it quotes.
+    """An event with each bookmaker's Over and Under for every player it quotes in each
+    props market asked for, each line as it stood at `updated` (lines move before tip-off).
 
     A quote's repeats follow it as further Over/Under pairs at the same point, the shape the
     real Odds API answers with when a book lists a line twice.
     """
     bookmakers = []
-    wanted = [key for key in ODDS_BOOKS if MARKET in markets and (not books or key in books)]
-    for key in wanted:
-        outcomes = [
-            {
-                "name": side,
-                "description": q.player.full_name,
-                "price": price if fmt == "american" else decimal(price),
-                "point": q.line,
-            }
-            for q in season.quotes(g)
-            if q.book == key
-            for over, under in ((q.over, q.under), *q.repeats)
-            for side, price in (("Over", over), ("Under", under))
+    stamp = iso(updated)
+    for key in (key for key in ODDS_BOOKS if not books or key in books):
+        shown = [q.at(updated) for q in season.quotes(g) if q.book == key]
+        book_markets = [
+            {"key": market, "last_update": stamp, "outcomes": outcomes(shown, market, fmt)}
+            for market in MARKET_KEYS
+            if market in markets and any(q.market == market for q in shown)
         ]
-        if outcomes:
-            stamp = iso(updated)
-            market = {"key": MARKET, "last_update": stamp, "outcomes": outcomes}
+        if book_markets:
             bookmakers.append(
-                {"key": key, "title": BOOK_TITLES[key], "last_update": stamp, "markets": [market]}
+                {
+                    "key": key,
+                    "title": BOOK_TITLES[key],
+                    "last_update": stamp,
+                    "markets": book_markets,
+                }
             )
     return {**event(g), "bookmakers": bookmakers}
+
+
+def outcomes(quotes: list[Quote], market: str, fmt: str) -> list[dict[str, Any]]:
+    """One book's Over and Under outcomes of one market, players as the Odds API spells them."""
+    return [
+        {
+            "name": side,
+            "description": q.player.odds_name,
+            "price": price if fmt == "american" else decimal(price),
+            "point": q.line,
+        }
+        for q in quotes
+        if q.market == market
+        for over, under in ((q.over, q.under), *q.repeats)
+        for side, price in (("Over", over), ("Under", under))
+    ]
 
 
 def _csv(value: str | None) -> set[str]:
@@ -170,7 +186,7 @@ def _csv(value: str | None) -> set[str]:
 
 
 OddsFormat = Annotated[str, Query(alias="oddsFormat", pattern="^(american|decimal)$")]
-Markets = Annotated[str, Query(description="comma-separated; only player_points is quoted")]
+Markets = Annotated[str, Query(description="comma-separated; the props markets are quoted")]
 Bookmakers = Annotated[str | None, Query(description="comma-separated bookmaker keys")]
 Regions = Annotated[str, Query(description="accepted and ignored: every book is US")]
 From = Annotated[str | None, Query(alias="commenceTimeFrom")]

@@ -9,6 +9,12 @@ cached, so serving one date stays fast.
 The schedule is 82 rounds, each a perfect matching of the 30 teams spread over consecutive
 game days, so every team plays exactly 82 games and never twice on one day. Dates pinned by a
 recording (2025-02-20) keep the recorded matchups, tip-offs, scores and game ids.
+
+Lines are quoted in every props market of `libs/common/sources/props.py`; some open at one
+line or price and move before tip-off. Names are spelled as each upstream spells them: a few
+players carry a suffix (`Jr.`, `III`), initials (`AJ`, which the Odds API prints `A.J.`), or an
+accented surname (NBA.com's; the others fold it); BettingPros drops suffixes and prints a few
+first names in full (`Nathan` for `Nate`), which no rule reconciles.
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ import itertools
 import math
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+from libs.common.sources.props import MARKETS
 from nba_pipeline.replay import recordings
 from nba_pipeline.replay.league import BY_BDL_ID, CLUBS, EASTERN, Club
 
@@ -44,7 +51,7 @@ ROSTER_SIZE = 15
 REPEATING_BOOK = "williamhill_us"
 """The Odds API book seen listing a player's Over/Under pair twice at one point (issue 14)."""
 ODDS_BOOKS = ("draftkings", "fanduel", "betmgm", REPEATING_BOOK)
-"""Odds API bookmaker keys quoted for player points."""
+"""Odds API bookmaker keys quoted for player props."""
 REPEATS_SHARE = 0.25
 """Share of games on which `REPEATING_BOOK` repeats one or two of its lines."""
 PRICES = (-135, -125, -120, -115, -110, -105, 100, 105, 110)
@@ -52,7 +59,12 @@ PRICES = (-135, -125, -120, -115, -110, -105, 100, 105, 110)
 BP_BOOKS = {0: "consensus", 10: "fanduel", 12: "draftkings"}
 """BettingPros book ids; FanDuel and DraftKings carry the same lines the Odds API shows."""
 PROP_MIN_LEVEL = 6.0
-"""Books post a player-points line only for players scoring about this much or more."""
+"""Books post player-props lines only for players scoring about this much or more."""
+MOVES_SHARE = 0.4
+"""Share of lines that move between opening and tip-off (by a point, or in price only)."""
+MOVE_WINDOW = (dt.timedelta(minutes=300), dt.timedelta(minutes=40))
+"""A line moves between these times before tip-off: after the T-180 captures of some games,
+before the T-15 and T-5 ones (and before current odds show, 30 minutes before)."""
 LEVELS = (22, 18, 15, 13, 11, 9, 8, 6, 5, 4, 3, 2.5, 2, 1.5, 1)
 """Points per game by roster rank before per-team and per-player jitter (sums near 112 played)."""
 TIP_SLOTS = {
@@ -96,6 +108,20 @@ ABROAD = (("Canada", "Gonzaga"), ("France", "ASVEL"), ("Australia", "Perth Wildc
           ("Serbia", "Mega Basket"), ("Germany", "Alba Berlin"), ("Spain", "Real Madrid"),
           ("Greece", "Olympiacos"), ("Nigeria", "Kentucky"))  # fmt: skip
 """(country, college or club) for players from outside the USA."""
+ACCENTED = {
+    "Jokic": "Jokić", "Doncic": "Dončić", "Vucevic": "Vučević", "Bogdanovic": "Bogdanović",
+    "Nurkic": "Nurkić", "Saric": "Šarić", "Schroder": "Schröder", "Valanciunas": "Valančiūnas",
+    "Porzingis": "Porziņģis", "Hernangomez": "Hernangómez", "Dieng": "Diéng", "Exum": "Exúm",
+}  # fmt: skip
+"""Surnames of players from abroad as NBA.com prints them; the others print the key."""
+SUFFIXES = ("Jr.", "II", "III")
+INITIALS = ("AJ", "CJ", "PJ", "RJ", "TJ", "JD")
+"""First names as initials: balldontlie prints `AJ`, the Odds API `A.J.`."""
+FULL_FIRST_NAMES = {
+    "Nate": "Nathan", "Cam": "Cameron", "Chris": "Christopher", "Josh": "Joshua", "Sam": "Samuel",
+    "Gabe": "Gabriel", "Nico": "Nicolas", "Reggie": "Reginald",
+}  # fmt: skip
+"""First names BettingPros prints in full for some players."""
 POSITIONS = ("G", "G", "G", "G-F", "F", "F", "F", "F-G", "F-C", "C", "C", "G", "F", "C", "G")
 HEIGHTS = {"G": (73, 78), "F": (78, 82), "C": (82, 86)}
 """Height range in inches by the position's first letter."""
@@ -127,10 +153,33 @@ class Player:
     draft_number: int | None
     level: float
     """Expected points per game; box scores and betting lines both centre on it."""
+    accented: str = ""
+    """The surname as NBA.com prints it, when it has accents `last_name` leaves out."""
+    book_first: str = ""
+    """The first name as BettingPros prints it, when that differs (a full name)."""
 
     @property
     def full_name(self) -> str:
+        """As balldontlie and ESPN print it; `last_name` carries any suffix (`Jackson Jr.`)."""
         return f"{self.first_name} {self.last_name}"
+
+    @property
+    def nba_name(self) -> str:
+        """As NBA.com prints it: accents kept."""
+        last = self.accented or self.last_name
+        return f"{self.first_name} {last}"
+
+    @property
+    def odds_name(self) -> str:
+        """As the Odds API prints it: initials dotted (`A.J.`), no dot after a suffix (`Jr`)."""
+        first = ".".join(self.first_name) + "." if self.first_name in INITIALS else self.first_name
+        return f"{first} {self.last_name.removesuffix('.')}"
+
+    @property
+    def bp_name(self) -> str:
+        """As BettingPros prints it: no suffix, some first names in full."""
+        last = self.last_name.split(" ")[0]
+        return f"{self.book_first or self.first_name} {last}"
 
     @property
     def short_name(self) -> str:
@@ -138,7 +187,7 @@ class Player:
 
     @property
     def slug(self) -> str:
-        return self.full_name.lower().replace(" ", "-")
+        return self.full_name.lower().replace(".", "").replace(" ", "-")
 
     @property
     def age(self) -> int:
@@ -248,7 +297,8 @@ class StatLine:
 
 @dataclass(frozen=True)
 class Quote:
-    """A player-points line at one book with its over and under prices (american)."""
+    """A player's closing line in one market at one book, with its over and under prices
+    (american), and where it opened if it moved."""
 
     player: Player
     book: str
@@ -258,6 +308,17 @@ class Quote:
     repeats: tuple[tuple[int, int], ...] = ()
     """(over, under) of later listings the book shows at the same line after this one; a
     parser keeps the first listing, so they add no row."""
+    market: str = "player_points"
+    opening: tuple[float, int, int] | None = None
+    """(line, over, under) shown until `moves_at`, when the line moved."""
+    moves_at: dt.datetime | None = None
+
+    def at(self, moment: dt.datetime) -> Quote:
+        """The quote as shown at `moment`: its opening line and prices before it moved."""
+        if self.opening is None or self.moves_at is None or moment >= self.moves_at:
+            return self
+        line, over, under = self.opening
+        return replace(self, line=line, over=over, under=under, opening=None, moves_at=None)
 
 
 @dataclass(frozen=True)
@@ -365,17 +426,26 @@ class Season:
         return home, away
 
     def quotes(self, game: Game) -> tuple[Quote, ...]:
-        """Player-points lines of the game at every book (consensus, then the Odds API books)."""
+        """Lines of the game in every market at every book (consensus, then the Odds API
+        books), points first; points were the only market once, so their draws stay theirs."""
         if game.index not in self._quotes:
-            self._quotes[game.index] = _quotes(
+            points = _quotes(
                 game,
                 rng_for(self.seed, "lines", game.index),
                 rng_for(self.seed, REPEATING_BOOK, game.index),
             )
+            others = (
+                _market_quotes(
+                    game, market.key, rng_for(self.seed, "lines", market.key, game.index)
+                )
+                for market in MARKETS[1:]
+            )
+            quotes = (*points, *itertools.chain.from_iterable(others))
+            self._quotes[game.index] = _moved(quotes, game, rng_for(self.seed, "moves", game.index))
         return self._quotes[game.index]
 
     def odds_props_rows(self, game: Game) -> int:
-        """Rows one Odds API player-points snapshot of the game parses into (repeats add none)."""
+        """Rows one Odds API props snapshot of the game parses into (repeats add none)."""
         return sum(1 for q in self.quotes(game) if q.book in ODDS_BOOKS)
 
     def repeated_listings(self, game: Game) -> int:
@@ -383,7 +453,7 @@ class Season:
         return sum(len(q.repeats) for q in self.quotes(game))
 
     def bp_props_rows(self, game: Game) -> int:
-        """Rows one BettingPros offers fetch of the game parses into."""
+        """Rows one BettingPros offers fetch (every market) of the game parses into."""
         return sum(1 for q in self.quotes(game) if q.book in BP_BOOKS.values())
 
     def expected_rows(self, start: dt.date, end: dt.date) -> dict[str, int]:
@@ -409,13 +479,14 @@ class Season:
     def _build_rosters(self) -> dict[str, tuple[Player, ...]]:
         rng = rng_for(self.seed, "rosters")
         names = iter(_unique_names(rng, len(CLUBS) * ROSTER_SIZE))
+        spelling = _Spelling(rng_for(self.seed, "spellings"))
         rosters = {}
         for number, club in enumerate(CLUBS):
             factor = rng.uniform(0.92, 1.08)
             jerseys = rng.sample(range(0, 100), ROSTER_SIZE)
             players = [
-                _player(number * ROSTER_SIZE + rank, club, next(names), jerseys[rank],
-                        round(LEVELS[rank] * factor * rng.uniform(0.9, 1.1), 1), rng)
+                spelling(_player(number * ROSTER_SIZE + rank, club, next(names), jerseys[rank],
+                                 round(LEVELS[rank] * factor * rng.uniform(0.9, 1.1), 1), rng))
                 for rank in range(ROSTER_SIZE)
             ]  # fmt: skip
             rosters[club.abbr] = tuple(sorted(players, key=lambda p: -p.level))
@@ -456,6 +527,31 @@ class Season:
         active = tuple(p for p in self.roster(club) if rng.random() >= 0.05)
         played = max(min(8, len(active)), len(active) - rng.choice((0, 1, 1, 2, 2, 3)))
         return active, played
+
+
+class _Spelling:
+    """Gives some players a suffix, initials or an accented surname, and some a first name
+    BettingPros prints in full, from a generator of its own (the other draws stay as they
+    were); a new (first, last) never repeats another player's."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.taken: set[tuple[str, str]] = set()
+
+    def __call__(self, player: Player) -> Player:
+        roll, first, last, accented = self.rng.random(), player.first_name, player.last_name, ""
+        if player.country != "USA" and roll < 0.6:
+            last = self.rng.choice(sorted(ACCENTED))
+            accented = ACCENTED[last]
+        elif roll < 0.06:
+            last = f"{last} {self.rng.choice(SUFFIXES)}"
+        elif roll < 0.1:
+            first = self.rng.choice(INITIALS)
+        if (first, last.split(" ")[0]) in self.taken:
+            first, last, accented = player.first_name, player.last_name, ""
+        self.taken.add((first, last.split(" ")[0]))
+        full = FULL_FIRST_NAMES.get(first, "") if self.rng.random() < 0.15 else ""
+        return replace(player, first_name=first, last_name=last, accented=accented, book_first=full)
 
 
 def _unique_names(rng: random.Random, count: int) -> list[tuple[str, str]]:
@@ -673,25 +769,40 @@ def _stat_line(player: Player, minutes: int, pts: int, rng: random.Random) -> St
     )
 
 
-def _quotes(game: Game, rng: random.Random, repeating: random.Random) -> tuple[Quote, ...]:
-    """Lines around each regular scorer's level: consensus for all, each book skips a few.
-
-    `REPEATING_BOOK` draws from its own generator, so adding it left the other books' lines
-    as they were; on some games it lists one or two of its lines a second time with other
-    prices, as the real Odds API does.
-    """
+def _book_lines(
+    game: Game,
+    market: str,
+    centre: Callable[[float], float],
+    spread: float,
+    rng: random.Random,
+    repeating: random.Random,
+) -> list[Quote]:
+    """Lines around each regular scorer's mean of the market: consensus for all, each book
+    skips a few; `REPEATING_BOOK` draws from `repeating`."""
     quotes = []
     for side in game.sides:
         for player in side.playing:
             if player.level < PROP_MIN_LEVEL:
                 continue
-            base = max(0.5, math.floor(player.level + rng.gauss(0, 1.2)) + 0.5)
-            quotes.append(_quote(player, "consensus", base, rng))
+            mean = centre(player.level)
+            base = max(0.5, math.floor(mean + rng.gauss(0, spread * max(1.0, mean / 10))) + 0.5)
+            quotes.append(_quote(player, "consensus", base, rng, market))
             for book in ODDS_BOOKS:
                 draw = repeating if book == REPEATING_BOOK else rng
                 if draw.random() < 0.9:
                     shift = draw.choice((-1.0, 0.0, 0.0, 0.0, 1.0))
-                    quotes.append(_quote(player, book, max(0.5, base + shift), draw))
+                    quotes.append(_quote(player, book, max(0.5, base + shift), draw, market))
+    return quotes
+
+
+def _quotes(game: Game, rng: random.Random, repeating: random.Random) -> tuple[Quote, ...]:
+    """Points lines around each regular scorer's level.
+
+    `REPEATING_BOOK` draws from its own generator, so adding it left the other books' lines
+    as they were; on some games it lists one or two of its lines a second time with other
+    prices, as the real Odds API does.
+    """
+    quotes = _book_lines(game, "player_points", lambda level: level, 1.2, rng, repeating)
     listed = [i for i, q in enumerate(quotes) if q.book == REPEATING_BOOK]
     if listed and repeating.random() < REPEATS_SHARE:
         for i in repeating.sample(listed, min(len(listed), repeating.randint(1, 2))):
@@ -700,9 +811,46 @@ def _quotes(game: Game, rng: random.Random, repeating: random.Random) -> tuple[Q
     return tuple(quotes)
 
 
-def _quote(player: Player, book: str, line: float, rng: random.Random) -> Quote:
+def expected_stat(market: str, level: float) -> float:
+    """A player's mean of a market's stat from his points level: straight lines fitted to
+    the generated box scores of players who get lines (minutes follow the level, rebounds
+    and assists the minutes, threes the points)."""
+    rebounds, assists = 0.84 + 0.16 * level, 0.6 + 0.087 * level
+    means = {"player_points": level, "player_rebounds": rebounds, "player_assists": assists,
+             "player_threes": max(0.0, 0.073 * level - 0.18),
+             "player_points_rebounds_assists": level + rebounds + assists}  # fmt: skip
+    return means[market]
+
+
+def _market_quotes(game: Game, market: str, rng: random.Random) -> list[Quote]:
+    """Lines of a market other than points, around each regular scorer's mean of its stat."""
+    return _book_lines(game, market, lambda level: expected_stat(market, level), 0.8, rng, rng)
+
+
+def _moved(quotes: Sequence[Quote], game: Game, rng: random.Random) -> tuple[Quote, ...]:
+    """Some lines opened elsewhere: a point to either side, or the same line at another price,
+    until a moment inside MOVE_WINDOW before tip-off. Repeated listings stay as they are."""
+    moved = []
+    for quote in quotes:
+        if quote.repeats or rng.random() >= MOVES_SHARE:
+            moved.append(quote)
+            continue
+        latest, earliest = (game.start - before for before in MOVE_WINDOW[::-1])
+        minutes = rng.randint(0, int((latest - earliest).total_seconds() // 60))
+        line = max(0.5, quote.line + rng.choice((-1.0, 1.0, 0.0)))
+        over = rng.choice([p for p in PRICES if p != quote.over])
+        opening = (line, over, _under(over))
+        moved.append(
+            replace(quote, opening=opening, moves_at=earliest + dt.timedelta(minutes=minutes))
+        )
+    return tuple(moved)
+
+
+def _quote(
+    player: Player, book: str, line: float, rng: random.Random, market: str = "player_points"
+) -> Quote:
     over = rng.choice(PRICES)
-    return Quote(player, book, line, over, _under(over))
+    return Quote(player, book, line, over, _under(over), market=market)
 
 
 def _under(over: int) -> int:

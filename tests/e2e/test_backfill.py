@@ -20,12 +20,13 @@ import respx
 from typer.testing import CliRunner
 
 from libs.common.analytics import ANALYTICS_TABLES
+from libs.common.players import name_key
 from libs.common.sources.registry import SOURCES, raw_tables
 from libs.common.warehouse.schema import Table
 from nba_pipeline.backfill import BackfillReport, backfill, date_scrapers, dates
 from nba_pipeline.cli import app
 from nba_pipeline.pipeline import PipelineClient
-from nba_pipeline.replay.season import ODDS_BOOKS, Season
+from nba_pipeline.replay.season import BP_BOOKS, ODDS_BOOKS, Player, Season
 from nba_pipeline.stack import LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +52,7 @@ def expected_counts(
     games = [game for game in season.games if start <= game.date <= end]
     quotes = [(game, quote) for game in games for quote in season.quotes(game)]
     bp = (
-        [(g, q) for g, q in quotes if q.book == "consensus"]
+        [(g, q) for g, q in quotes if q.book in BP_BOOKS.values()]
         if "bp_player_props" in scrapers
         else []
     )
@@ -60,14 +61,27 @@ def expected_counts(
         if "oddsa_player_props_his" in scrapers
         else []
     )
+    # BettingPros scores its consensus line; a name no rule matches (a full first name) is lost
+    scored_bp = [
+        (g, q) for g, q in bp if q.book == "consensus" and resolves(q.player.bp_name, q.player)
+    ]
     box = raw["nba_raw.bdl_player_boxscores"]
+    names = {(g.date, "oddsapi", q.player.odds_name) for g, q in odds}
+    names |= {(g.date, "bettingpros", q.player.bp_name) for g, q in bp}
     return {
         **raw,
         "nba_analytics.player_game_summary": box,
         "nba_analytics.team_game_summary": 2 * len(games) if box else 0,
-        "nba_analytics.player_game_lines": len(bp) + len(odds),
-        "nba_analytics.player_prop_results": len(bp) + len({(g, q.player) for g, q in odds}),
-    }
+        "nba_analytics.player_map": box + len(names),
+        "nba_analytics.player_game_lines": len(scored_bp) + len(odds),
+        "nba_analytics.player_prop_results": len(scored_bp)
+        + len({(g, q.player, q.market) for g, q in odds}),
+    }  # fmt: skip
+
+
+def resolves(name: str, player: Player) -> bool:
+    """Whether a book's name for the player is his box-score name under the name key."""
+    return name_key(name) == name_key(player.full_name)
 
 
 def counts(report: BackfillReport) -> dict[str, int]:

@@ -23,7 +23,8 @@ from libs.common.sources.base import ParseContext, Source
 from libs.common.sources.oddsapi import PROPS_KEY, parse_event_odds
 from libs.common.sources.registry import SOURCES
 from nba_pipeline.replay.league import BY_ABBR
-from nba_pipeline.replay.season import REPEATING_BOOK, Season, decimal
+from nba_pipeline.replay.oddsapi import LINES_POSTED, snapshot
+from nba_pipeline.replay.season import REPEATING_BOOK, Game, Quote, Season, decimal
 from tests.replay.conftest import DAY, PINNED, ReplayFetcher
 
 TEAM = BY_ABBR["CLE"]
@@ -105,7 +106,9 @@ def test_a_day_with_repeated_listings_loads_one_row_per_key(
     app: FastAPI, season: Season, name: str
 ) -> None:
     """williamhill_us lists some lines twice (issue 14): the whole date still parses, to the
-    season's rows, each at its main listing's prices."""
+    season's rows in every market, each at its main listing's prices as they stood when the
+    snapshot was taken (lines move before tip-off; current odds show them half an hour
+    before)."""
     games = season.games_on(DAY)
     repeats = sum(season.repeated_listings(g) for g in games)
     assert repeats, f"pick a day on which {REPEATING_BOOK} repeats a line"
@@ -113,10 +116,11 @@ def test_a_day_with_repeated_listings_loads_one_row_per_key(
     params = source.params_model.model_validate({"date": DAY})
     body = asyncio.run(fetch(app, source, params))
     sides = Counter(
-        (book["key"], o["description"], o["point"], o["name"])
+        (book["key"], market["key"], o["description"], o["point"], o["name"])
         for event in body
         for book in event.get("data", event)["bookmakers"]
-        for o in book["markets"][0]["outcomes"]
+        for market in book["markets"]
+        for o in market["outcomes"]
     )
     assert {key[0] for key, n in sides.items() if n > 1} == {REPEATING_BOOK}
     parsed = parse_event_odds(name, body, parse_context(name, DAY, params))
@@ -125,14 +129,20 @@ def test_a_day_with_repeated_listings_loads_one_row_per_key(
     keys = Counter(tuple(row[column] for column in PROPS_KEY) for row in parsed.rows)
     assert set(keys.values()) == {1}
     price = (lambda p: p) if name == "oddsa_player_props" else decimal
+    asked = getattr(params, "snapshot", None)
+
+    def shown(g: Game, q: Quote) -> Quote:
+        posted = g.start - LINES_POSTED
+        return q.at(min(snapshot(asked)[0], posted) if asked else posted)
+
     main = {
-        (g.odds_id, q.book, q.player.full_name, q.line): (price(q.over), price(q.under))
+        (g.odds_id, q.book, q.market, q.player.odds_name, q.line): (price(q.over), price(q.under))
         for g in games
-        for q in season.quotes(g)
+        for q in (shown(g, q) for q in season.quotes(g))
         if q.book != "consensus"
     }
     assert {
-        (r["event_id"], r["bookmaker"], r["player_name"], r["line"]): (
+        (r["event_id"], r["bookmaker"], r["market"], r["player_name"], r["line"]): (
             r["over_price"], r["under_price"],
         )
         for r in parsed.rows

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from libs.common.players import name_key
+from libs.common.sources.props import MARKETS
 from nba_pipeline.replay.league import BY_ABBR, BY_ESPN_ABBR, CLUBS
 from nba_pipeline.replay.recordings import parsed
 from nba_pipeline.replay.season import Season
@@ -75,7 +77,8 @@ def test_every_upstream_lists_the_same_matchups(
 
 
 def test_players_agree_across_upstreams(client: TestClient, season: Season) -> None:
-    """Box-score players are roster players; props quote players who played; points near lines."""
+    """Box-score players are roster players; props quote players who played, by names that
+    are the box score's under the name key; points near lines."""
     roster = walk(client, "/v1/players", per_page=100)
     box = Upstream(client, "balldontlie").json("/v1/box_scores", {"date": DAY.isoformat()})["data"]
     points: dict[str, int] = {}
@@ -84,7 +87,7 @@ def test_players_agree_across_upstreams(client: TestClient, season: Season) -> N
             for line in game[side]["players"]:
                 player = roster[line["player"]["id"]]
                 assert player["team"]["abbreviation"] == game[side]["abbreviation"]
-                points[f"{player['first_name']} {player['last_name']}"] = line["pts"]
+                points[name_key(f"{player['first_name']} {player['last_name']}")] = line["pts"]
     assert len(points) == season.box_score_rows(DAY)
     odds = Upstream(client, "oddsapi")
     gaps = []
@@ -95,7 +98,8 @@ def test_players_agree_across_upstreams(client: TestClient, season: Season) -> N
         )
         for book in body["bookmakers"]:
             gaps += [
-                abs(points[o["description"]] - o["point"]) for o in book["markets"][0]["outcomes"]
+                abs(points[name_key(o["description"])] - o["point"])
+                for o in book["markets"][0]["outcomes"]
             ]
     assert gaps and sum(gaps) / len(gaps) < 6
 
@@ -131,19 +135,25 @@ def test_bettingpros_offers_pages(client: TestClient, season: Season) -> None:
         str(e["id"])
         for e in bp.json("/v3/events", {"sport": "NBA", "date": DAY.isoformat()})["events"]
     )
-    query = {"sport": "NBA", "market_id": 156, "event_id": ids, "book_id": "null", "limit": 10}
-    first = bp.json("/v3/offers", {**query, "page": 1})
-    total = first["_pagination"]["total_pages"]
-    offers = [
-        o
-        for page in range(1, total + 1)
-        for o in bp.json("/v3/offers", {**query, "page": page})["offers"]
-    ]
-    expected = sum(len({q.player for q in season.quotes(g)}) for g in season.games_on(DAY))
-    assert total == -(-expected // 10) > 1
-    assert len(offers) == len({o["id"] for o in offers}) == expected
-    assert bp.json("/v3/offers", {**query, "page": total + 1})["offers"] == []
-    assert bp.json("/v3/offers", {**query, "market_id": 157})["offers"] == []
+    query = {"sport": "NBA", "event_id": ids, "book_id": "null", "limit": 10}
+    for market in MARKETS:
+        asked = {**query, "market_id": market.bettingpros_id}
+        first = bp.json("/v3/offers", {**asked, "page": 1})
+        assert [m["id"] for m in first["markets"]] == [market.bettingpros_id]
+        total = first["_pagination"]["total_pages"]
+        offers = [
+            o
+            for page in range(1, total + 1)
+            for o in bp.json("/v3/offers", {**asked, "page": page})["offers"]
+        ]
+        expected = sum(
+            len({q.player for q in season.quotes(g) if q.market == market.key})
+            for g in season.games_on(DAY)
+        )
+        assert total == -(-expected // 10) > 1
+        assert len(offers) == len({o["id"] for o in offers}) == expected
+        assert bp.json("/v3/offers", {**asked, "page": total + 1})["offers"] == []
+    assert bp.json("/v3/offers", {**query, "market_id": 160})["offers"] == []  # steals: none
 
 
 def test_odds_formats_and_wrapping(client: TestClient, season: Season) -> None:

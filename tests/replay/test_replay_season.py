@@ -7,16 +7,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import statistics
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from libs.common.players import name_key
+from libs.common.sources.props import MARKETS
 from nba_pipeline.replay.league import EASTERN
 from nba_pipeline.replay.season import (
+    INITIALS,
+    MOVE_WINDOW,
     REPEATING_BOOK,
     SEASON_END,
     SEASON_START,
+    SUFFIXES,
     Season,
+    StatLine,
     decimal,
 )
 from tests.replay.conftest import PINNED
@@ -116,8 +122,15 @@ def test_pinned_date_matches_the_games_recording(season: Season) -> None:
     assert sum(len(season.box_score(g)[0]) for g in games) > 0
 
 
+def stat(market: str, line: StatLine) -> int:
+    """The box-score stat a market's line is on."""
+    shares = {"player_points": line.pts, "player_rebounds": line.reb, "player_assists": line.ast,
+              "player_threes": line.fg3m, "player_points_rebounds_assists": line.pts + line.reb + line.ast}  # fmt: skip
+    return shares[market]
+
+
 def test_box_scores_add_up_and_lines_sit_near_scoring(season: Season) -> None:
-    misses = []
+    misses: dict[str, list[float]] = defaultdict(list)
     for day in SAMPLE_DATES:
         for g in season.games_on(day):
             for side, lines in zip(g.sides, season.box_score(g), strict=True):
@@ -128,9 +141,13 @@ def test_box_scores_add_up_and_lines_sit_near_scoring(season: Season) -> None:
                     assert line.pts == 2 * line.fgm + line.fg3m + line.ftm
                     assert line.fgm <= line.fga and line.fg3m <= line.fg3a <= line.fga
                     assert line.ftm <= line.fta
-            points = {line.player: line.pts for lines in season.box_score(g) for line in lines}
-            misses += [abs(points[q.player] - q.line) for q in season.quotes(g)]
-    assert misses and statistics.mean(misses) < 6
+            box = {line.player: line for lines in season.box_score(g) for line in lines}
+            for q in season.quotes(g):
+                misses[q.market].append(abs(stat(q.market, box[q.player]) - q.line))
+    assert set(misses) == {m.key for m in MARKETS}
+    for market, by in misses.items():  # within about a third of the stat's typical size
+        typical = {"player_points": 12, "player_points_rebounds_assists": 18}.get(market, 4)
+        assert statistics.mean(by) < typical / 2, market
 
 
 def test_expected_rows_are_the_sum_of_the_dates(season: Season) -> None:
@@ -154,3 +171,32 @@ def test_williamhill_repeats_some_lines_at_other_prices(season: Season) -> None:
     for _, q in repeated:
         for over, _under in q.repeats:
             assert over != q.over and decimal(over) != decimal(q.over)  # in either format
+
+
+def test_some_lines_open_elsewhere_and_move_before_tipoff(season: Season) -> None:
+    games = [g for day in SAMPLE_DATES for g in season.games_on(day)]
+    quotes = [(g, q) for g in games for q in season.quotes(g)]
+    moved = [(g, q) for g, q in quotes if q.opening is not None]
+    assert 0.25 * len(quotes) < len(moved) < 0.5 * len(quotes)
+    assert {q.market for _, q in moved} == {m.key for m in MARKETS}
+    latest, earliest = MOVE_WINDOW
+    for g, q in moved:
+        assert q.moves_at is not None and g.start - latest <= q.moves_at <= g.start - earliest
+        before = q.at(q.moves_at - dt.timedelta(minutes=1))
+        assert (before.line, before.over, before.under) == q.opening != (q.line, q.over, q.under)
+        assert q.at(q.moves_at) == q.at(g.start) == q
+    assert any(q.opening[0] != q.line for _, q in moved if q.opening)  # the line itself too
+
+
+def test_each_upstream_spells_some_names_its_own_way(season: Season) -> None:
+    """Suffixes, initials and accents fold away under the name key; BettingPros' full first
+    names do not, so only they need the overrides file."""
+    players = season.players
+    assert sum(p.last_name.endswith(SUFFIXES) for p in players) > 5
+    assert sum(p.first_name in INITIALS for p in players) > 5
+    assert sum(p.nba_name != p.full_name for p in players) > 5
+    assert sum(p.odds_name != p.full_name for p in players) > 10
+    assert 0 < sum(bool(p.book_first) for p in players) < 0.1 * len(players)
+    for p in players:
+        assert name_key(p.nba_name) == name_key(p.odds_name) == name_key(p.full_name), p
+        assert (name_key(p.bp_name) == name_key(p.full_name)) is not bool(p.book_first), p
