@@ -257,7 +257,16 @@ class AlertBook:
 
     def run_failed(self, message: ScraperComplete, error_class: str | None) -> list[str]:
         """Critical alert of a failed scheduled run, once per scraper and error class until a
-        run of the scraper works; returns the channels that took it."""
+        run of the scraper works; returns the channels that took it. The run is recorded
+        already, so a failure here is logged, never raised into it."""
+        try:
+            return self._run_failed(message, error_class)
+        except Exception:
+            log.exception("critical alert not evaluated", extra={"fields": {
+                "scraper_name": message.scraper_name, "execution_id": message.execution_id}})  # fmt: skip
+            return []
+
+    def _run_failed(self, message: ScraperComplete, error_class: str | None) -> list[str]:
         condition = run_failed_condition(message, error_class)
         with self._lock:
             now = self.clock.now()

@@ -12,7 +12,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from libs.common.audit import SCRAPER_FAILURES
-from libs.common.sources.registry import get_source
+from libs.common.sources.registry import UnknownScraperError, get_source
 from services.scrapers.alerts import GAPS, gap_conditions, utc
 from services.scrapers.failures import after_run, all_open_gaps, params_key, save_gap
 from services.scrapers.runner import RunOutcome, ScrapeRunner, validate_params
@@ -42,7 +42,10 @@ def rerun_for(gap: dict[str, Any], today: dt.date) -> Rerun | str:
     historical counterpart at the moment the failed run would have seen (its first failure);
     without a counterpart it can never be filled.
     """
-    source = get_source(gap["scraper_name"])
+    try:
+        source = get_source(gap["scraper_name"])
+    except UnknownScraperError:
+        return f"{gap['scraper_name']} is no longer a registered scraper"
     day: dt.date | None = gap["game_date"]
     if not source.live_only or day is None or day >= today:
         return Rerun(source.name, gap["params"] or {})

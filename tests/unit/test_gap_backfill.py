@@ -153,6 +153,15 @@ def test_a_live_only_gap_without_a_counterpart_stays_open_and_is_reported_unreco
         assert not gap["backfilled"] and "can no longer be fetched" in gap["unrecoverable"]
 
 
+def test_a_gap_of_a_scraper_no_longer_registered_is_reported_not_raised() -> None:
+    with scrapers_app() as scrapers:
+        gap = {"failure_id": "gone", "scraper_name": "retired_scraper", "params": {}, "params_key": "{}",
+               "first_failed_at": STARTED, "attempts": 1, "backfilled": False}  # fmt: skip
+        scrapers.warehouse.upsert(SCRAPER_FAILURES, [gap])
+        [reported] = backfill(scrapers)["unrecoverable"]
+    assert reported["reason"] == "retired_scraper is no longer a registered scraper"
+
+
 def gap_alerts(hooks: Received) -> list[str]:
     return [item["text"] for item in hooks.items if item["text"].startswith("NBA pipeline gaps")]
 
