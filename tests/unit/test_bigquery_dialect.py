@@ -7,6 +7,7 @@ checked as built; and every `.query(` call site in services/ and libs/ must have
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -110,11 +111,18 @@ def rendered_writes() -> list[Sent]:
         client.origin = f"replace {table.fqn}"
         assert table.partition_column is not None
         backend.replace(table, {table.partition_column: DAY}, [sample_row(table)])
+    keyed = [table for table in DECLARED if table.natural_key and table.fqn not in rebuilt]
+    client.origin = "upserts of every keyed table combined in one script"
+    backend.upsert_tables([(table, [[sample_row(table)]]) for table in keyed])
     for source in raw_tables():
         builds = builds_reading(source.fqn)
         if builds:
+            targets = [build.target for build in builds]
             client.origin = f"rebuild after {source.fqn}"
-            backend.rebuild([build.target for build in builds], {"game_date": DAY})
+            backend.rebuild(targets, {"game_date": DAY})
+            client.origin = f"rebuilds of three dates after {source.fqn}, combined"
+            days = [DAY + dt.timedelta(days=i) for i in range(3)]
+            backend.rebuild_many(targets, [{"game_date": day} for day in days])
     return client.sent
 
 
