@@ -284,7 +284,8 @@ def test_a_days_tables_and_an_onwards_one_are_one_script_job_each_in_its_own_sco
     assert w.rebuild(targets, {"game_date": DAY}) == [4, 9]
     ((_, script, config),) = client.of("query")
     day, onwards = script.split(f"MERGE `proj.{targets[1].table.fqn}` T")
-    assert "T.`game_date` = @game_date THEN DELETE" in day and ">=" not in day
+    assert "T.`game_date` = @game_date THEN DELETE" in day
+    assert "`game_date` >= @game_date" not in day
     assert "T.`game_date` >= @game_date THEN DELETE" in onwards
     assert "WHERE `game_date` >= @game_date) AS n1" in onwards
     assert [p.name for p in config.query_parameters] == ["game_date"]
