@@ -230,6 +230,8 @@ class LocalStack:
     _finished: dict[uvicorn.Server, threading.Event] = field(default_factory=dict)
     """Set when a server's `serve()` has returned, so `stop` can wait for some before others."""
     _restarted: list[concurrent.futures.Future[None]] = field(default_factory=list)
+    _saved_environ: dict[str, str | None] = field(default_factory=dict)
+    """The emulator variables as they were before `start_emulators` set them."""
     """Servers started again by `start_service`, held (the loop keeps only weak references)."""
     _launcher: ThreadPoolExecutor | None = None
     """The thread that starts the children and lives as long as they should: the kernel
@@ -324,8 +326,12 @@ class LocalStack:
         )
         for name in CHILDREN:
             self._record(name)
-        os.environ["PUBSUB_EMULATOR_HOST"] = f"127.0.0.1:{self.ports.pubsub}"
-        os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{self.ports.gcs}"
+        emulators = {
+            "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{self.ports.pubsub}",
+            "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{self.ports.gcs}",
+        }
+        self._saved_environ = {name: os.environ.get(name) for name in emulators}
+        os.environ.update(emulators)
 
     def settings(self) -> ScraperSettings:
         """Settings every service of the stack uses: emulators, local warehouse, replay
@@ -512,6 +518,12 @@ class LocalStack:
             process.wait()
             (self.pids_dir / f"{name}.json").unlink(missing_ok=True)
         self.processes.clear()
+        for name, value in self._saved_environ.items():  # the Google clients of this process
+            if value is None:  # go back to what they reached before the stack started
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environ = {}
         if self._launcher is not None:
             self._launcher.shutdown()
             self._launcher = None

@@ -23,11 +23,6 @@ SCRAPER_EXECUTION_LOG = Table(
         col("duration_seconds", "FLOAT64"),
         col("error_class", "STRING"),
         col("error_message", "STRING"),
-        col(
-            "message_id",
-            "STRING",
-            description="Pub/Sub id of the phase-1 message, null if unpublished",
-        ),
         col("started_at", "TIMESTAMP", True),
         col("finished_at", "TIMESTAMP", True),
         col(

@@ -63,7 +63,7 @@ class Clients:
         return cls(open_warehouse(settings), store, publisher)
 
     def close(self) -> None:
-        """Flush pending publishes, then close the warehouse."""
+        """Close the publisher (each publish already waited for its ack), then the warehouse."""
         if self._publisher is not None:
             self._publisher.close()
         self.warehouse.close()

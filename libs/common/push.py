@@ -2,7 +2,8 @@
 
 Status codes are the delivery contract: 200 acks (applied, duplicate, nothing to do);
 400/422 where a retry cannot help and 500/503 where it can are both nacks, so the message
-is retried and, after the subscription's max attempts, lands intact in its DLQ. Never 202.
+is retried and, after the subscription's max attempts, lands intact in its DLQ. Never 202:
+the work is done before the answer (and the emulator takes a 202 as a nack).
 A delivery that arrives while another of the same message is being applied gets a 409.
 """
 

@@ -20,6 +20,7 @@ from libs.common.deps import ClientsDep
 from libs.common.messages import ExecutionId
 from libs.common.players import unmatched_names
 from libs.common.sources.registry import SOURCES
+from libs.common.warehouse import TableNotFoundError
 
 EXECUTION_COLUMNS = (
     "execution_id, scraper_name, workflow, status, game_date, params, gcs_path, record_count, "
@@ -149,7 +150,7 @@ def admin_router() -> APIRouter:
                     f"SELECT count(*) AS n FROM {{{table}}} WHERE game_date BETWEEN @a AND @b",
                     {"a": date_from, "b": date_to},
                 )
-            except Exception:  # a table no service has created yet
+            except TableNotFoundError:  # no service that writes it has started yet
                 counts[table] = None
             else:
                 counts[table] = int(rows[0]["n"])

@@ -21,7 +21,7 @@ from libs.common.audit import (
     record_run,
 )
 from libs.common.sources.registry import raw_tables
-from libs.common.warehouse.base import RebuildTarget, Warehouse
+from libs.common.warehouse.base import RebuildTarget, TableNotFoundError, Warehouse
 from libs.common.warehouse.combining import CombiningWarehouse
 from libs.common.warehouse.schema import Table, col
 from tests.contracts.conftest import Backend
@@ -464,3 +464,16 @@ def test_rebuilds_of_several_days_in_one_call_equal_one_rebuild_per_day(
         (days[2], 10),
         (days[3], 18),
     ], "the onwards table from the earliest day, reading every day rebuilt before it"
+
+
+def test_a_query_of_a_table_never_created_says_so_and_other_errors_stay_errors(
+    warehouse: Warehouse,
+) -> None:
+    """`/admin/table-counts` shows a table no service created yet as missing, and only that:
+    a broken query is an error, not a missing table."""
+    with pytest.raises(TableNotFoundError):
+        warehouse.query("SELECT COUNT(*) AS n FROM {nba_raw.never_created}")
+    warehouse.ensure_tables([SCORES])
+    with pytest.raises(Exception) as broken:
+        warehouse.query("SELECT no_such_column FROM {nba_raw.scores}")
+    assert not isinstance(broken.value, TableNotFoundError)

@@ -22,7 +22,6 @@ from nba_pipeline.bench.report import Results
 from nba_pipeline.replay.season import Season
 from nba_pipeline.replay.settings import ReplaySettings
 from nba_pipeline.stack import LocalStack
-from tests.e2e.test_bigquery_backfill import emulator_variables_kept
 
 pytestmark = pytest.mark.e2e
 
@@ -56,8 +55,7 @@ def test_the_bigquery_section_counts_jobs_and_bytes_and_loses_or_doubles_nothing
     tmp_path: Path,
 ) -> None:
     results = Results()
-    with emulator_variables_kept():
-        bigquery_cost(TINY.bigquery, Season(ReplaySettings().seed), tmp_path, results)
+    bigquery_cost(TINY.bigquery, Season(ReplaySettings().seed), tmp_path, results)
 
     assert results.problems == [] and results.notes == []
     figures = {f.name: f for f in results.figures if f.section == SECTION}

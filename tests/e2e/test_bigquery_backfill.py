@@ -12,7 +12,6 @@ together; the most in flight at once is counted, not assumed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import threading
@@ -43,7 +42,6 @@ CONCURRENT_DELIVERIES = 8
 BACKFILL_PARALLEL = 4
 GATHER_SECONDS = 30.0
 """How long the first deliveries wait for the rest of the 8 before going on regardless."""
-EMULATOR_VARIABLES = ("PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
 APPLIED_TWICE = (
     "SELECT work_key FROM {nba_orchestration.processed_messages} "
     "GROUP BY work_key HAVING COUNT(*) > 1 LIMIT 5"
@@ -120,27 +118,17 @@ def in_flight() -> Iterator[InFlight]:
         yield counter
 
 
-@contextlib.contextmanager
-def emulator_variables_kept() -> Iterator[None]:
-    """Start a second stack inside: its emulator variables are undone after, so the session
-    stack's clients made later still find their emulators."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in EMULATOR_VARIABLES:
-            patch.setenv(name, os.environ.get(name, ""))
-        yield
-
-
 @pytest.fixture(scope="module")
 def on_bigquery(
     tmp_path_factory: pytest.TempPathFactory, double: BigQueryDouble, in_flight: InFlight
 ) -> Iterator[LocalStack]:
-    """A stack of its own on the BigQuery backend."""
-    with emulator_variables_kept():
-        bigquery = BigQueryWarehouse(PROJECT, client=double)
-        with LocalStack(ports=Ports.free(), workdir=tmp_path_factory.mktemp("bigquery"),
-                        project=PROJECT, bigquery=bigquery) as stack:  # fmt: skip
-            add_push_subscriptions(stack, EXTRA_SUBSCRIPTIONS)
-            yield stack
+    """A stack of its own on the BigQuery backend (the session stack's emulator variables come
+    back when it stops)."""
+    bigquery = BigQueryWarehouse(PROJECT, client=double)
+    with LocalStack(ports=Ports.free(), workdir=tmp_path_factory.mktemp("bigquery"),
+                    project=PROJECT, bigquery=bigquery) as stack:  # fmt: skip
+        add_push_subscriptions(stack, EXTRA_SUBSCRIPTIONS)
+        yield stack
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ replay server's generated season.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,24 +60,16 @@ def channels() -> Iterator[tuple[dict[str, Any], Channels]]:
 def faulty(
     tmp_path_factory: pytest.TempPathFactory, channels: tuple[dict[str, Any], Channels]
 ) -> Iterator[LocalStack]:
-    """A stack of its own on a frozen clock; the emulator variables are restored afterwards."""
+    """A stack of its own on a frozen clock."""
     overrides = channels[0] | {
         "http_timeout_seconds": HTTP_TIMEOUT,
         "breaker_reset_seconds": BREAKER_COOLDOWN.total_seconds(),
     }
-    saved = {k: os.environ.get(k) for k in ("PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")}
     stack = LocalStack(ports=Ports.free(), workdir=tmp_path_factory.mktemp("faults"),
                        project="nba-faults", clock=Clock(dt.datetime.now(dt.UTC)),
                        settings_overrides=overrides)  # fmt: skip
-    try:
-        with stack:
-            yield stack
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with stack:
+        yield stack
 
 
 @pytest.fixture
@@ -467,7 +458,7 @@ def test_a_dead_lettered_message_alerts_at_once_by_webhook_and_email(
 
 
 TIMEOUT_DAY = GAME_DAYS[18].isoformat()
-UPSTREAM_RUNS = {
+UPSTREAM_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
     "/balldontlie": ("bdl_games", {"date": TIMEOUT_DAY}),
     "/oddsapi": ("oddsa_events", {"date": TIMEOUT_DAY}),
     "/bettingpros": ("bp_events", {"date": TIMEOUT_DAY}),

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from libs.common.settings import CommonSettings
-from libs.common.warehouse.base import Capabilities, Row, Warehouse
+from libs.common.warehouse.base import Capabilities, Row, TableNotFoundError, Warehouse
 from libs.common.warehouse.combining import CombiningWarehouse
 from libs.common.warehouse.schema import Column, Table, col
 
-__all__ = ["Capabilities", "Column", "Row", "Table", "Warehouse", "col", "open_warehouse"]
+__all__ = [
+    "Capabilities",
+    "Column",
+    "Row",
+    "Table",
+    "TableNotFoundError",
+    "Warehouse",
+    "col",
+    "open_warehouse",
+]
 
 
 def open_warehouse(settings: CommonSettings) -> Warehouse:

@@ -16,6 +16,11 @@ TABLE_REF = re.compile(r"\{(nba_[a-z_]+)\.([a-z0-9_]+)\}")
 """SQL templates name tables as `{dataset.table}`; each warehouse renders its own reference."""
 
 
+class TableNotFoundError(LookupError):
+    """A query read a table that does not exist: no service that writes it has started yet.
+    Each backend raises it for its own not-found error, so a caller can tell it apart."""
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a backend guarantees beyond the interface, declared by the backend, so callers
@@ -106,7 +111,8 @@ class Warehouse(Protocol):
         """
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        """Run a read-only template query with `@name` parameters."""
+        """Run a read-only template query with `@name` parameters (`TableNotFoundError` when
+        a table it reads does not exist)."""
 
     def close(self) -> None:
         """Flush and release the warehouse."""

@@ -71,9 +71,13 @@ def day_games(rows: list[dict[str, Any]], day: dt.date, schedule_loaded: bool = 
     return DayGames(day, tipoffs, schedule_loaded)
 
 
+SCHEDULE_TABLE = get_source(SCHEDULE_SOURCE).table.fqn
+"""The table the season-schedule scraper's rows are loaded into."""
+
+
 def schedule_loaded(warehouse: Warehouse) -> bool:
     """Whether the season schedule has been loaded at all (a cold warehouse has no rows)."""
-    rows = warehouse.query(f"SELECT count(*) AS n FROM {{nba_raw.{SCHEDULE_SOURCE}}}")
+    rows = warehouse.query(f"SELECT count(*) AS n FROM {{{SCHEDULE_TABLE}}}")
     return int(rows[0]["n"]) > 0
 
 
@@ -91,7 +95,7 @@ class DailySchedule(BaseModel):
 def games_on(warehouse: Warehouse, day: dt.date) -> DayGames:
     """The day's tip-offs from the loaded NBA.com season schedule."""
     rows = warehouse.query(
-        f"SELECT game_date, start_time_utc FROM {{nba_raw.{SCHEDULE_SOURCE}}} WHERE game_date = @d",
+        f"SELECT game_date, start_time_utc FROM {{{SCHEDULE_TABLE}}} WHERE game_date = @d",
         {"d": day},
     )
     return day_games(rows, day, bool(rows) or schedule_loaded(warehouse))

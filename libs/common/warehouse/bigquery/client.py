@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
 from libs.common.warehouse.base import (
@@ -22,6 +23,7 @@ from libs.common.warehouse.base import (
     Capabilities,
     RebuildTarget,
     Row,
+    TableNotFoundError,
     WriteKinds,
     newer_or_same,
     render_tables,
@@ -462,8 +464,11 @@ class BigQueryWarehouse:
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         config = bigquery.QueryJobConfig(query_parameters=query_parameters(params or {}))
-        job = self.client.query(render_tables(sql, self._quoted), job_config=config)
-        return [dict(row.items()) for row in job.result()]
+        try:
+            job = self.client.query(render_tables(sql, self._quoted), job_config=config)
+            return [dict(row.items()) for row in job.result()]
+        except NotFound as exc:
+            raise TableNotFoundError(str(exc)) from exc
 
     def close(self) -> None:
         self.client.close()

@@ -23,6 +23,7 @@ from libs.common.warehouse.base import (
     Capabilities,
     RebuildTarget,
     Row,
+    TableNotFoundError,
     WriteKinds,
     newer_or_same,
     render_tables,
@@ -387,7 +388,12 @@ class DuckDBWarehouse:
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         with self._using() as cur:
-            result = cur.execute(self._sql(sql), dict(params or {}))
+            try:
+                result = cur.execute(self._sql(sql), dict(params or {}))
+            except duckdb.CatalogException as exc:
+                if "does not exist" in str(exc):
+                    raise TableNotFoundError(str(exc)) from exc
+                raise
             names = [d[0] for d in result.description or []]
             return [dict(zip(names, values, strict=True)) for values in result.fetchall()]
 
