@@ -20,10 +20,10 @@ import grpc
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from google.api.metric_pb2 import MetricDescriptor
 from google.auth.credentials import AnonymousCredentials
 from google.cloud.monitoring_v3 import MetricServiceClient
 from google.cloud.monitoring_v3.services.metric_service.transports import MetricServiceGrpcTransport
-from google.api.metric_pb2 import MetricDescriptor
 from google.cloud.monitoring_v3.types import CreateMetricDescriptorRequest, CreateTimeSeriesRequest
 from google.protobuf import empty_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
