@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.responses import JSONResponse
+
 from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.deps import Clients
 from libs.common.messages import PipelineMessage, PushEnvelope
