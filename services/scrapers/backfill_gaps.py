@@ -48,6 +48,10 @@ def rerun_for(gap: dict[str, Any], today: dt.date) -> Rerun | str:
         return f"{gap['scraper_name']} is no longer a registered scraper"
     day: dt.date | None = gap["game_date"]
     if not source.live_only or day is None or day >= today:
+        try:  # a gap recorded before its params were bounded may hold ones no upstream answers
+            validate_params(source, gap["params"] or {})
+        except ValueError as exc:
+            return f"its params can never succeed: {exc}"
         return Rerun(source.name, gap["params"] or {})
     if source.historical is None:
         return (f"{source.name} serves only the present and has no historical counterpart, "

@@ -162,6 +162,23 @@ def test_a_gap_of_a_scraper_no_longer_registered_is_reported_not_raised() -> Non
     assert reported["reason"] == "retired_scraper is no longer a registered scraper"
 
 
+def test_a_gap_whose_params_no_upstream_answers_is_reported_not_re_run() -> None:
+    """Gaps recorded before the parameters were bounded (issue 17) hold params the scraper now
+    refuses: re-running them would fail every pass and alert for nothing."""
+    with scrapers_app() as scrapers:
+        gap = {"failure_id": "old", "scraper_name": "espn_roster", "params": {"team_id": ".."},
+               "params_key": '{"team_id": ".."}', "first_failed_at": STARTED, "attempts": 1,
+               "backfilled": False}  # fmt: skip
+        scrapers.warehouse.upsert(SCRAPER_FAILURES, [gap])
+        report = backfill(scrapers)
+        [reported] = report["unrecoverable"]
+        assert report["attempted"] == 0
+        assert (
+            reported["reason"].startswith("its params can never succeed")
+            and "team_id" in reported["reason"]
+        )
+
+
 def gap_alerts(hooks: Received) -> list[str]:
     return [item["text"] for item in hooks.items if item["text"].startswith("NBA pipeline gaps")]
 
