@@ -159,6 +159,7 @@ def admin_router() -> APIRouter:
     @router.get(
         "/admin/players/unmatched",
         summary="Prop names of a date range that matched no player (nba_analytics.player_map)",
+        responses={503: {"description": "the analytics service has not created the map yet"}},
     )
     def players_unmatched(
         clients: ClientsDep,
@@ -171,6 +172,11 @@ def admin_router() -> APIRouter:
             raise query_error(
                 "to", f"at most {MAX_UNMATCHED_DAYS} days at once; ask for a shorter range"
             )
-        return {"names": unmatched_names(clients.warehouse, date_from, date_to)}
+        try:
+            return {"names": unmatched_names(clients.warehouse, date_from, date_to)}
+        except TableNotFoundError:
+            raise HTTPException(
+                503, "nba_analytics.player_map does not exist yet: start the analytics service"
+            ) from None
 
     return router

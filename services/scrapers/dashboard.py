@@ -22,7 +22,7 @@ from libs.common.quota import QUOTA_HEADERS
 from libs.common.sources.base import Upstream
 from libs.common.sources.oddsapi import eastern_date
 from libs.common.sources.registry import SOURCES
-from libs.common.warehouse.base import Warehouse
+from libs.common.warehouse.base import TableNotFoundError, Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -176,10 +176,14 @@ def collect(
 
 
 def unmatched_days(warehouse: Warehouse, now: dt.datetime) -> dict[dt.date, int]:
-    """Prop names no player matched, for each of the last UNMATCHED_DAYS game days (0 too)."""
+    """Prop names no player matched, for each of the last UNMATCHED_DAYS game days (0 too);
+    none before the analytics service has created the player map."""
     today = eastern_date(now)
     days = [today - dt.timedelta(days=n) for n in range(UNMATCHED_DAYS)]
-    counts = unmatched_per_day(warehouse, days[-1], today)
+    try:
+        counts = unmatched_per_day(warehouse, days[-1], today)
+    except TableNotFoundError:
+        return {}
     return {day: counts.get(day, 0) for day in days}
 
 
@@ -340,7 +344,7 @@ def render(data: dict[str, Any]) -> str:
     )  # fmt: skip
     unmatched = table(
         "unmatched-names", ["game day (ET)", "prop names matching no player"],
-        unmatched_rows(data), "no days",
+        unmatched_rows(data), "no player map yet: the analytics service creates it",
     )  # fmt: skip
     unmetered = ", ".join(u for u in get_args(Upstream) if u not in QUOTA_HEADERS)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>NBA pipeline health</title>

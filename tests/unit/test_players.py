@@ -145,3 +145,16 @@ def test_a_name_key_ignores_what_books_spell_differently() -> None:
     assert len({name_key(n) for n in ("Nic Claxton", "NIC CLAXTON", "Nic  Claxton Jr.")}) == 1
     assert name_key("Jaden Ivey") != name_key("Jaden")  # `iv` only as a word
     assert name_key("Luka Dončić") == name_key("Luka Doncic")
+
+
+def test_before_the_analytics_service_creates_the_map_both_say_so() -> None:
+    warehouse = DuckDBWarehouse(":memory:")
+    warehouse.ensure_tables([*ORCHESTRATION_TABLES, *raw_tables()])
+    page = dashboard.render(dashboard.collect(warehouse, NOW))
+    assert "no player map yet: the analytics service creates it" in page
+    with TestClient(create_app(clients=fake_clients(warehouse))) as client:
+        answer = client.get(
+            "/admin/players/unmatched", params={"from": "2025-02-20", "to": "2025-02-20"}
+        )
+    assert answer.status_code == 503 and "start the analytics service" in answer.json()["detail"]
+    warehouse.close()
