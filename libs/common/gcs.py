@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from libs.common.errors import PipelineError
 from libs.common.validation import bounded
 
 UNDATED = "undated"
@@ -28,8 +29,11 @@ def object_name(
     return f"{gcs_prefix}/{day}/{stamp}_{execution_id}.{ext}"
 
 
-class StorageError(RuntimeError):
-    """A raw file that cannot be written or read; the message names the path."""
+class StorageError(PipelineError, RuntimeError):
+    """A raw file that cannot be written or read; the message names the path. Retried: the
+    store may answer next time."""
+
+    status_code = 500
 
 
 class FileAlreadyExistsError(StorageError):
@@ -39,9 +43,13 @@ class FileAlreadyExistsError(StorageError):
 class InvalidPathError(StorageError):
     """A gs:// path outside the bucket or not a plain object name: no retry can reach it."""
 
+    status_code = 400
+
 
 class NotJsonError(StorageError):
     """A file that was read but is not JSON: reading it again gives the same bytes."""
+
+    status_code = 422
 
 
 @dataclass(frozen=True)

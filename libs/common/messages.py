@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
 )
 
+from libs.common.errors import PipelineError
 from libs.common.validation import bounded, describe
 
 SCRAPER_COMPLETE_TOPIC = "nba-scraper-complete"
@@ -220,8 +221,10 @@ class PushEnvelope(BaseModel):
     )
 
 
-class MessageError(ValueError):
+class MessageError(PipelineError, ValueError):
     """A push message whose body cannot be decoded into its schema; retrying will not help."""
+
+    status_code = 400
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -9,11 +9,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from libs.common.errors import PipelineError
 from libs.common.messages import PHASE2_COMPLETE_TOPIC, SCRAPER_COMPLETE_TOPIC, encode_message
 
 
-class PublishError(RuntimeError):
-    """A message Pub/Sub did not accept; the caller fails the run (it is retried, then recorded)."""
+class PublishError(PipelineError, RuntimeError):
+    """A message Pub/Sub did not accept; the caller fails the run (it is retried, then recorded).
+    A push answers it 503: the work is done and idempotent, only its announcement is missing."""
+
+    status_code = 503
 
 
 RETRIED_CODES = ("Aborted", "Cancelled", "DeadlineExceeded", "InternalServerError",

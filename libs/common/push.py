@@ -2,7 +2,8 @@
 
 Status codes are the delivery contract: 200 acks (applied, duplicate, nothing to do);
 400/422 where a retry cannot help and 500/503 where it can are both nacks, so the message
-is retried and, after the subscription's max attempts, lands intact in its DLQ. Never 202:
+is retried and, after the subscription's max attempts, lands intact in its DLQ. A failure's
+code is its error's own (`libs/common/errors.py`). Never 202:
 the work is done before the answer (and the emulator takes a 202 as a nack).
 A delivery that arrives while another of the same message is being applied gets a 409.
 """
@@ -23,7 +24,7 @@ from fastapi.responses import JSONResponse
 from libs.common.audit import record_processed
 from libs.common.auth import require_push_identity
 from libs.common.deps import Clients, ClientsDep
-from libs.common.gcs import InvalidPathError, NotJsonError, StorageError
+from libs.common.errors import status_code_of
 from libs.common.ledger import WarehouseLedger, Work, WorkLedger, open_ledger
 from libs.common.messages import (
     REPROCESS_ATTRIBUTE,
@@ -33,27 +34,13 @@ from libs.common.messages import (
     decode_message,
 )
 from libs.common.metrics import count_run
-from libs.common.pubsub import PublishError
 from libs.common.settings import WorkLedgerKind
-from libs.common.sources.base import ParseError
-from libs.common.sources.registry import UnknownScraperError
 from libs.common.validation import bounded
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=PipelineMessage)
 
-REJECTION_STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (MessageError, 400),
-    (UnknownScraperError, 400),
-    (InvalidPathError, 400),
-    (ParseError, 422),
-    (NotJsonError, 422),
-    (StorageError, 500),
-    (PublishError, 503),
-)
-"""Known failures and the code each gets (the first that matches); anything else is a 500
-(retried)."""
 LOGGED_ATTRIBUTES = 20
 """Attributes a rejection's log line keeps, each cut to a few hundred characters."""
 
@@ -213,7 +200,7 @@ def handle_push(
 def _rejected(envelope: PushEnvelope, phase: str, exc: Exception, started: float) -> JSONResponse:
     """The nack for a failure, logged with its reason and counted."""
     message_id = envelope.message.message_id
-    status = next((code for kind, code in REJECTION_STATUS if isinstance(exc, kind)), 500)
+    status = status_code_of(exc)
     reason = bounded(f"{type(exc).__name__}: {exc}", 2000)
     scraper_name = bounded(envelope.message.attributes.get("scraper_name", ""), 64)
     count_run(phase, scraper_name, "rejected", 0, time.monotonic() - started)

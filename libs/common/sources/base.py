@@ -10,6 +10,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
+from libs.common.errors import PipelineError
 from libs.common.warehouse.schema import Table
 
 Upstream = Literal["oddsapi", "balldontlie", "espn", "nbacom_cdn", "nbacom_web", "bettingpros"]
@@ -17,8 +18,10 @@ Upstream = Literal["oddsapi", "balldontlie", "espn", "nbacom_cdn", "nbacom_web",
 Row = dict[str, Any]
 
 
-class ParseError(ValueError):
+class ParseError(PipelineError, ValueError):
     """An upstream body that does not have the shape its parser expects."""
+
+    status_code = 422
 
     def __init__(self, scraper_name: str, field: str, problem: str) -> None:
         self.scraper_name = scraper_name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from libs.common.errors import PipelineError
 from libs.common.sources import balldontlie, bettingpros, espn, nbacom, oddsapi
 from libs.common.sources.base import Source
 from libs.common.warehouse.schema import Table
@@ -37,8 +38,10 @@ def _check_historical(sources: dict[str, Source]) -> None:
 _check_historical(SOURCES)
 
 
-class UnknownScraperError(KeyError):
+class UnknownScraperError(PipelineError, KeyError):
     """A scraper_name that is not in the registry; the message lists the known names."""
+
+    status_code = 400
 
     def __init__(self, name: str) -> None:
         self.name = name
