@@ -17,7 +17,6 @@ MAX_AGE = "{closing_line_max_age_minutes}"
 """Where a build's SQL takes the closing-line age limit (`Build.target_for`)."""
 
 
-
 @dataclass(frozen=True)
 class Build:
     """An analytics table rebuilt per game date when any table it reads is loaded."""
@@ -221,12 +220,14 @@ PLAYER_GAME_LINES = Table(
         col(
             "minutes_before_tip",
             "INT64",
-            description="how long before tip-off the closing snapshot was taken; NULL: tip-off unknown",
+            description="how long before tip-off the closing snapshot was taken (negative: "
+            "after it); NULL: tip-off unknown",
         ),
         col(
             "closing_stale",
             "BOOL",
-            description="minutes_before_tip is over CLOSING_LINE_MAX_AGE_MINUTES: no snapshot near tip-off",
+            description="the closing snapshot was taken more than CLOSING_LINE_MAX_AGE_MINUTES "
+            "before tip-off, or after it (no snapshot before it)",
         ),
         col("opening_line", "FLOAT64", description="line of the first snapshot"),
         col("opening_over_price", "FLOAT64"),
@@ -289,16 +290,18 @@ WITH snapshots AS (
   WHERE latest = 1
 ), priced AS (
   SELECT s.*, t.tip, {decimal_price("s.over_price", "s.odds_format")} AS over_decimal,
-         {decimal_price("s.under_price", "s.odds_format")} AS under_decimal
+         {decimal_price("s.under_price", "s.odds_format")} AS under_decimal,
+         t.tip IS NULL OR s.snapshot_at <= t.tip AS pregame
   FROM snapshots s
   LEFT JOIN tips t ON t.source = s.source AND t.event_id = s.event_id
-  WHERE t.tip IS NULL OR s.snapshot_at <= t.tip
 ), ranked AS (
   SELECT *, under_decimal / (over_decimal + under_decimal) AS over_no_vig,
          ROW_NUMBER() OVER (PARTITION BY source, bookmaker, market, player_name
                             ORDER BY snapshot_at, line) AS from_first,
          ROW_NUMBER() OVER (PARTITION BY source, bookmaker, market, player_name
-                            ORDER BY snapshot_at DESC, line) AS from_last
+                            ORDER BY CASE WHEN pregame THEN 0 ELSE 1 END,
+                                     CASE WHEN pregame THEN snapshot_at END DESC,
+                                     snapshot_at, line) AS from_last
   FROM priced
 ), scored AS (
   SELECT p.game_date, p.game_id, p.player_id, p.player_name, p.team_abbr, p.opponent_abbr,
@@ -327,7 +330,8 @@ SELECT game_date, game_id, player_id, player_name, team_abbr, opponent_abbr, sou
        CASE WHEN stat > line THEN 'over' WHEN stat < line THEN 'under' ELSE 'push' END
          AS outcome,
        stat - line AS margin, market, stat, minutes_before_tip,
-       minutes_before_tip > {MAX_AGE} AS closing_stale, opening_line, opening_over_price,
+       minutes_before_tip NOT BETWEEN 0 AND {MAX_AGE} AS closing_stale, opening_line,
+       opening_over_price,
        opening_under_price, opening_snapshot_at, line - opening_line AS movement, over_no_vig,
        opening_over_no_vig,
        CASE WHEN opening_line = line THEN over_no_vig * opening_over_decimal - 1 END AS over_clv,
@@ -337,8 +341,9 @@ SELECT game_date, game_id, player_id, player_name, team_abbr, opponent_abbr, sou
 FROM timed
 """
 """Per (player, market, book): the opening line is the first snapshot, the closing one the
-last at or before tip-off (the event's latest known `commence_time`; any snapshot when none
-is known). Snapshots after tip-off are not lines. Names go through the player map."""
+last at or before tip-off (the event's latest known `commence_time`; the last snapshot when
+none is known). Without a snapshot before tip-off, the first after it closes (a BettingPros
+backfill can only fetch after the game), flagged stale. Names go through the player map."""
 
 TEAM_GAME_SUMMARY = Table(
     "nba_analytics",
