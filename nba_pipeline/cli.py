@@ -20,7 +20,7 @@ from rich.table import Table as RichTable
 from libs.common.rawfile import fetched_at, split_envelope
 from libs.common.sources.base import ParseContext, ParseError
 from libs.common.sources.registry import UnknownScraperError, get_source
-from nba_pipeline.dlq import dlq_app
+from nba_pipeline.dlq.cli import dlq_app
 from nba_pipeline.infra import infra_app
 from nba_pipeline.players import players_app
 

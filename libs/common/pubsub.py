@@ -1,10 +1,13 @@
-"""Publishing: every publish waits for its ack and raises on failure, never swallows."""
+"""Pub/Sub: publishing (every publish waits for its ack and raises on failure, never swallows)
+and the one scan that reads a dead-letter queue."""
 
 from __future__ import annotations
 
 import functools
+import itertools
+import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from pydantic import BaseModel
@@ -101,13 +104,111 @@ DLQ_SUBSCRIPTIONS = tuple(f"{t}-dlq-sub" for t in (SCRAPER_COMPLETE_TOPIC, PHASE
 """The dead-letter pull subscriptions (DESIGN §1: `<topic>-dlq-sub`)."""
 DLQ_PULL_CAP = 1000
 """Counting stops here: a DLQ this deep needs a human, not an exact number."""
+PULL_BATCH = 100
+UNREACHABLE_AFTER_SECONDS = 10.0
+"""A waiting pull's transient errors are retried this long before the scan gives up."""
+
+
+class PullError(RuntimeError):
+    """A pull that failed: `unreachable` when Pub/Sub did not answer, else the subscription is
+    missing."""
+
+    def __init__(self, message: str, unreachable: bool) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+class PullScan:
+    """Every message of a pull subscription, once each, leased until the scan ends.
+
+    The one way this code reads a dead-letter queue (the DLQ commands, the depth counter,
+    the tests). `ack` deletes a message at once; every other one is handed back (ack deadline
+    0) when the scan closes, all together: handing one back earlier would make it pullable
+    again at once, so the scan would see it twice, and keeping it would hide it from other
+    readers until its ack deadline ran out.
+    """
+
+    def __init__(self, subscriber: Any, path: str, wait_seconds: float | None = None) -> None:
+        """`wait_seconds` None: pulls return at once (Pub/Sub deprecates this and may answer
+        short, but a waiting pull holds the caller for its whole deadline on every empty
+        queue); else each pull waits up to that long."""
+        self.subscriber = subscriber
+        self.path = path
+        self.wait_seconds = wait_seconds
+        self._held: dict[str, str] = {}  # message id -> latest ack id
+        self._seen: set[str] = set()
+
+    def _pull(self) -> list[Any]:
+        from google.api_core.exceptions import GoogleAPICallError, NotFound, RetryError
+        from google.api_core.retry import Retry
+
+        request = {"subscription": self.path, "max_messages": PULL_BATCH}
+        try:
+            if self.wait_seconds is None:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    response = self.subscriber.pull(
+                        request=request | {"return_immediately": True}, timeout=5
+                    )
+            else:
+                response = self.subscriber.pull(
+                    request=request,
+                    timeout=self.wait_seconds,
+                    retry=Retry(timeout=UNREACHABLE_AFTER_SECONDS),
+                )
+        except NotFound:
+            raise PullError(f"subscription {self.path} does not exist", False) from None
+        except (GoogleAPICallError, RetryError) as exc:
+            where = os.environ.get("PUBSUB_EMULATOR_HOST") or "Pub/Sub"
+            reason = getattr(exc, "message", None) or type(exc).__name__
+            raise PullError(f"cannot pull {self.path} from {where}: {reason}", True) from None
+        return list(response.received_messages)
+
+    def __iter__(self) -> Iterator[Any]:
+        """Each message (a PubsubMessage) not pulled before, until a pull brings none new."""
+        while True:
+            fresh = []
+            for item in self._pull():
+                message_id = item.message.message_id
+                if message_id not in self._seen:
+                    self._seen.add(message_id)
+                    self._held[message_id] = item.ack_id
+                    fresh.append(item.message)
+                elif message_id in self._held:  # redelivered after its lease ran out
+                    self._held[message_id] = item.ack_id
+                else:  # acked, and delivered again before the ack reached Pub/Sub
+                    self._acknowledge([item.ack_id])
+            if not fresh:
+                return
+            yield from fresh
+
+    def ack(self, message_id: str) -> None:
+        """Delete a message this scan pulled."""
+        self._acknowledge([self._held.pop(message_id)])
+
+    def _acknowledge(self, ack_ids: list[str]) -> None:
+        self.subscriber.acknowledge(request={"subscription": self.path, "ack_ids": ack_ids})
+
+    def close(self) -> None:
+        """Hand back every message not acked."""
+        held, self._held = list(self._held.values()), {}
+        if held:
+            self.subscriber.modify_ack_deadline(
+                request={"subscription": self.path, "ack_ids": held, "ack_deadline_seconds": 0}
+            )
+
+    def __enter__(self) -> PullScan:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class DeadLetterCounter:
     """How many messages wait in each DLQ subscription (dashboard, the `nba.dlq.depth` gauge).
 
-    Pulls without waiting and hands every message straight back (ack deadline 0), so nothing
-    is consumed; the count is what Pub/Sub would deliver now, capped at DLQ_PULL_CAP.
+    Scans without waiting and hands every message back, so nothing is consumed; the count is
+    what Pub/Sub would deliver now, capped at DLQ_PULL_CAP.
     """
 
     def __init__(
@@ -131,29 +232,8 @@ class DeadLetterCounter:
     def depth(self, subscription: str) -> int:
         """Messages waiting in one subscription (short name)."""
         path = f"projects/{self.project}/subscriptions/{subscription}"
-        seen: dict[str, str] = {}
-        try:
-            while len(seen) < DLQ_PULL_CAP:
-                with warnings.catch_warnings():
-                    # deprecated, but a waiting pull would hold the caller for its whole deadline
-                    # on every empty DLQ; an occasional short count is acceptable here
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    response = self._client().pull(
-                        request={"subscription": path, "max_messages": 100,
-                                 "return_immediately": True},
-                        timeout=5,
-                    )  # fmt: skip
-                fresh = {r.message.message_id: r.ack_id for r in response.received_messages}
-                if not fresh.keys() - seen.keys():
-                    break
-                seen |= fresh
-        finally:
-            if seen:
-                self._client().modify_ack_deadline(
-                    request={"subscription": path, "ack_ids": list(seen.values()),
-                             "ack_deadline_seconds": 0}
-                )  # fmt: skip
-        return len(seen)
+        with PullScan(self._client(), path) as scan:
+            return sum(1 for _ in itertools.islice(scan, DLQ_PULL_CAP))
 
     def depths(self) -> dict[str, int]:
         """Depth of every DLQ subscription."""

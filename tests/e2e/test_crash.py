@@ -12,9 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from google.cloud import pubsub_v1
 
-from libs.common.messages import PHASE2_COMPLETE_TOPIC, SCRAPER_COMPLETE_TOPIC
+from libs.common.pubsub import DeadLetterCounter
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from nba_pipeline.backfill import backfill
 from nba_pipeline.pipeline import PipelineClient
@@ -56,14 +55,11 @@ def dead_letters(project: str, emulator: str) -> int:
     """Messages waiting in both DLQs of the emulator at `emulator`."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PUBSUB_EMULATOR_HOST", emulator)
-        subscriber = pubsub_v1.SubscriberClient()
-        waiting = 0
-        for topic in (SCRAPER_COMPLETE_TOPIC, PHASE2_COMPLETE_TOPIC):
-            path = f"projects/{project}/subscriptions/{topic}-dlq-sub"
-            answer = subscriber.pull(request={"subscription": path, "max_messages": 100}, timeout=5)
-            waiting += len(answer.received_messages)
-        subscriber.close()
-    return waiting
+        counter = DeadLetterCounter(project)
+        try:
+            return sum(counter.depths().values())
+        finally:
+            counter.close()
 
 
 def test_sigkill_mid_backfill_then_resume_loads_every_row_once(tmp_path: Path) -> None:

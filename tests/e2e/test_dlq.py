@@ -22,7 +22,8 @@ from typer.testing import CliRunner, Result
 
 from libs.common.gcs import object_name
 from libs.common.messages import SCRAPER_COMPLETE_TOPIC, ScraperComplete
-from nba_pipeline.dlq import DeadLetterQueues, DlqMessage, MessageFilter, dlq_app
+from nba_pipeline.dlq import DeadLetterQueues, DlqMessage, MessageFilter
+from nba_pipeline.dlq.cli import dlq_app
 from nba_pipeline.stack import LocalStack
 from tests.utils.pubsub import TopicObserver
 

@@ -9,20 +9,18 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from libs.common.pubsub import Publisher
+from libs.common.pubsub import DeadLetterCounter, Publisher, PullScan
 from nba_pipeline import cli
-from nba_pipeline.dlq import (
-    DeadLetterQueues,
+from nba_pipeline.dlq.cli import dlq_app
+from nba_pipeline.dlq.messages import (
     DlqError,
     DlqMessage,
-    DlqTopology,
     MessageFilter,
-    RateLimiter,
     clean_attributes,
-    dlq_app,
     parse_attribute_filters,
     replay_attributes,
 )
+from nba_pipeline.dlq.queues import DeadLetterQueues, DlqTopology, RateLimiter
 from nba_pipeline.topology import Topology
 
 DLQ_SUB = "nba-scraper-complete-dlq-sub"
@@ -254,3 +252,63 @@ def test_an_unreachable_pubsub_is_one_clear_error(topology: DlqTopology) -> None
         queues.peek(["scraper-complete"])
     assert "cannot pull projects/p/subscriptions/" in str(caught.value)
     assert "failed to connect" in str(caught.value) and "--project" in str(caught.value)
+
+
+def test_a_missing_subscription_is_named(topology: DlqTopology) -> None:
+    from google.api_core.exceptions import NotFound
+
+    class Missing(FakeSubscriber):
+        def pull(self, request: dict[str, Any], timeout: float, retry: Any = None) -> Any:
+            raise NotFound("no such subscription")
+
+    with pytest.raises(DlqError) as caught:
+        DeadLetterQueues("p", topology, Missing([])).peek(["gone"])
+    assert str(caught.value) == "subscription projects/p/subscriptions/gone does not exist"
+
+
+class Redelivering:
+    """Pulls answer scripted batches, then nothing; records acks and hand-backs."""
+
+    def __init__(self, *batches: list[tuple[str, str]]) -> None:
+        self.batches = list(batches)
+        self.acked: list[str] = []
+        self.handed_back: list[str] = []
+
+    def pull(self, request: dict[str, Any], timeout: float, retry: Any = None) -> Any:
+        batch = self.batches.pop(0) if self.batches else []
+        received = [
+            SimpleNamespace(ack_id=ack_id, message=SimpleNamespace(message_id=message_id))
+            for message_id, ack_id in batch
+        ]
+        return SimpleNamespace(received_messages=received)
+
+    def acknowledge(self, request: dict[str, Any]) -> None:
+        self.acked += request["ack_ids"]
+
+    def modify_ack_deadline(self, request: dict[str, Any]) -> None:
+        assert request["ack_deadline_seconds"] == 0
+        self.handed_back += request["ack_ids"]
+
+
+def test_a_scan_yields_each_message_once_and_hands_back_the_latest_leases() -> None:
+    subscriber = Redelivering(
+        [("m1", "a1"), ("m2", "a2")],
+        [("m1", "a3"), ("m3", "a4")],  # m1's lease ran out: delivered again
+        [("m2", "a5")],  # acked, and delivered again before the ack arrived
+    )
+    seen = []
+    with PullScan(subscriber, "projects/p/subscriptions/s", wait_seconds=1) as scan:
+        for message in scan:
+            seen.append(message.message_id)
+            if message.message_id == "m2":
+                scan.ack("m2")
+    assert seen == ["m1", "m2", "m3"]
+    assert subscriber.acked == ["a2", "a5"]
+    assert subscriber.handed_back == ["a3", "a4"], "all others, together, when the scan ends"
+
+
+def test_the_counter_counts_each_waiting_message_once_and_consumes_none() -> None:
+    subscriber = Redelivering([("m1", "a1"), ("m2", "a2")], [("m1", "a3")])
+    counter = DeadLetterCounter("p", ["s"], subscriber)
+    assert counter.depths() == {"s": 2}
+    assert subscriber.acked == [] and subscriber.handed_back == ["a3", "a2"]

@@ -9,6 +9,8 @@ from typing import Any
 
 from google.cloud import pubsub_v1
 
+from libs.common.pubsub import PullScan
+
 
 class TopicObserver:
     """A pull subscription on a topic, so a test can count the messages it carried."""
@@ -47,29 +49,19 @@ class TopicObserver:
 def pull_dlq(
     project: str, subscription: str, match: Any, expected: int, timeout: float = 90
 ) -> list[Any]:
-    """Pull a DLQ subscription until `expected` messages satisfy `match`; the others are nacked back."""
+    """Scan a DLQ subscription until `expected` messages satisfy `match`; those are acked, the
+    others handed back."""
     subscriber = pubsub_v1.SubscriberClient()
     path = f"projects/{project}/subscriptions/{subscription}"
     found: dict[str, Any] = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and len(found) < expected:
-        response = subscriber.pull(request={"subscription": path, "max_messages": 50}, timeout=5)
-        mine = [m for m in response.received_messages if match(m.message)]
-        others = [m for m in response.received_messages if not match(m.message)]
-        for m in mine:
-            found[m.message.message_id] = m.message
-        if mine:
-            subscriber.acknowledge(
-                request={"subscription": path, "ack_ids": [m.ack_id for m in mine]}
-            )
-        if others:
-            subscriber.modify_ack_deadline(
-                request={
-                    "subscription": path,
-                    "ack_ids": [m.ack_id for m in others],
-                    "ack_deadline_seconds": 0,
-                }
-            )
-        if not response.received_messages:
+        with PullScan(subscriber, path) as scan:
+            for message in scan:
+                if match(message):
+                    found[message.message_id] = message
+                    scan.ack(message.message_id)
+        if len(found) < expected:
             time.sleep(0.5)
+    subscriber.close()
     return list(found.values())
