@@ -39,13 +39,13 @@ GCP_REGION ?= us-central1
 RUN_URL = https://nba-$(1)-$(GCP_PROJECT_NUMBER).$(GCP_REGION).run.app
 
 deploy-scrapers: install ## build and deploy scrapers to Cloud Run (DRY_RUN=1 prints the commands)
-	@$(UV) run --locked python -m nba_pipeline.deploy scrapers
+	@$(UV) run --locked nba-pipeline deploy scrapers
 deploy-processors: install ## build and deploy processors to Cloud Run (DRY_RUN=1 prints the commands)
-	@$(UV) run --locked python -m nba_pipeline.deploy processors
+	@$(UV) run --locked nba-pipeline deploy processors
 deploy-analytics: install ## build and deploy analytics to Cloud Run (DRY_RUN=1 prints the commands)
-	@$(UV) run --locked python -m nba_pipeline.deploy analytics
+	@$(UV) run --locked nba-pipeline deploy analytics
 deploy-all: install ## build and deploy the three services (DRY_RUN=1 prints the commands)
-	@$(UV) run --locked python -m nba_pipeline.deploy all
+	@$(UV) run --locked nba-pipeline deploy all
 deploy-canary: install ## SERVICE=...: new revision at CANARY_PERCENT (10%), watched, then promoted or rolled back
 	@$(UV) run --locked python -m nba_pipeline.canary deploy $(SERVICE)
 promote: install ## SERVICE=...: all traffic to the revision tagged canary (DRY_RUN=1 prints the command)
@@ -57,7 +57,7 @@ infra-apply: install ## Pub/Sub topology in GCP_PROJECT, then the Pub/Sub servic
 	@$(UV) run --locked nba-pipeline infra apply --project $(GCP_PROJECT) \
 		--processors-url $(call RUN_URL,processors) --analytics-url $(call RUN_URL,analytics) \
 		--push-service-account $(PUSH_SERVICE_ACCOUNT)
-	@$(UV) run --locked python -m nba_pipeline.deploy iam
+	@$(UV) run --locked nba-pipeline deploy iam
 
 bench: install check-emulators ## benchmarks against the local stack (BENCH_ARGS=--quick for a smoke run)
 	@$(UV) run --locked nba-pipeline bench $(BENCH_ARGS)

@@ -1,4 +1,4 @@
-"""`nba-pipeline`: the project's one command (local stack, scrape, parse, infra)."""
+"""`nba-pipeline`: the project's one command (local stack, scrape, parse, infra, deploy)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from rich.table import Table as RichTable
 from libs.common.rawfile import fetched_at, split_envelope
 from libs.common.sources.base import ParseContext, ParseError
 from libs.common.sources.registry import UnknownScraperError, get_source
+from nba_pipeline.deploy.cli import deploy
 from nba_pipeline.dlq.cli import dlq_app
 from nba_pipeline.infra import infra_app
 from nba_pipeline.players import players_app
@@ -33,6 +34,7 @@ app = typer.Typer(help="NBA data pipeline: local stack, scrapes, parsing and inf
 app.add_typer(infra_app, name="infra")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(players_app, name="players")
+app.command()(deploy)
 console = Console(stderr=True)
 
 SCHEDULER_TICK_SECONDS = 1.0

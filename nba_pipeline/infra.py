@@ -11,8 +11,10 @@ from typing import Annotated, Any
 
 import typer
 from google.protobuf import duration_pb2
+from pydantic import ValidationError
 
-from nba_pipeline.deploy import DeploySettings, iam_commands
+from nba_pipeline.deploy.gcloud import iam_commands
+from nba_pipeline.deploy.settings import DEFAULT_BUCKET, DeploySettings, settings_error
 from nba_pipeline.monitoring import (
     Clients,
     MonitoringApplier,
@@ -123,7 +125,9 @@ def infra_apply(
         str, typer.Option(envvar="GCP_PROJECT_NUMBER", help="else looked up with gcloud")
     ] = "",
     region: Region = "us-central1",
-    gcs_bucket: Annotated[str, typer.Option(help="default PROJECT-nba-scraped-data")] = "",
+    gcs_bucket: Annotated[
+        str, typer.Option(envvar="GCS_BUCKET", help="raw-file bucket (default: the services')")
+    ] = DEFAULT_BUCKET,
     processors_url: Annotated[
         str | None, typer.Option(help="processors base URL (default: local, or Cloud Run's)")
     ] = None,
@@ -153,14 +157,19 @@ def infra_apply(
             typer.echo(("would " if dry_run and actions else "") + action)
         return
     gcloud = Gcloud(dry_run)
-    settings = DeploySettings(
-        project=project,
-        project_number=_project_number(gcloud, project, project_number),
-        push_service_account=push_service_account or f"nba-push@{project}.iam.gserviceaccount.com",
-        scheduler_service_account=f"nba-scheduler@{project}.iam.gserviceaccount.com",
-        region=region,
-        gcs_bucket=gcs_bucket or f"{project}-nba-scraped-data",
-    )
+    try:
+        settings = DeploySettings(
+            gcp_project=project,
+            gcp_project_number=_project_number(gcloud, project, project_number),
+            gcp_region=region,
+            push_service_account=push_service_account
+            or f"nba-push@{project}.iam.gserviceaccount.com",
+            scheduler_service_account=f"nba-scheduler@{project}.iam.gserviceaccount.com",
+            runtime_service_account="",  # each service its own identity, whatever the env says
+            gcs_bucket=gcs_bucket,
+        )
+    except ValidationError as exc:
+        raise _stop(settings_error(exc)) from None
     for step in project_steps(settings):
         gcloud.step(step)
     urls = {"processors": processors_url or settings.service_url("processors"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from libs.common.messages import PHASE2_COMPLETE_TOPIC, SCRAPER_COMPLETE_TOPIC
-from nba_pipeline.deploy import ARTIFACT_REPOSITORY, SERVICES, DeploySettings
+from nba_pipeline.deploy.settings import ARTIFACT_REPOSITORY, SERVICES, DeploySettings
 
 ROOT = Path(__file__).resolve().parents[1]
 LIFECYCLE_FILE = Path("infra/storage/lifecycle.json")
@@ -59,7 +59,7 @@ class Step:
 
 
 def _gcloud(settings: DeploySettings, *args: str) -> list[str]:
-    return ["gcloud", *args, f"--project={settings.project}"]
+    return ["gcloud", *args, f"--project={settings.gcp_project}"]
 
 
 def _member(email: str) -> str:
@@ -76,7 +76,7 @@ def _created(settings: DeploySettings, kind: list[str], name: str, *flags: str) 
 def _bucket_steps(settings: DeploySettings) -> list[Step]:
     bucket = f"gs://{settings.gcs_bucket}"
     return [
-        _created(settings, ["storage", "buckets"], bucket, f"--location={settings.region}",
+        _created(settings, ["storage", "buckets"], bucket, f"--location={settings.gcp_region}",
                  "--uniform-bucket-level-access", "--public-access-prevention",
                  f"--soft-delete-duration={SOFT_DELETE}"),
         Step(_gcloud(settings, "storage", "buckets", "update", bucket,
@@ -90,7 +90,7 @@ def _identity_steps(settings: DeploySettings) -> list[Step]:
         Step(_gcloud(settings, "iam", "service-accounts", "create", name,
                      f"--display-name={name}: {purpose}"),
              _gcloud(settings, "iam", "service-accounts", "describe",
-                     f"{name}@{settings.project}.iam.gserviceaccount.com"))
+                     f"{name}@{settings.gcp_project}.iam.gserviceaccount.com"))
         for name, purpose in accounts.items()
     ]  # fmt: skip
 
@@ -99,7 +99,7 @@ def _service_grants(settings: DeploySettings, service: str) -> list[Step]:
     """Least privilege: project roles for the warehouse and telemetry, the rest per resource."""
     account = settings.service_account(service)
     steps = [
-        Step(_gcloud(settings, "projects", "add-iam-policy-binding", settings.project,
+        Step(_gcloud(settings, "projects", "add-iam-policy-binding", settings.gcp_project,
                      _member(account), f"--role={role}", "--condition=None"))
         for role in SERVICE_PROJECT_ROLES
     ]  # fmt: skip
@@ -123,7 +123,7 @@ def _service_grants(settings: DeploySettings, service: str) -> list[Step]:
 
 def project_steps(settings: DeploySettings) -> list[Step]:
     """Everything before the topology, in order: APIs, bucket, identities, secrets, registry, grants."""
-    build_account = f"{settings.project_number}-compute@developer.gserviceaccount.com"
+    build_account = f"{settings.gcp_project_number}-compute@developer.gserviceaccount.com"
     steps = [Step(_gcloud(settings, "services", "enable", *APIS))]
     steps += _bucket_steps(settings)
     steps += _identity_steps(settings)
@@ -133,12 +133,12 @@ def project_steps(settings: DeploySettings) -> list[Step]:
     ]
     steps.append(
         _created(settings, ["artifacts", "repositories"], ARTIFACT_REPOSITORY,
-                 f"--location={settings.region}", "--repository-format=docker")
+                 f"--location={settings.gcp_region}", "--repository-format=docker")
     )  # fmt: skip
     for service in SERVICES:
         steps += _service_grants(settings, service)
     steps += [
-        Step(_gcloud(settings, "projects", "add-iam-policy-binding", settings.project,
+        Step(_gcloud(settings, "projects", "add-iam-policy-binding", settings.gcp_project,
                      _member(build_account), f"--role={role}", "--condition=None"))
         for role in BUILD_ROLES
     ]  # fmt: skip

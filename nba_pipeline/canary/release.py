@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
@@ -23,16 +22,14 @@ from pydantic import ValidationError
 
 from nba_pipeline.canary.decision import CanarySettings, Verdict, judge
 from nba_pipeline.canary.metrics import CloudMonitoring, MetricsSource, MonitoringError
-from nba_pipeline.deploy import (
+from nba_pipeline.deploy.gcloud import build_command, dry_run, run_command, write_rendered
+from nba_pipeline.deploy.settings import (
     ROOT,
     SERVICES,
-    DeployConfigError,
     DeploySettings,
-    build_command,
+    ProjectSettings,
     cloud_run_name,
-    dry_run,
-    run_command,
-    write_rendered,
+    settings_error,
 )
 
 CANARY_TAG = "canary"
@@ -40,14 +37,21 @@ PREVIOUS_TAG = "previous"
 PREVIOUS_PLACEHOLDER = "PREVIOUS_REVISION"
 """Stands for the revision serving the most traffic in a dry run, which reads nothing."""
 ACTIONS = ("deploy", "promote", "rollback")
-DEFAULT_REGION = DeploySettings.region
 
 
-def _service(service: str, settings: DeploySettings) -> list[str]:
-    return [cloud_run_name(service), f"--project={settings.project}", f"--region={settings.region}"]
+class ReleaseError(RuntimeError):
+    """The release cannot go on as the service stands; says what to do instead."""
 
 
-def describe_command(service: str, settings: DeploySettings) -> list[str]:
+def _service(service: str, settings: ProjectSettings) -> list[str]:
+    return [
+        cloud_run_name(service),
+        f"--project={settings.gcp_project}",
+        f"--region={settings.gcp_region}",
+    ]
+
+
+def describe_command(service: str, settings: ProjectSettings) -> list[str]:
     return ["gcloud", "run", "services", "describe", *_service(service, settings), "--format=json"]
 
 
@@ -59,25 +63,25 @@ def deploy_command(service: str, settings: DeploySettings) -> list[str]:
             f"--update-env-vars=SERVICE_VERSION={settings.image_tag}"]  # fmt: skip
 
 
-def traffic_command(service: str, settings: DeploySettings, *flags: str) -> list[str]:
+def traffic_command(service: str, settings: ProjectSettings, *flags: str) -> list[str]:
     return ["gcloud", "run", "services", "update-traffic", *_service(service, settings), *flags]
 
 
-def tag_previous_command(service: str, settings: DeploySettings, revision: str) -> list[str]:
+def tag_previous_command(service: str, settings: ProjectSettings, revision: str) -> list[str]:
     return traffic_command(service, settings, f"--set-tags={PREVIOUS_TAG}={revision}")
 
 
-def split_command(service: str, settings: DeploySettings, percent: int) -> list[str]:
+def split_command(service: str, settings: ProjectSettings, percent: int) -> list[str]:
     return traffic_command(
         service, settings, f"--to-tags={PREVIOUS_TAG}={100 - percent},{CANARY_TAG}={percent}"
     )
 
 
-def promote_command(service: str, settings: DeploySettings) -> list[str]:
+def promote_command(service: str, settings: ProjectSettings) -> list[str]:
     return traffic_command(service, settings, f"--to-tags={CANARY_TAG}=100")
 
 
-def rollback_command(service: str, settings: DeploySettings) -> list[str]:
+def rollback_command(service: str, settings: ProjectSettings) -> list[str]:
     return traffic_command(service, settings, f"--to-tags={PREVIOUS_TAG}=100")
 
 
@@ -179,7 +183,7 @@ class Release:
         )
         previous = serving_revision(described) if described is not None else PREVIOUS_PLACEHOLDER
         if previous is None:
-            raise DeployConfigError(
+            raise ReleaseError(
                 f"{cloud_run_name(service)} serves no revision yet: deploy it first with "
                 f"`make deploy-{service}`, then release the next image as a canary"
             )
@@ -190,7 +194,7 @@ class Release:
         )
         canary = CANARY_TAG if described is None else tagged_revision(described, CANARY_TAG)
         if canary is None:
-            raise DeployConfigError(
+            raise ReleaseError(
                 f"no revision of {cloud_run_name(service)} carries the tag {CANARY_TAG} after "
                 "the deploy; no traffic was moved to it"
             )
@@ -236,44 +240,23 @@ USAGE = (
 )
 
 
-def _settings_error(exc: ValidationError) -> str:
-    """Each bad canary setting by its variable name, with pydantic's reason."""
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])).upper()}={e.get('input')!r}: {e['msg']}"
-        for e in exc.errors()
-    )
-
-
-def traffic_settings(env: Mapping[str, str] | None = None) -> DeploySettings:
-    """Only what moving traffic needs, GCP_PROJECT and GCP_REGION, so a rollback never waits
-    for the build's settings."""
-    env = os.environ if env is None else env
-    project = env.get("GCP_PROJECT", "").strip()
-    if not project:
-        raise DeployConfigError("missing deploy setting: GCP_PROJECT (see docs/deploy.md)")
-    return DeploySettings(project, "", "", "", region=env.get("GCP_REGION") or DEFAULT_REGION)
-
-
 def _release(service: str, out: TextIO) -> int:
     """`deploy`: 0 promoted, 1 rolled back, 2 settings or Monitoring, else gcloud's code."""
     try:
-        settings = DeploySettings.from_env()
+        settings = DeploySettings()
         limits = CanarySettings()
-    except DeployConfigError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
     except ValidationError as exc:
-        sys.stderr.write(f"error: {_settings_error(exc)} (see docs/deploy.md, Canary releases)\n")
+        sys.stderr.write(f"error: {settings_error(exc)} (see docs/deploy.md, Canary releases)\n")
         return 2
     gcloud: Gcloud = PrintingGcloud(out) if dry_run() else RealGcloud()
-    metrics = CloudMonitoring(settings.project, cloud_run_name(service))
+    metrics = CloudMonitoring(settings.gcp_project, cloud_run_name(service))
     try:
         if not dry_run():
-            write_rendered(service, settings)
+            write_rendered([service], settings)
         verdict = Release(service, settings, limits, gcloud, metrics).deploy()
     except CommandFailed as exc:
         return exc.code
-    except DeployConfigError as exc:
+    except ReleaseError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     except MonitoringError as exc:
@@ -303,9 +286,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if action == "deploy":
         return _release(service, out)
     try:
-        settings = traffic_settings()
-    except DeployConfigError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        settings = ProjectSettings()
+    except ValidationError as exc:
+        sys.stderr.write(f"error: {settings_error(exc)} (see docs/deploy.md)\n")
         return 2
     move = promote_command if action == "promote" else rollback_command
     gcloud: Gcloud = PrintingGcloud(out) if dry_run() else RealGcloud()

@@ -16,8 +16,8 @@ import respx
 
 from nba_pipeline.canary.decision import CanarySettings, RevisionHealth, judge
 from nba_pipeline.canary.metrics import MONITORING_API, CloudMonitoring, MonitoringError
-from nba_pipeline.canary.release import CommandFailed, RealGcloud, Release, main
-from nba_pipeline.deploy import DeployConfigError, DeploySettings
+from nba_pipeline.canary.release import CommandFailed, RealGcloud, Release, ReleaseError, main
+from nba_pipeline.deploy.settings import DeploySettings
 
 START = dt.datetime(2026, 12, 7, 9, tzinfo=dt.UTC)
 OLD, NEW = "nba-scrapers-00041-old", "nba-scrapers-00042-new"
@@ -104,7 +104,7 @@ class Run:
 def release(canary: RevisionHealth, gcloud: FakeGcloud | None = None) -> Run:
     clock, said = Clock(), list[str]()
     gcloud, metrics = gcloud or FakeGcloud(), FakeMetrics(canary)
-    settings = DeploySettings.from_env(ENV)
+    settings = DeploySettings(**{name.lower(): value for name, value in ENV.items()})
     run = Release(
         "scrapers", settings, LIMITS, gcloud, metrics, clock.now, clock.sleep, said.append
     )
@@ -175,7 +175,7 @@ def test_a_few_early_errors_wait_for_enough_requests() -> None:
 def test_a_service_serving_nothing_gets_no_canary() -> None:
     gcloud = FakeGcloud(serving=None)
     run = release(HEALTHY, gcloud)
-    with pytest.raises(DeployConfigError, match="deploy it first with `make deploy-scrapers`"):
+    with pytest.raises(ReleaseError, match="deploy it first with `make deploy-scrapers`"):
         run.release.deploy()
     assert DEPLOY not in gcloud.commands
 

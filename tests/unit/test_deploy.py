@@ -1,4 +1,5 @@
-"""Deploy: the exact gcloud commands, the manifests, the Dockerfile (nothing is built or run)."""
+"""`nba-pipeline deploy`: the exact gcloud commands, its settings, the manifests, the
+Dockerfile (nothing is built or run)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner, Result
 
-from nba_pipeline import deploy
-from nba_pipeline.deploy import DeployConfigError, DeploySettings, main, render_manifest
+from libs.common.settings import CommonSettings
+from nba_pipeline.cli import app
+from nba_pipeline.deploy import gcloud
+from nba_pipeline.deploy.gcloud import render_manifest
+from nba_pipeline.deploy.settings import SERVICES, DeploySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {
@@ -62,12 +67,17 @@ IAM = [
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name in (*ENV, "RUNTIME_SERVICE_ACCOUNT", "GCS_BUCKET", "EXTRA_ADMIN_IDENTITIES"):
-        monkeypatch.delenv(name, raising=False)
+    for name in DeploySettings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("DRY_RUN", "1")
     return ENV
+
+
+def deploy(*args: str) -> Result:
+    """`nba-pipeline deploy ARGS`, its output and exit code."""
+    return CliRunner().invoke(app, ["deploy", *args])
 
 
 @pytest.mark.parametrize(
@@ -81,55 +91,79 @@ def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     ],
 )
 def test_dry_run_prints_the_exact_commands(
-    env: dict[str, str],
-    capsys: pytest.CaptureFixture[str],
-    target: str,
-    expected: list[list[str]],
+    env: dict[str, str], target: str, expected: list[list[str]]
 ) -> None:
-    assert main([target]) == 0
-    printed = [shlex.split(line) for line in capsys.readouterr().out.splitlines()]
-    assert printed == expected
-    assert deploy.commands(target, DeploySettings.from_env()) == expected
+    result = deploy(target)
+    assert result.exit_code == 0, result.output
+    assert [shlex.split(line) for line in result.stdout.splitlines()] == expected
 
 
-def test_missing_settings_are_named(
-    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_the_dry_run_option_does_what_dry_run_1_does(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DRY_RUN")
+    result = deploy("processors", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert [shlex.split(line) for line in result.stdout.splitlines()] == PROCESSORS
+
+
+def test_missing_settings_are_named_and_nothing_runs(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("GCP_PROJECT_NUMBER")
     monkeypatch.setenv("SCHEDULER_SERVICE_ACCOUNT", " ")
-    assert main(["all"]) == 2
-    err = capsys.readouterr().err
-    assert "missing deploy settings: GCP_PROJECT_NUMBER, SCHEDULER_SERVICE_ACCOUNT" in err
-    with pytest.raises(DeployConfigError, match="GCP_PROJECT, GCP_PROJECT_NUMBER"):
-        DeploySettings.from_env({})
+    result = deploy("all")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "missing deploy settings: GCP_PROJECT_NUMBER, SCHEDULER_SERVICE_ACCOUNT" in result.stderr
 
 
-def test_unknown_target_is_a_usage_error(
-    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+def test_a_wrong_setting_is_named_with_its_value(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert main(["everything"]) == 2
-    assert "usage:" in capsys.readouterr().err
+    monkeypatch.setenv("GCP_PROJECT_NUMBER", "nba-prod")
+    result = deploy("iam")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "GCP_PROJECT_NUMBER='nba-prod': String should match pattern" in result.stderr
 
 
-def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = DeploySettings.from_env({k: v for k, v in ENV.items() if k != "GCP_REGION"})
-    assert settings.region == "us-central1"
+def test_unknown_target_is_a_usage_error(env: dict[str, str]) -> None:
+    result = deploy("everything")
+    assert result.exit_code == 2
+    assert "'everything' is not one of" in result.stderr
+
+
+def test_defaults(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GCP_REGION")
+    settings = DeploySettings()
+    assert settings.gcp_region == "us-central1"
     assert (
         settings.service_account("processors") == "nba-processors@nba-prod.iam.gserviceaccount.com"
     )
-    shared = DeploySettings.from_env({**ENV, "RUNTIME_SERVICE_ACCOUNT": "nba-runtime@x.iam"})
-    assert {shared.service_account(s) for s in deploy.SERVICES} == {"nba-runtime@x.iam"}
-    assert settings.gcs_bucket == "nba-prod-nba-scraped-data"
-    monkeypatch.setattr(deploy, "_git_short_sha", lambda: "f00ba12")
-    no_tag = {k: v for k, v in ENV.items() if k != "IMAGE_TAG"}
-    assert DeploySettings.from_env(no_tag).image_tag == "f00ba12"
+    monkeypatch.setenv("RUNTIME_SERVICE_ACCOUNT", "nba-runtime@x.iam")
+    assert {DeploySettings().service_account(s) for s in SERVICES} == {"nba-runtime@x.iam"}
+    monkeypatch.delenv("IMAGE_TAG")
+
+    def git(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        assert command == ["git", "rev-parse", "--short", "HEAD"]
+        return subprocess.CompletedProcess(command, 0, "f00ba12\n")
+
+    monkeypatch.setattr(subprocess, "run", git)
+    assert DeploySettings().image_tag == "f00ba12", "the current commit's short hash"
+
+
+def test_the_default_bucket_is_the_services_default(env: dict[str, str]) -> None:
+    bucket = CommonSettings.model_fields["gcs_bucket"].default
+    assert DeploySettings().gcs_bucket == bucket
+    assert _env_of(yaml.safe_load(render_manifest("scrapers", DeploySettings())))["GCS_BUCKET"] == (
+        bucket
+    )
 
 
 def test_run_stops_at_the_first_failure(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("DRY_RUN")
-    monkeypatch.setattr(deploy, "ROOT", tmp_path)
+    monkeypatch.setattr(gcloud, "ROOT", tmp_path)
     ran: list[list[str]] = []
 
     def fake_run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
@@ -138,7 +172,7 @@ def test_run_stops_at_the_first_failure(
         return subprocess.CompletedProcess(command, 0 if len(ran) == 1 else 7)
 
     monkeypatch.setattr(subprocess, "run", fake_run)
-    assert main(["processors"]) == 7
+    assert deploy("processors").exit_code == 7
     assert ran == PROCESSORS[:2]
     rendered = tmp_path / ".local" / "deploy"
     assert yaml.safe_load((rendered / "processors.yaml").read_text())["kind"] == "Service"
@@ -152,9 +186,9 @@ def _env_of(manifest: dict[str, Any]) -> dict[str, str]:
     return {item["name"]: item["value"] for item in container["env"]}
 
 
-@pytest.mark.parametrize("service", deploy.SERVICES)
+@pytest.mark.parametrize("service", SERVICES)
 def test_manifests_carry_env_probe_and_service_account(env: dict[str, str], service: str) -> None:
-    settings = DeploySettings.from_env()
+    settings = DeploySettings()
     manifest = yaml.safe_load(render_manifest(service, settings))
     assert manifest["apiVersion"] == "serving.knative.dev/v1"
     assert manifest["metadata"]["name"] == f"nba-{service}"
@@ -188,7 +222,7 @@ def test_extra_admin_identities_reach_the_manifest_and_invoke_scrapers(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EXTRA_ADMIN_IDENTITIES", "ops@nba-prod.iam.gserviceaccount.com, ")
-    settings = DeploySettings.from_env()
+    settings = DeploySettings()
     manifest = yaml.safe_load(render_manifest("scrapers", settings))
     admins = [ENV["SCHEDULER_SERVICE_ACCOUNT"], "ops@nba-prod.iam.gserviceaccount.com"]
     assert json.loads(_env_of(manifest)["ADMIN_IDENTITIES"]) == admins
@@ -197,8 +231,8 @@ def test_extra_admin_identities_reach_the_manifest_and_invoke_scrapers(
         f"--member=serviceAccount:{admins[1]}",
         "--role=roles/run.invoker",
     ]
-    assert deploy.commands("scrapers", settings) == [*SCRAPERS, ops_invoker]
-    assert deploy.commands("processors", settings) == PROCESSORS
+    assert gcloud.commands("scrapers", settings) == [*SCRAPERS, ops_invoker]
+    assert gcloud.commands("processors", settings) == PROCESSORS
 
 
 def test_dockerfile_installs_from_the_lock_and_runs_as_non_root() -> None:

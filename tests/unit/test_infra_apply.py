@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from libs.common.settings import CommonSettings
 from nba_pipeline import infra
 from nba_pipeline.cli import app
 from nba_pipeline.project import SERVICE_PROJECT_ROLES, Step
@@ -17,6 +18,8 @@ from nba_pipeline.project import SERVICE_PROJECT_ROLES, Step
 ARGS = ["infra", "apply", "--project", "nba-prod", "--project-number", "123", "--dry-run",
         "--alert-email", "oncall@example.com"]  # fmt: skip
 SCOPE = "--project=nba-prod"
+BUCKET = f"gs://{CommonSettings.model_fields['gcs_bucket'].default}"
+"""The services' default bucket: `infra apply` creates the one they would look for."""
 
 
 @pytest.fixture
@@ -43,10 +46,10 @@ def test_dry_run_prints_every_step_from_an_empty_project(printed: list[str]) -> 
         return any(words[:4] == list(command[:4]) and set(command) <= set(words) for words in lines)
 
     assert has("gcloud", "services", "enable", "run.googleapis.com")
-    assert has("gcloud", "storage", "buckets", "create", "gs://nba-prod-nba-scraped-data", SCOPE,
+    assert has("gcloud", "storage", "buckets", "create", BUCKET, SCOPE,
                "--location=us-central1", "--uniform-bucket-level-access",
                "--public-access-prevention", "--soft-delete-duration=7d")  # fmt: skip
-    assert has("gcloud", "storage", "buckets", "update", "gs://nba-prod-nba-scraped-data", SCOPE,
+    assert has("gcloud", "storage", "buckets", "update", BUCKET, SCOPE,
                "--lifecycle-file=infra/storage/lifecycle.json")  # fmt: skip
     for account in ("nba-scrapers", "nba-processors", "nba-analytics", "nba-scheduler", "nba-push"):
         assert has("gcloud", "iam", "service-accounts", "create", account)
@@ -75,7 +78,7 @@ def test_each_service_gets_only_what_it_uses(printed: list[str]) -> None:
     project_roles = {("projects add-iam-policy-binding nba-prod", r) for r in SERVICE_PROJECT_ROLES}
     bucket = {
         (
-            "storage buckets add-iam-policy-binding gs://nba-prod-nba-scraped-data",
+            f"storage buckets add-iam-policy-binding {BUCKET}",
             "roles/storage.objectUser",
         )
     }
@@ -116,6 +119,13 @@ def test_a_dry_run_without_the_project_number_names_the_option() -> None:
     result = CliRunner().invoke(app, [*ARGS[:4], "--dry-run"], env={"GCP_PROJECT_NUMBER": ""})
     assert result.exit_code == 2
     assert "--project-number (or GCP_PROJECT_NUMBER)" in result.output
+
+
+def test_a_project_number_that_is_no_number_is_named_before_anything_runs() -> None:
+    args = [*ARGS[:4], "--project-number", "nba-prod", "--dry-run"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "GCP_PROJECT_NUMBER='nba-prod'" in result.stderr
 
 
 def test_a_second_run_keeps_what_exists_and_reapplies_bindings(
