@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from libs.common.messages import utc_now
+from libs.common.messages import Phase, utc_now
 from libs.common.warehouse.base import Warehouse
 from libs.common.warehouse.schema import Table, col
 
@@ -60,7 +60,7 @@ PROCESSED_MESSAGES = Table(
     (
         col("subscription", "STRING", True, "push subscription (or 'direct'), for tracing"),
         col("message_id", "STRING", True, "Pub/Sub message id, for tracing only"),
-        col("phase", "STRING", True, "processors | analytics"),
+        col("phase", "STRING", True, f"{Phase.LOAD} | {Phase.BUILD}"),
         col("scraper_name", "STRING", True),
         col("execution_id", "STRING", True),
         col(
@@ -347,6 +347,6 @@ def pending_executions(
     return [
         execution_id
         for execution_id in execution_ids
-        if (outcome := processed.get((execution_id, "processors"))) is None
-        or (outcome == "loaded" and (execution_id, "analytics") not in processed)
+        if (outcome := processed.get((execution_id, Phase.LOAD))) is None
+        or (outcome == "loaded" and (execution_id, Phase.BUILD) not in processed)
     ]

@@ -21,7 +21,7 @@ from typing import Protocol
 from libs.common.audit import already_processed
 from libs.common.deps import Clients, Dependency
 from libs.common.gcs import FileAlreadyExistsError, RawFileStore
-from libs.common.messages import utc_now
+from libs.common.messages import Phase, utc_now
 from libs.common.settings import WorkLedgerKind
 from libs.common.warehouse.base import Warehouse
 
@@ -37,7 +37,7 @@ class Work:
     once per (execution_id, loaded table), and each `nba-pipeline reprocess` run once more.
     """
 
-    phase: str
+    phase: Phase
     execution_id: str
     target: str
     """processors: the raw file's gs:// path ('' for a run without one); analytics: the

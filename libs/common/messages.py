@@ -9,6 +9,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -33,6 +34,20 @@ reprocess` after a parser fix, cleanup after a lost phase-2 event); copied onto 
 message its load publishes. Without it, work already applied is a duplicate."""
 
 RunStatus = Literal["success", "no_data", "failed"]
+
+
+class Phase(StrEnum):
+    """The phases a run goes through. The value (the service that applies the phase) is what
+    metrics, logs, `processed_messages.phase` and work keys hold; `action` names its span."""
+
+    SCRAPE = "scrape"
+    LOAD = "processors"
+    BUILD = "analytics"
+
+    @property
+    def action(self) -> str:
+        """What the phase does to a run: scrape, load or build."""
+        return self.name.lower()
 
 
 def utc_now() -> dt.datetime:

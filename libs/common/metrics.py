@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
+from libs.common.messages import Phase
 from libs.common.tracing import TRACER_NAME, optional_class
 
 if TYPE_CHECKING:
@@ -31,7 +32,10 @@ EXPORT_INTERVAL_MS = 60_000
 
 _meter = metrics.get_meter(TRACER_NAME)
 RUNS = _meter.create_counter(
-    "nba.runs", unit="{run}", description="runs per phase (scrape, load, build), scraper and status"
+    "nba.runs",
+    unit="{run}",
+    description=f"runs by phase ({', '.join(Phase)}), scraper_name and status (a scrape's "
+    "run status; a push's outcome, or rejected)",
 )
 ROWS = _meter.create_counter(
     "nba.rows", unit="{row}", description="records a scrape parsed, rows a load or build wrote"
@@ -65,7 +69,7 @@ _meter.create_observable_gauge(
 
 
 def count_run(
-    phase: str, scraper_name: str, status: str, rows: int, seconds: float, **counts: object
+    phase: Phase, scraper_name: str, status: str, rows: int, seconds: float, **counts: object
 ) -> None:
     """Count one run of a phase with its rows and duration; a run that did not fail also logs
     one INFO line with them and `counts` (its execution id, rows changed), so each run that

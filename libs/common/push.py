@@ -29,6 +29,7 @@ from libs.common.ledger import WarehouseLedger, Work, WorkLedger, open_ledger
 from libs.common.messages import (
     REPROCESS_ATTRIBUTE,
     MessageError,
+    Phase,
     PipelineMessage,
     PushEnvelope,
     decode_message,
@@ -136,7 +137,7 @@ class PushPhase(Generic[M]):
     (the processors once they read the file) and then returns `Applied(DUPLICATE, ...)`.
     """
 
-    name: str
+    name: Phase
     model: type[M]
     target: Callable[[M], str]
     apply: Callable[[Clients, Delivery[M]], Applied]
@@ -197,7 +198,7 @@ def handle_push(
         deliveries.end(key, applied, payload)
 
 
-def _rejected(envelope: PushEnvelope, phase: str, exc: Exception, started: float) -> JSONResponse:
+def _rejected(envelope: PushEnvelope, phase: Phase, exc: Exception, started: float) -> JSONResponse:
     """The nack for a failure, logged with its reason and counted."""
     message_id = envelope.message.message_id
     status = status_code_of(exc)

@@ -26,7 +26,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from libs.common.audit import pending_executions
-from libs.common.messages import Phase2Complete, ScraperComplete, encode_message
+from libs.common.messages import Phase, Phase2Complete, ScraperComplete, encode_message
 from libs.common.sources.registry import get_source
 from libs.common.warehouse import Row, Warehouse
 from nba_pipeline.backfill import backfill, dates
@@ -116,7 +116,7 @@ class Observer:
             found.setdefault(key, []).append(row["processed_at"].timestamp())
         return found
 
-    def wait(self, execution_ids: Sequence[str], phase: str, timeout: float) -> None:
+    def wait(self, execution_ids: Sequence[str], phase: Phase, timeout: float) -> None:
         """Until `phase` applied every run (or the timeout: the check that follows says so)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -200,10 +200,10 @@ def event_costs(stack: LocalStack, double: BigQueryDouble, observer: Observer, s
     with held(stack, ANALYTICS_SUBSCRIPTION):
         mark = len(double.jobs)
         ev.publish(stack.clients.publisher, events, None)
-        observer.wait(ids, "processors", timeout)
+        observer.wait(ids, Phase.LOAD, timeout)
         phase1 = Spent.since(double, mark)
     mark = len(double.jobs)
-    observer.wait(ids, "analytics", timeout)
+    observer.wait(ids, Phase.BUILD, timeout)
     phase2 = Spent.since(double, mark)
     for problem in ev.check_exactly_once(observer.applied(ids), events):
         results.problem(f"bigquery: {problem}")

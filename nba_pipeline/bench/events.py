@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from libs.common.gcs import RawFileStore, object_name
-from libs.common.messages import SCRAPER_COMPLETE_TOPIC, ScraperComplete, encode_message, utc_now
+from libs.common.messages import (
+    SCRAPER_COMPLETE_TOPIC,
+    Phase,
+    ScraperComplete,
+    encode_message,
+    utc_now,
+)
 from libs.common.pubsub import Publisher
 from libs.common.sources.registry import get_source
 from libs.common.warehouse.base import Warehouse
@@ -129,8 +135,8 @@ def wait_landed(
         rows = warehouse.query(
             "SELECT count(DISTINCT execution_id) AS done FROM "
             "{nba_orchestration.processed_messages} "
-            "WHERE phase = 'analytics' AND list_contains(@ids, execution_id)",
-            {"ids": ids},
+            "WHERE phase = @phase AND list_contains(@ids, execution_id)",
+            {"phase": Phase.BUILD, "ids": ids},
         )
         if rows[0]["done"] == len(ids):
             break
@@ -139,7 +145,7 @@ def wait_landed(
 
 
 def delays(
-    events: Sequence[Event], found: dict[tuple[str, str], list[float]], phase: str
+    events: Sequence[Event], found: dict[tuple[str, str], list[float]], phase: Phase
 ) -> list[float]:
     """Seconds from publish to the phase's commit, for the events that reached it."""
     return [
@@ -160,7 +166,7 @@ def check_exactly_once(
 ) -> list[str]:
     """Problems: an event a phase never applied, or applied twice."""
     problems = []
-    for phase in ("processors", "analytics"):
+    for phase in (Phase.LOAD, Phase.BUILD):
         missing = [e.execution_id for e in events if (e.execution_id, phase) not in found]
         doubled = [
             e.execution_id for e in events if len(found.get((e.execution_id, phase), [])) > 1

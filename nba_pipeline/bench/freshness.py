@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from libs.common.messages import Phase
 from nba_pipeline.bench import events as ev
 from nba_pipeline.bench.bare import NoopEndpoint
 from nba_pipeline.bench.integrity import duplicated_keys, missing_rows
@@ -65,8 +66,8 @@ def freshness(stack: LocalStack, season: Season, noop: NoopEndpoint, plan: LoadP
         section = f"freshness {rate}/s"
         results.add(
             Figure(section, "bare push p50 (emulator to no-op app)", percentile(bare, 50), "s"),
-            *_percentiles(section, "to raw rows", ev.delays(events, found, "processors"), bare, targets),
-            *_percentiles(section, "to analytics rows", ev.delays(events, found, "analytics"), bare),
+            *_percentiles(section, "to raw rows", ev.delays(events, found, Phase.LOAD), bare, targets),
+            *_percentiles(section, "to analytics rows", ev.delays(events, found, Phase.BUILD), bare),
         )  # fmt: skip
         for problem in missing_rows(stack.clients.warehouse, season, ev.tables_loaded(events)):
             results.problem(problem)
@@ -87,7 +88,7 @@ def throughput(stack: LocalStack, season: Season, noop: NoopEndpoint, plan: Load
     found = _run(stack, events, None, results)
     first = min(e.sent for e in events)
     rates = {}
-    for phase in ("processors", "analytics"):
+    for phase in (Phase.LOAD, Phase.BUILD):
         last = max(
             min(found[(e.execution_id, phase)]) for e in events if (e.execution_id, phase) in found
         )
@@ -95,15 +96,15 @@ def throughput(stack: LocalStack, season: Season, noop: NoopEndpoint, plan: Load
     allowed = in_flight / (THROUGHPUT_TARGET * bare_rate)
     results.add(
         Figure("throughput", "bare push rate (emulator to no-op app)", bare_rate, "msg/s"),
-        Figure("throughput", "pipeline: events loaded to raw", rates["processors"], "ev/s",
-               rates["processors"] / bare_rate, "bare push", f">= {THROUGHPUT_TARGET:.0%} of bare",
-               rates["processors"] / bare_rate >= THROUGHPUT_TARGET),
-        Figure("throughput", "pipeline: events through analytics", rates["analytics"], "ev/s",
-               rates["analytics"] / bare_rate, "bare push"),
+        Figure("throughput", "pipeline: events loaded to raw", rates[Phase.LOAD], "ev/s",
+               rates[Phase.LOAD] / bare_rate, "bare push", f">= {THROUGHPUT_TARGET:.0%} of bare",
+               rates[Phase.LOAD] / bare_rate >= THROUGHPUT_TARGET),
+        Figure("throughput", "pipeline: events through analytics", rates[Phase.BUILD], "ev/s",
+               rates[Phase.BUILD] / bare_rate, "bare push"),
         Figure("throughput", "emulator: pushes in flight per subscription", in_flight, "msgs"),
         Figure("throughput", "time per message the target allows (in flight / rate)", allowed * 1000, "ms"),
         Figure("throughput", "processors: time per message (in flight / rate)",
-               in_flight / rates["processors"] * 1000, "ms", in_flight / rates["processors"] / allowed,
+               in_flight / rates[Phase.LOAD] * 1000, "ms", in_flight / rates[Phase.LOAD] / allowed,
                "allowed"),
     )  # fmt: skip
     for problem in duplicated_keys(stack.clients.warehouse):

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from libs.common.audit import already_processed
-from libs.common.messages import encode_message
+from libs.common.messages import Phase, encode_message
 from libs.common.sources.registry import get_source
 from libs.common.warehouse.base import Warehouse
 from nba_pipeline.bench import events as ev
@@ -72,8 +72,8 @@ def storm(stack: LocalStack, season: Season, count: int, day: dt.date, results: 
     lookups = max(100, count // 10)
     (applied,) = warehouse.query(
         "SELECT work_key FROM {nba_orchestration.processed_messages} "
-        "WHERE execution_id = @id AND phase = 'processors'",
-        {"id": event.execution_id},
+        "WHERE execution_id = @id AND phase = @phase",
+        {"id": event.execution_id, "phase": Phase.LOAD},
     )
     started = time.perf_counter()
     for _ in range(lookups):

@@ -10,7 +10,7 @@ from libs.common.analytics import ANALYTICS_TABLES, builds_reading
 from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.deps import Clients
 from libs.common.ledger import ledger_uses
-from libs.common.messages import MessageError, Phase2Complete
+from libs.common.messages import MessageError, Phase, Phase2Complete
 from libs.common.push import DUPLICATE, Applied, Delivery, PushPhase, push_router
 from libs.common.service import create_service_app
 from libs.common.settings import CommonSettings
@@ -24,7 +24,7 @@ def build_for(
 ) -> Applied:
     """Rebuild, for the message's game date, every analytics table that reads the loaded table."""
     attributes = delivery.envelope.message.attributes
-    with span_from(attributes, "build", source_table=delivery.work.target,
+    with span_from(attributes, Phase.BUILD.action, source_table=delivery.work.target,
                    execution_id=delivery.work.execution_id):  # fmt: skip
         return _build(clients, delivery, closing_line_max_age_minutes)
 
@@ -63,7 +63,7 @@ def _build(
 def build_phase(closing_line_max_age_minutes: int) -> PushPhase[Phase2Complete]:
     """Phase 3: a phase-2 message's work is its run's load of one raw table."""
     apply = partial(build_for, closing_line_max_age_minutes=closing_line_max_age_minutes)
-    return PushPhase("analytics", Phase2Complete, lambda message: message.source_table, apply)
+    return PushPhase(Phase.BUILD, Phase2Complete, lambda message: message.source_table, apply)
 
 
 BUILD_PHASE = build_phase(CLOSING_LINE_MAX_AGE_MINUTES)

@@ -11,6 +11,7 @@ from libs.common.messages import (
     PHASE2_COMPLETE_TOPIC,
     REPROCESS_ATTRIBUTE,
     MessageError,
+    Phase,
     Phase2Complete,
     ScraperComplete,
 )
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 def load_message(clients: Clients, delivery: Delivery[ScraperComplete]) -> Applied:
     """Apply one nba-scraper-complete message: parse its file, upsert rows, publish phase 2."""
     attributes = delivery.envelope.message.attributes
-    with span_from(attributes, "load", scraper_name=attributes.get("scraper_name", ""),
+    with span_from(attributes, Phase.LOAD.action, scraper_name=attributes.get("scraper_name", ""),
                    execution_id=delivery.work.execution_id):  # fmt: skip
         return _load(clients, delivery)
 
@@ -135,6 +136,6 @@ def check_message_against_file(
 
 
 LOAD_PHASE = PushPhase(
-    "processors", ScraperComplete, lambda message: message.gcs_path or "", load_message
+    Phase.LOAD, ScraperComplete, lambda message: message.gcs_path or "", load_message
 )
 """Phase 2: a phase-1 message's work is its run's raw file (at the generation read)."""

@@ -16,6 +16,7 @@ from libs.common.audit import final_runs
 from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.deps import ClientsDep
+from libs.common.messages import Phase
 from libs.common.players import unmatched_per_day
 from libs.common.pubsub import DeadLetterCounter
 from libs.common.quota import QUOTA_HEADERS
@@ -150,8 +151,8 @@ def collect(
     )
     loaded = warehouse.query(
         "SELECT scraper_name, sum(record_count) AS n FROM {nba_orchestration.processed_messages} "
-        "WHERE phase = 'processors' AND processed_at >= @day GROUP BY scraper_name",
-        {"day": now - dt.timedelta(days=1)},
+        "WHERE phase = @phase AND processed_at >= @day GROUP BY scraper_name",
+        {"phase": Phase.LOAD, "day": now - dt.timedelta(days=1)},
     )
     decisions = warehouse.query(
         "SELECT workflow, max_by(decision, decided_at) AS decision, max_by(reason, decided_at) AS reason, "

@@ -18,7 +18,7 @@ from libs.common.audit import record_run
 from libs.common.clock import Clock
 from libs.common.deps import Clients
 from libs.common.gcs import object_name
-from libs.common.messages import SCRAPER_COMPLETE_TOPIC, ScraperComplete
+from libs.common.messages import SCRAPER_COMPLETE_TOPIC, Phase, ScraperComplete
 from libs.common.metrics import count_run, observe_credits
 from libs.common.pubsub import PublishError
 from libs.common.quota import QuotaTally
@@ -95,7 +95,9 @@ class ScrapeRunner:
         a `scheduled` run (one no person is watching) that fails sends a critical alert."""
         source = get_source(scraper_name)
         typed = validate_params(source, params)
-        with span_from({}, f"scrape {source.name}", scraper_name=source.name, workflow=workflow):
+        with span_from(
+            {}, f"{Phase.SCRAPE.action} {source.name}", scraper_name=source.name, workflow=workflow
+        ):
             outcome = await self._run(source, typed, workflow)
         if outcome.message.status != "failed":
             self.alerts.recovered(source.name)
@@ -149,8 +151,9 @@ class ScrapeRunner:
             self._log_and_publish, message, started_at, error, traceparent(), fetcher.quota
         )
         count_run(
-            "scrape", source.name, message.status, message.record_count, message.duration_seconds,
-            execution_id=execution_id, workflow=workflow, game_date=message.game_date,
+            Phase.SCRAPE, source.name, message.status, message.record_count,
+            message.duration_seconds, execution_id=execution_id, workflow=workflow,
+            game_date=message.game_date,
         )  # fmt: skip
         if fetcher.quota.remaining is not None:
             observe_credits(source.upstream, fetcher.quota.remaining)

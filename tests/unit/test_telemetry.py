@@ -27,9 +27,11 @@ from google.cloud.monitoring_v3.services.metric_service.transports import Metric
 from google.cloud.monitoring_v3.types import CreateMetricDescriptorRequest, CreateTimeSeriesRequest
 from google.protobuf import empty_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from libs.common import metrics
 from libs.common.logs import PIPELINE_TRACE_KEY, TRACE_KEY, CloudLoggingFormatter
+from libs.common.messages import Phase
 from libs.common.settings import CommonSettings
 from libs.common.tracing import RequestTrace, TraceLogFilter, span_from, tracer_provider
 
@@ -227,15 +229,15 @@ def test_without_a_request_trace_a_log_line_carries_its_span_trace() -> None:
 def test_a_run_that_worked_logs_one_line_with_its_counts(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger=metrics.__name__)
     metrics.count_run(
-        "load", "bdl_games", "loaded", 12, 0.51234, execution_id="e-1", rows_changed=3
+        Phase.LOAD, "bdl_games", "loaded", 12, 0.51234, execution_id="e-1", rows_changed=3
     )
-    metrics.count_run("scrape", "bdl_games", "failed", 0, 0.2, execution_id="e-2")
-    metrics.count_run("load", "bdl_games", "rejected", 0, 0.1)
+    metrics.count_run(Phase.SCRAPE, "bdl_games", "failed", 0, 0.2, execution_id="e-2")
+    metrics.count_run(Phase.LOAD, "bdl_games", "rejected", 0, 0.1)
     [record] = caplog.records
     assert record.levelno == logging.INFO
-    assert record.getMessage() == "load loaded"
+    assert record.getMessage() == "processors loaded"
     assert record.__dict__["fields"] == {
-        "phase": "load",
+        "phase": "processors",
         "scraper_name": "bdl_games",
         "status": "loaded",
         "rows": 12,
@@ -243,3 +245,24 @@ def test_a_run_that_worked_logs_one_line_with_its_counts(caplog: pytest.LogCaptu
         "execution_id": "e-1",
         "rows_changed": 3,
     }
+
+
+def test_nba_runs_describes_the_labels_and_phases_it_records(
+    metric_reader: InMemoryMetricReader,
+) -> None:
+    for phase in Phase:
+        metrics.count_run(phase, "bdl_games", "success", 1, 0.1)
+    data = metric_reader.get_metrics_data()
+    [runs] = [
+        metric
+        for resource in (data.resource_metrics if data else [])
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "nba.runs"
+    ]
+    points = list(runs.data.data_points)
+    labels = {key for point in points for key in point.attributes or {}}
+    phases = {str((point.attributes or {})["phase"]) for point in points}
+    assert labels == {"phase", "scraper_name", "status"}
+    assert phases == {"scrape", "processors", "analytics"}
+    assert all(name in runs.description for name in labels | phases), runs.description

@@ -10,7 +10,7 @@ from typing import Any
 
 from libs.common.audit import CLEANUP_OPERATIONS, final_runs, pending_executions
 from libs.common.deps import Clients
-from libs.common.messages import REPROCESS_ATTRIBUTE, SCRAPER_COMPLETE_TOPIC, ScraperComplete
+from libs.common.messages import REPROCESS_ATTRIBUTE, SCRAPER_COMPLETE_TOPIC, Phase, ScraperComplete
 
 
 @dataclass
@@ -105,8 +105,8 @@ def loaded_by_processors(clients: Clients, execution_ids: list[str]) -> set[str]
     ids = {f"id{i}": execution_id for i, execution_id in enumerate(execution_ids)}
     rows = clients.warehouse.query(
         "SELECT DISTINCT execution_id FROM {nba_orchestration.processed_messages} "
-        "WHERE phase = 'processors' AND outcome = 'loaded' "
+        "WHERE phase = @phase AND outcome = 'loaded' "
         f"AND execution_id IN ({', '.join('@' + name for name in ids)})",
-        ids,
+        {**ids, "phase": Phase.LOAD},
     )
     return {row["execution_id"] for row in rows}
