@@ -204,9 +204,11 @@ def backfill(
             for name in names:
                 if execution_id := done.get((name, day.isoformat())):
                     # An interrupted backfill may have left it mid-pipeline: wait for it too.
-                    in_flight.append(RunReport(
-                        name, {}, 200, {"execution_id": execution_id, "status": "success"}
-                    ))  # fmt: skip
+                    in_flight.append(
+                        RunReport(
+                            name, {}, 200, {"execution_id": execution_id, "status": "success"}
+                        )
+                    )
                     report.skipped += 1
                 else:
                     wanted.append(name)

@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from nba_pipeline.backfill import CreditEstimate
     from nba_pipeline.stack import LocalStack
 
-app = typer.Typer(help="NBA data pipeline: local stack, scrapes, parsing and infrastructure.",
-                  no_args_is_help=True)  # fmt: skip
+app = typer.Typer(
+    help="NBA data pipeline: local stack, scrapes, parsing and infrastructure.",
+    no_args_is_help=True,
+)
 app.add_typer(infra_app, name="infra")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(players_app, name="players")
@@ -348,8 +350,16 @@ def reprocess(
     stopped = f"reprocess {reprocess_id} stopped (re-running it is safe)"
     try:
         with _date_progress("reprocess", start, end) as on_date:
-            report = run_reprocess(client, start, end, names, dry_run=dry_run, undated=undated,
-                                   reprocess_id=reprocess_id, on_date=on_date)  # fmt: skip
+            report = run_reprocess(
+                client,
+                start,
+                end,
+                names,
+                dry_run=dry_run,
+                undated=undated,
+                reprocess_id=reprocess_id,
+                on_date=on_date,
+            )
     except httpx.HTTPError as exc:
         raise _fail(f"{stopped}: {exc} (scrapers service {url})", 1) from None
     done = "would republish" if dry_run else "republished"

@@ -25,8 +25,10 @@ from nba_pipeline.project import Step, project_steps
 from nba_pipeline.scheduler import SchedulerConfig, list_jobs_command
 from nba_pipeline.topology import Topology, TopologyApplier
 
-infra_app = typer.Typer(help="A project from nothing, Pub/Sub topology, scheduler jobs, monitoring.",
-                        no_args_is_help=True)  # fmt: skip
+infra_app = typer.Typer(
+    help="A project from nothing, Pub/Sub topology, scheduler jobs, monitoring.",
+    no_args_is_help=True,
+)
 
 Project = Annotated[str, typer.Option(help="Google Cloud project id")]
 Region = Annotated[str, typer.Option(help="Cloud Run, Scheduler, registry and bucket region")]
@@ -109,8 +111,10 @@ def _project_number(gcloud: Gcloud, project: str, given: str) -> str:
     if given:
         return given
     if gcloud.dry_run:
-        raise _stop("a dry run needs --project-number (or GCP_PROJECT_NUMBER): "
-                    f"gcloud projects describe {project} --format='value(projectNumber)'")  # fmt: skip
+        raise _stop(
+            "a dry run needs --project-number (or GCP_PROJECT_NUMBER): "
+            f"gcloud projects describe {project} --format='value(projectNumber)'"
+        )
     command = ["gcloud", "projects", "describe", project, "--format=value(projectNumber)"]
     return str(gcloud.output(command)).strip()
 
@@ -148,8 +152,10 @@ def infra_apply(
     if project is None:
         if not os.environ.get("PUBSUB_EMULATOR_HOST"):
             raise _stop("give --project, or set PUBSUB_EMULATOR_HOST to apply to the emulator")
-        urls = {"processors": processors_url or "http://127.0.0.1:8082",
-                "analytics": analytics_url or "http://127.0.0.1:8083"}  # fmt: skip
+        urls = {
+            "processors": processors_url or "http://127.0.0.1:8082",
+            "analytics": analytics_url or "http://127.0.0.1:8083",
+        }
         applier = TopologyApplier("nba-local", urls, push_service_account or "")
         topology = Topology.load(local=local)
         actions = applier.plan(topology) if dry_run else applier.apply(topology)
@@ -172,14 +178,21 @@ def infra_apply(
         raise _stop(settings_error(exc)) from None
     for step in project_steps(settings):
         gcloud.step(step)
-    urls = {"processors": processors_url or settings.service_url("processors"),
-            "analytics": analytics_url or settings.service_url("analytics")}  # fmt: skip
+    urls = {
+        "processors": processors_url or settings.service_url("processors"),
+        "analytics": analytics_url or settings.service_url("analytics"),
+    }
     applier = TopologyApplier(project, urls, settings.push_service_account, connect=not dry_run)
     _apply_topology(applier, local, dry_run)
     for command in iam_commands(settings):
         gcloud.step(Step(command))
-    _apply_scheduler(gcloud, project, region, settings.service_url("scrapers"),
-                     settings.scheduler_service_account)  # fmt: skip
+    _apply_scheduler(
+        gcloud,
+        project,
+        region,
+        settings.service_url("scrapers"),
+        settings.scheduler_service_account,
+    )
     _apply_monitoring(project, slack_channel, alert_email, dry_run)
 
 

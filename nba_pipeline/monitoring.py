@@ -171,16 +171,25 @@ class Kind:
 
 
 CHANNELS = Kind(
-    "channels", "NotificationChannel", "notification_channel", "name",
-    "list_notification_channels", "notificationChannels",
-)  # fmt: skip
+    "channels",
+    "NotificationChannel",
+    "notification_channel",
+    "name",
+    "list_notification_channels",
+    "notificationChannels",
+)
 POLICIES = Kind(
     "policies", "AlertPolicy", "alert_policy", "name", "list_alert_policies", "alertPolicies"
 )
 DASHBOARDS = Kind(
-    "dashboards", "Dashboard", "dashboard", "parent", "list_dashboards", "dashboards",
+    "dashboards",
+    "Dashboard",
+    "dashboard",
+    "parent",
+    "list_dashboards",
+    "dashboards",
     versioned=True,
-)  # fmt: skip
+)
 
 
 class MonitoringApplier:
@@ -203,10 +212,14 @@ class MonitoringApplier:
     def _upsert(self, kind: Kind, messages: list[Any], emit: Callable[[Call], None]) -> list[str]:
         """Update each message whose display name exists, create the others; their names."""
         client = None if self.clients is None else getattr(self.clients, kind.client)
-        existing = {} if client is None else {
-            item.display_name: item
-            for item in getattr(client, kind.listing)(request={kind.parent_key: self.parent})
-        }  # fmt: skip
+        existing = (
+            {}
+            if client is None
+            else {
+                item.display_name: item
+                for item in getattr(client, kind.listing)(request={kind.parent_key: self.parent})
+            }
+        )
         names = []
         for message in messages:
             found = existing.get(message.display_name)

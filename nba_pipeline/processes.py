@@ -122,9 +122,8 @@ class ChildRecord:
     def launcher_running(self) -> bool:
         """Whether the process that started the child still runs (same pid, boot, start time)."""
         launcher = _identity(self.launcher_pid)
-        return launcher is not None and (launcher[0], launcher[2]) == (
-            self.boot_id, self.launcher_start_ticks
-        )  # fmt: skip
+        expected = (self.boot_id, self.launcher_start_ticks)
+        return launcher is not None and (launcher[0], launcher[2]) == expected
 
     def running(self) -> bool:
         """Whether this very process still runs (not exited, not a pid reused); while it exits

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from libs.common.messages import PHASE2_COMPLETE_TOPIC, SCRAPER_COMPLETE_TOPIC
+from nba_pipeline.deploy.gcloud import gcloud
 from nba_pipeline.deploy.settings import ARTIFACT_REPOSITORY, SERVICES, DeploySettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,12 +22,20 @@ LIFECYCLE_FILE = Path("infra/storage/lifecycle.json")
 SOFT_DELETE = "7d"
 """Deleted or overwritten objects stay restorable this long (GCS's default, set explicitly)."""
 APIS = (
-    "run.googleapis.com", "cloudbuild.googleapis.com", "artifactregistry.googleapis.com",
-    "pubsub.googleapis.com", "bigquery.googleapis.com", "storage.googleapis.com",
-    "secretmanager.googleapis.com", "cloudscheduler.googleapis.com", "iam.googleapis.com",
-    "iamcredentials.googleapis.com", "monitoring.googleapis.com", "cloudtrace.googleapis.com",
+    "run.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "artifactregistry.googleapis.com",
+    "pubsub.googleapis.com",
+    "bigquery.googleapis.com",
+    "storage.googleapis.com",
+    "secretmanager.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
+    "monitoring.googleapis.com",
+    "cloudtrace.googleapis.com",
     "telemetry.googleapis.com",
-)  # fmt: skip
+)
 SECRETS = ("odds-api-key", "bdl-api-key", "slack-webhook-url", "smtp-password")
 """Created empty (names only): `gcloud secrets versions add NAME --data-file=-` sets a value."""
 IDENTITIES = {
@@ -58,88 +67,112 @@ class Step:
     probe: list[str] | None = None
 
 
-def _gcloud(settings: DeploySettings, *args: str) -> list[str]:
-    return ["gcloud", *args, f"--project={settings.gcp_project}"]
+def _gcloud(settings: DeploySettings, command: str, *args: str) -> list[str]:
+    """`gcloud COMMAND ARGS --project=PROJECT`."""
+    return gcloud(command, *args, f"--project={settings.gcp_project}")
 
 
-def _member(email: str) -> str:
-    return f"--member=serviceAccount:{email}"
-
-
-def _created(settings: DeploySettings, kind: list[str], name: str, *flags: str) -> Step:
+def _created(settings: DeploySettings, kind: str, name: str, *flags: str) -> Step:
     """`gcloud KIND create NAME FLAGS`, skipped when `gcloud KIND describe NAME` succeeds."""
     return Step(
-        _gcloud(settings, *kind, "create", name, *flags), _gcloud(settings, *kind, "describe", name)
+        _gcloud(settings, f"{kind} create", name, *flags),
+        _gcloud(settings, f"{kind} describe", name),
+    )
+
+
+def _grant(
+    settings: DeploySettings, kind: str, name: str, account: str, role: str, *flags: str
+) -> Step:
+    """`gcloud KIND add-iam-policy-binding NAME`: the service account `account` gets `role`."""
+    member = f"--member=serviceAccount:{account}"
+    return Step(
+        _gcloud(settings, f"{kind} add-iam-policy-binding", name, member, f"--role={role}", *flags)
     )
 
 
 def _bucket_steps(settings: DeploySettings) -> list[Step]:
     bucket = f"gs://{settings.gcs_bucket}"
     return [
-        _created(settings, ["storage", "buckets"], bucket, f"--location={settings.gcp_region}",
-                 "--uniform-bucket-level-access", "--public-access-prevention",
-                 f"--soft-delete-duration={SOFT_DELETE}"),
-        Step(_gcloud(settings, "storage", "buckets", "update", bucket,
-                     f"--lifecycle-file={LIFECYCLE_FILE}")),
-    ]  # fmt: skip
+        _created(
+            settings,
+            "storage buckets",
+            bucket,
+            f"--location={settings.gcp_region}",
+            "--uniform-bucket-level-access",
+            "--public-access-prevention",
+            f"--soft-delete-duration={SOFT_DELETE}",
+        ),
+        Step(
+            _gcloud(
+                settings, "storage buckets update", bucket, f"--lifecycle-file={LIFECYCLE_FILE}"
+            )
+        ),
+    ]
 
 
 def _identity_steps(settings: DeploySettings) -> list[Step]:
     accounts = {f"nba-{service}": f"the {service} service" for service in SERVICES} | IDENTITIES
     return [  # created by id, described by email
-        Step(_gcloud(settings, "iam", "service-accounts", "create", name,
-                     f"--display-name={name}: {purpose}"),
-             _gcloud(settings, "iam", "service-accounts", "describe",
-                     f"{name}@{settings.gcp_project}.iam.gserviceaccount.com"))
+        Step(
+            _gcloud(
+                settings, "iam service-accounts create", name, f"--display-name={name}: {purpose}"
+            ),
+            _gcloud(
+                settings,
+                "iam service-accounts describe",
+                f"{name}@{settings.gcp_project}.iam.gserviceaccount.com",
+            ),
+        )
         for name, purpose in accounts.items()
-    ]  # fmt: skip
+    ]
 
 
 def _service_grants(settings: DeploySettings, service: str) -> list[Step]:
     """Least privilege: project roles for the warehouse and telemetry, the rest per resource."""
     account = settings.service_account(service)
+    project = settings.gcp_project
     steps = [
-        Step(_gcloud(settings, "projects", "add-iam-policy-binding", settings.gcp_project,
-                     _member(account), f"--role={role}", "--condition=None"))
+        _grant(settings, "projects", project, account, role, "--condition=None")
         for role in SERVICE_PROJECT_ROLES
-    ]  # fmt: skip
-    steps.append(Step(_gcloud(settings, "storage", "buckets", "add-iam-policy-binding",
-                              f"gs://{settings.gcs_bucket}", _member(account),
-                              "--role=roles/storage.objectUser")))  # fmt: skip
+    ]
+    bucket = f"gs://{settings.gcs_bucket}"
+    steps.append(_grant(settings, "storage buckets", bucket, account, "roles/storage.objectUser"))
     topic = PUBLISHES.get(service)
     if topic is not None:
         steps += [
-            Step(_gcloud(settings, "pubsub", "topics", "add-iam-policy-binding", topic,
-                         _member(account), f"--role={role}"))
+            _grant(settings, "pubsub topics", topic, account, role)
             for role in ("roles/pubsub.publisher", "roles/pubsub.viewer")
-        ]  # fmt: skip
+        ]
     steps += [
-        Step(_gcloud(settings, "secrets", "add-iam-policy-binding", secret, _member(account),
-                     "--role=roles/secretmanager.secretAccessor"))
+        _grant(settings, "secrets", secret, account, "roles/secretmanager.secretAccessor")
         for secret in READS_SECRETS.get(service, ())
-    ]  # fmt: skip
+    ]
     return steps
 
 
 def project_steps(settings: DeploySettings) -> list[Step]:
     """Everything before the topology, in order: APIs, bucket, identities, secrets, registry, grants."""
     build_account = f"{settings.gcp_project_number}-compute@developer.gserviceaccount.com"
-    steps = [Step(_gcloud(settings, "services", "enable", *APIS))]
+    steps = [Step(_gcloud(settings, "services enable", *APIS))]
     steps += _bucket_steps(settings)
     steps += _identity_steps(settings)
     steps += [
-        _created(settings, ["secrets"], secret, "--replication-policy=automatic")
+        _created(settings, "secrets", secret, "--replication-policy=automatic")
         for secret in SECRETS
     ]
     steps.append(
-        _created(settings, ["artifacts", "repositories"], ARTIFACT_REPOSITORY,
-                 f"--location={settings.gcp_region}", "--repository-format=docker")
-    )  # fmt: skip
+        _created(
+            settings,
+            "artifacts repositories",
+            ARTIFACT_REPOSITORY,
+            f"--location={settings.gcp_region}",
+            "--repository-format=docker",
+        )
+    )
     for service in SERVICES:
         steps += _service_grants(settings, service)
     steps += [
-        Step(_gcloud(settings, "projects", "add-iam-policy-binding", settings.gcp_project,
-                     _member(build_account), f"--role={role}", "--condition=None"))
+        _grant(settings, "projects", settings.gcp_project, build_account, role, "--condition=None")
         for role in BUILD_ROLES
-    ]  # fmt: skip
+    ]
     return steps

@@ -63,8 +63,13 @@ def reprocess(
     names = check_scrapers(scrapers or default_scrapers(undated), undated)
     report = ReprocessReport(reprocess_id or str(uuid.uuid4()), dry_run)
     for day in dates(start, end):
-        request = ReprocessRequest(date=day, scrapers=names, dry_run=dry_run, undated=undated,
-                                   reprocess_id=uuid.UUID(report.reprocess_id))  # fmt: skip
+        request = ReprocessRequest(
+            date=day,
+            scrapers=names,
+            dry_run=dry_run,
+            undated=undated,
+            reprocess_id=uuid.UUID(report.reprocess_id),
+        )
         report.results.append(client.reprocess(request))
         if on_date is not None:
             on_date(day)

@@ -14,6 +14,7 @@ from croniter import croniter
 from pydantic import BaseModel, ConfigDict
 
 from libs.common.clock import Clock
+from nba_pipeline.deploy.gcloud import gcloud
 
 JOBS_FILE = Path(__file__).resolve().parents[1] / "infra" / "scheduler" / "jobs.yaml"
 log = logging.getLogger(__name__)
@@ -72,33 +73,45 @@ class SchedulerConfig(BaseModel):
         exist are paused, so the yaml stays the one list of what runs.
         """
         base = target_url.rstrip("/")
+        scope = [f"--project={project}", f"--location={location}"]
         commands = []
         for job in self.jobs:
             if not job.enabled:
                 if job.name in existing:
-                    commands.append(["gcloud", "scheduler", "jobs", "pause", job.name,
-                                     f"--project={project}", f"--location={location}"])  # fmt: skip
+                    commands.append(gcloud("scheduler jobs pause", job.name, *scope))
                 continue
             update = job.name in existing
-            commands.append([
-                "gcloud", "scheduler", "jobs", "update" if update else "create", "http", job.name,
-                f"--project={project}", f"--location={location}", f"--schedule={job.schedule}",
-                f"--time-zone={self.time_zone}", f"--uri={base}{job.path}", "--http-method=POST",
-                f"--{'update-headers' if update else 'headers'}=Content-Type=application/json",
-                "--message-body={}",
-                f"--oidc-service-account-email={service_account}", f"--oidc-token-audience={base}",
-                f"--attempt-deadline={self.attempt_deadline_seconds}s",
-                f"--max-retry-attempts={self.retry.retry_count}",
-                f"--min-backoff={self.retry.min_backoff_seconds}s", f"--max-backoff={self.retry.max_backoff_seconds}s",
-                f"--description={job.description}",
-            ])  # fmt: skip
+            commands.append(
+                gcloud(
+                    f"scheduler jobs {'update' if update else 'create'} http",
+                    job.name,
+                    *scope,
+                    f"--schedule={job.schedule}",
+                    f"--time-zone={self.time_zone}",
+                    f"--uri={base}{job.path}",
+                    "--http-method=POST",
+                    f"--{'update-headers' if update else 'headers'}=Content-Type=application/json",
+                    "--message-body={}",
+                    f"--oidc-service-account-email={service_account}",
+                    f"--oidc-token-audience={base}",
+                    f"--attempt-deadline={self.attempt_deadline_seconds}s",
+                    f"--max-retry-attempts={self.retry.retry_count}",
+                    f"--min-backoff={self.retry.min_backoff_seconds}s",
+                    f"--max-backoff={self.retry.max_backoff_seconds}s",
+                    f"--description={job.description}",
+                )
+            )
         return commands
 
 
 def list_jobs_command(project: str, location: str) -> list[str]:
     """Lists the job ids already in the project and location (one per line)."""
-    return ["gcloud", "scheduler", "jobs", "list", f"--project={project}",
-            f"--location={location}", "--format=value(name.basename())"]  # fmt: skip
+    return gcloud(
+        "scheduler jobs list",
+        f"--project={project}",
+        f"--location={location}",
+        "--format=value(name.basename())",
+    )
 
 
 class SchedulerLoop:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 import logging
 import os
 import random
@@ -29,7 +30,7 @@ from libs.common.clock import Clock
 from libs.common.deps import Clients
 from libs.common.gcs import RawFileStore
 from libs.common.pubsub import Publisher
-from libs.common.settings import CommonSettings, ScraperSettings
+from libs.common.settings import CommonSettings
 from libs.common.warehouse import Warehouse, open_warehouse
 from libs.common.warehouse.combining import CombiningWarehouse
 from nba_pipeline.processes import (
@@ -42,6 +43,7 @@ from nba_pipeline.processes import (
 )
 from nba_pipeline.scheduler import SchedulerConfig, SchedulerLoop
 from nba_pipeline.topology import Topology, TopologyApplier
+from services.scrapers.settings import ScraperSettings
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +177,15 @@ def fake_gcs_command(port: int, root: Path) -> list[str]:
     binary = Path(_get_binary_path())
     if not os.access(binary, os.X_OK):
         binary.chmod(binary.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return [str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
-            "-backend", "filesystem", "-filesystem-root", str(root),
-            "-log-level", "warn"]  # fmt: skip
+    flags = {
+        "-scheme": "http",
+        "-host": "127.0.0.1",
+        "-port": str(port),
+        "-backend": "filesystem",
+        "-filesystem-root": str(root),
+        "-log-level": "warn",
+    }
+    return [str(binary), *itertools.chain.from_iterable(flags.items())]
 
 
 def wait_until(check: Callable[[], bool], what: str, timeout: float, process: Any = None) -> None:
@@ -272,10 +280,15 @@ class LocalStack:
         with (logs / f"{name}.log").open("ab") as out:
             process = self._launcher.submit(
                 lambda: subprocess.Popen(
-                    command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    start_new_session=True, env=env, preexec_fn=die_with_parent(),
+                    command,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    env=env,
+                    preexec_fn=die_with_parent(),
                 )
-            ).result()  # fmt: skip
+            ).result()
         self.processes[name] = process
         self._record(name)
         return process
@@ -298,8 +311,11 @@ class LocalStack:
         for leftover in end_leftovers(self.pids_dir, CHILD_STOP_SECONDS):
             log.warning(
                 "ended %s (pid %d, port %d), left running by an earlier stack on %s",
-                leftover.name, leftover.pid, leftover.port, self.workdir,
-            )  # fmt: skip
+                leftover.name,
+                leftover.pid,
+                leftover.port,
+                self.workdir,
+            )
         busy = [
             f"{port} ({name})" for name, port in asdict(self.ports).items() if port_in_use(port)
         ]
@@ -405,13 +421,20 @@ class LocalStack:
         }
         self._servers = [
             uvicorn.Server(
-                uvicorn.Config(app, host="127.0.0.1", port=getattr(self.ports, name),
-                               log_level="warning", timeout_keep_alive=30, lifespan="on",
-                               timeout_graceful_shutdown=UPSTREAM_GRACE_SECONDS
-                               if name == "replay" else SERVICES_GRACE_SECONDS)
+                uvicorn.Config(
+                    app,
+                    host="127.0.0.1",
+                    port=getattr(self.ports, name),
+                    log_level="warning",
+                    timeout_keep_alive=30,
+                    lifespan="on",
+                    timeout_graceful_shutdown=(
+                        UPSTREAM_GRACE_SECONDS if name == "replay" else SERVICES_GRACE_SECONDS
+                    ),
+                )
             )
             for name, app in apps.items()
-        ]  # fmt: skip
+        ]
 
         serving = [self._serve(server) for server in self._servers]
 
@@ -424,8 +447,8 @@ class LocalStack:
         )
         self._thread.start()
         for name in apps:
-            wait_until(http_ok(f"{self.url(name)}/health" if name != "replay" else f"{self.url(name)}/docs"),
-                       f"{name} service", 30)  # fmt: skip
+            probe = "/docs" if name == "replay" else "/health"
+            wait_until(http_ok(f"{self.url(name)}{probe}"), f"{name} service", 30)
 
     def _serve(self, server: uvicorn.Server) -> Coroutine[Any, Any, None]:
         """`server.serve()`, marking the server finished however it ends."""
@@ -510,8 +533,10 @@ class LocalStack:
 
     def stop_children(self) -> None:
         """End the emulators (SIGTERM to their groups, SIGKILL if they linger) and forget them."""
-        groups = {name: (process.pid, lambda process=process: process.poll() is None)
-                  for name, process in self.processes.items()}  # fmt: skip
+        groups = {
+            name: (process.pid, lambda process=process: process.poll() is None)
+            for name, process in self.processes.items()
+        }
         for name in end_groups(groups, CHILD_STOP_SECONDS):
             log.warning("%s did not stop on SIGTERM; killed", name)
         for name, process in self.processes.items():

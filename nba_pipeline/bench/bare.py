@@ -21,8 +21,13 @@ def start_process(
 ) -> tuple[subprocess.Popen[bytes], float]:
     """Start a server process and time it to its first 200 on `path` (the no-op app has only /health)."""
     started = time.perf_counter()
-    process = subprocess.Popen(list(command), env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        list(command),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     wait_until(http_ok(f"http://127.0.0.1:{port}{path}"), " ".join(command[-2:]), 60, process)
     return process, time.perf_counter() - started
 
@@ -44,17 +49,24 @@ class NoopEndpoint:
         topic = publisher.topic_path(project, noop.TOPIC)
         publisher.create_topic(request={"name": topic})
         subscriber = pubsub_v1.SubscriberClient()
-        subscriber.create_subscription(request={
-            "name": subscriber.subscription_path(project, f"{noop.TOPIC}-sub"), "topic": topic,
-            "push_config": {"push_endpoint": f"http://127.0.0.1:{port}/push"},
-            "ack_deadline_seconds": 30,
-        })  # fmt: skip
+        subscriber.create_subscription(
+            request={
+                "name": subscriber.subscription_path(project, f"{noop.TOPIC}-sub"),
+                "topic": topic,
+                "push_config": {"push_endpoint": f"http://127.0.0.1:{port}/push"},
+                "ack_deadline_seconds": 30,
+            }
+        )
         return cls(process, port)
 
     def publish_and_collect(
-        self, publisher: Publisher, count: int, rate: float | None, timeout: float = 120,
+        self,
+        publisher: Publisher,
+        count: int,
+        rate: float | None,
+        timeout: float = 120,
         hold_ms: int = 0,
-    ) -> tuple[list[float], float]:  # fmt: skip
+    ) -> tuple[list[float], float]:
         """(publish-to-arrival seconds per message, messages per second from first send to last
         arrival); the app answers each push `hold_ms` after it arrived."""
         base = f"http://127.0.0.1:{self.port}"

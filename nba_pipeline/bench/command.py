@@ -36,13 +36,19 @@ class Plan:
 
 
 FULL = Plan(
-    LoadPlan((20, 50, 100), 5, 500), SEASON_START, SEASON_END, 10_000,
+    LoadPlan((20, 50, 100), 5, 500),
+    SEASON_START,
+    SEASON_END,
+    10_000,
     BigQueryPlan(100, 50, SEASON_START, SEASON_START + dt.timedelta(days=13)),
-)  # fmt: skip
+)
 QUICK = Plan(
-    LoadPlan((20, 50, 100), 2, 200), SEASON_START, SEASON_START + dt.timedelta(days=13), 1_000,
+    LoadPlan((20, 50, 100), 2, 200),
+    SEASON_START,
+    SEASON_START + dt.timedelta(days=13),
+    1_000,
     BigQueryPlan(40, 10, SEASON_START, SEASON_START + dt.timedelta(days=6)),
-)  # fmt: skip
+)
 """A smoke run: two weeks of season, two seconds per rate, fewer duplicates, a week on BigQuery."""
 
 
@@ -57,8 +63,10 @@ def machine() -> str:
         ]
         cpu = models[0].split(":", 1)[1].strip() if models else cpu
     memory = psutil.virtual_memory().total / 2**30
-    return (f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}")  # fmt: skip
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
 
 
 def measure(stack: LocalStack, plan: Plan, workdir: Path) -> Results:

@@ -95,12 +95,16 @@ def _family_figures(corpus: str, name: str, group: list[Sample]) -> list[Figure]
             seconds, rows = _per_pass(work)
             best[variant] = min(best[variant], seconds)
     section = f"parsers ({corpus})"
+
+    def decoded_with(decoder: str, ratio: float, ratio_of: str) -> Figure:
+        rate = rows / best[decoder]
+        what = f"{name}: {decoder} decode + parse"
+        return Figure(section, what, rate, "rows/s", ratio=ratio, ratio_of=ratio_of)
+
     return [
-        Figure(section, f"{name}: json decode + parse", rows / best["json"], "rows/s",
-               best["parse"] / best["json"], "parse share of it"),
-        Figure(section, f"{name}: orjson decode + parse", rows / best["orjson"], "rows/s",
-               best["json"] / best["orjson"], "speed-up over json"),
-    ]  # fmt: skip
+        decoded_with("json", best["parse"] / best["json"], "parse share of it"),
+        decoded_with("orjson", best["json"] / best["orjson"], "speed-up over json"),
+    ]
 
 
 def parser_speed(corpora: Iterable[tuple[str, list[Sample]]], results: Results) -> None:

@@ -55,13 +55,24 @@ def sample_of(store: RawFileStore, run: RunReport) -> Sample:
     """A run's stored file and the context its processor parses it with."""
     content, _ = store.read_bytes(str(run.body["gcs_path"]))
     meta, _ = split_envelope(orjson.loads(content))
-    context = ParseContext(str(run.execution_id), str(run.body["gcs_path"]),
-                           dt.date.fromisoformat(run.params["date"]), fetched_at(meta), run.params)  # fmt: skip
+    context = ParseContext(
+        str(run.execution_id),
+        str(run.body["gcs_path"]),
+        dt.date.fromisoformat(run.params["date"]),
+        fetched_at(meta),
+        run.params,
+    )
     return Sample(get_source(run.scraper_name), content, context)
 
 
-def _check(stack: LocalStack, season: Season, start: dt.date, end: dt.date,
-           runs: list[RunReport], results: Results) -> None:  # fmt: skip
+def _check(
+    stack: LocalStack,
+    season: Season,
+    start: dt.date,
+    end: dt.date,
+    runs: list[RunReport],
+    results: Results,
+) -> None:
     """Every run loaded exactly its rows: state tables match the season, snapshots their runs."""
     assert stack.clients is not None
     warehouse = stack.clients.warehouse
@@ -84,8 +95,9 @@ def _check(stack: LocalStack, season: Season, start: dt.date, end: dt.date,
             )
 
 
-def season_backfill(stack: LocalStack, season: Season, start: dt.date, end: dt.date,
-                    workdir: Path, results: Results) -> list[Sample]:  # fmt: skip
+def season_backfill(
+    stack: LocalStack, season: Season, start: dt.date, end: dt.date, workdir: Path, results: Results
+) -> list[Sample]:
     """Wall time, rows/s and the floor ratio of a backfill; returns some of its files for the
     parser bench."""
     assert stack.clients is not None
@@ -105,11 +117,21 @@ def season_backfill(stack: LocalStack, season: Season, start: dt.date, end: dt.d
     floor = floor_seconds(samples, workdir / "floor.duckdb")
     days = (end - start).days + 1
     results.add(
-        Figure("backfill", f"{days} days, {len(report.runs)} runs, {rows:,} rows, --parallel {BACKFILL_PARALLEL}: wall time", wall, "s",
-               wall / floor, "in-process floor", f"<= {FLOOR_TARGET:g}x floor", wall / floor <= FLOOR_TARGET),
+        Figure(
+            "backfill",
+            f"{days} days, {len(report.runs)} runs, {rows:,} rows, --parallel {BACKFILL_PARALLEL}: wall time",
+            wall,
+            "s",
+            ratio=wall / floor,
+            ratio_of="in-process floor",
+            target=f"<= {FLOOR_TARGET:g}x floor",
+            met=wall / floor <= FLOOR_TARGET,
+        ),
         Figure("backfill", "rows per second (pipeline)", rows / wall, "rows/s"),
-        Figure("backfill", "rows per second (in-process parse + load floor)", rows / floor, "rows/s"),
-    )  # fmt: skip
+        Figure(
+            "backfill", "rows per second (in-process parse + load floor)", rows / floor, "rows/s"
+        ),
+    )
     by_scraper: dict[str, list[Sample]] = defaultdict(list)
     for sample in samples:
         by_scraper[sample.source.name].append(sample)

@@ -68,16 +68,29 @@ class CloudMonitoring:
 
     def health(self, revision: str, start: dt.datetime, end: dt.datetime) -> RevisionHealth:
         """Requests, 5xx answers and p95 latency of `revision` between start and end."""
-        counts = self._series("run.googleapis.com/request_count", revision, start, end,
-                              "ALIGN_DELTA", "REDUCE_SUM", "metric.labels.response_code_class")  # fmt: skip
+        counts = self._series(
+            "run.googleapis.com/request_count",
+            revision,
+            start,
+            end,
+            "ALIGN_DELTA",
+            "REDUCE_SUM",
+            "metric.labels.response_code_class",
+        )
         requests = errors = 0
         for series in counts:
             served = sum(int(_number(p["value"])) for p in series.get("points", []))
             requests += served
             if series.get("metric", {}).get("labels", {}).get("response_code_class") == "5xx":
                 errors += served
-        latencies = self._series("run.googleapis.com/request_latencies", revision, start, end,
-                                 "ALIGN_DELTA", "REDUCE_PERCENTILE_95")  # fmt: skip
+        latencies = self._series(
+            "run.googleapis.com/request_latencies",
+            revision,
+            start,
+            end,
+            "ALIGN_DELTA",
+            "REDUCE_PERCENTILE_95",
+        )
         p95 = max(
             (_number(p["value"]) for series in latencies for p in series.get("points", [])),
             default=None,

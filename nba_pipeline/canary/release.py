@@ -22,7 +22,13 @@ from pydantic import ValidationError
 
 from nba_pipeline.canary.decision import CanarySettings, Verdict, judge
 from nba_pipeline.canary.metrics import CloudMonitoring, MetricsSource, MonitoringError
-from nba_pipeline.deploy.gcloud import build_command, dry_run, run_command, write_rendered
+from nba_pipeline.deploy.gcloud import (
+    build_command,
+    dry_run,
+    gcloud,
+    run_command,
+    write_rendered,
+)
 from nba_pipeline.deploy.settings import (
     ROOT,
     SERVICES,
@@ -43,28 +49,37 @@ class ReleaseError(RuntimeError):
     """The release cannot go on as the service stands; says what to do instead."""
 
 
-def _service(service: str, settings: ProjectSettings) -> list[str]:
-    return [
+def _on_service(command: str, service: str, settings: ProjectSettings, *flags: str) -> list[str]:
+    """`gcloud COMMAND nba-SERVICE --project=P --region=R FLAGS`."""
+    return gcloud(
+        command,
         cloud_run_name(service),
         f"--project={settings.gcp_project}",
         f"--region={settings.gcp_region}",
-    ]
+        *flags,
+    )
 
 
 def describe_command(service: str, settings: ProjectSettings) -> list[str]:
-    return ["gcloud", "run", "services", "describe", *_service(service, settings), "--format=json"]
+    return _on_service("run services describe", service, settings, "--format=json")
 
 
 def deploy_command(service: str, settings: DeploySettings) -> list[str]:
     """A new revision of the built image with no traffic, tagged `canary`; the rest of the
     service's configuration is the live revision's."""
-    return ["gcloud", "run", "deploy", *_service(service, settings),
-            f"--image={settings.image(service)}", "--no-traffic", f"--tag={CANARY_TAG}",
-            f"--update-env-vars=SERVICE_VERSION={settings.image_tag}"]  # fmt: skip
+    return _on_service(
+        "run deploy",
+        service,
+        settings,
+        f"--image={settings.image(service)}",
+        "--no-traffic",
+        f"--tag={CANARY_TAG}",
+        f"--update-env-vars=SERVICE_VERSION={settings.image_tag}",
+    )
 
 
 def traffic_command(service: str, settings: ProjectSettings, *flags: str) -> list[str]:
-    return ["gcloud", "run", "services", "update-traffic", *_service(service, settings), *flags]
+    return _on_service("run services update-traffic", service, settings, *flags)
 
 
 def tag_previous_command(service: str, settings: ProjectSettings, revision: str) -> list[str]:
@@ -93,10 +108,13 @@ def serving_revision(description: dict[str, Any]) -> str | None:
 
 def tagged_revision(description: dict[str, Any], tag: str) -> str | None:
     return next(
-        (r.get("revisionName") for r in description.get("status", {}).get("traffic", [])
-         if r.get("tag") == tag),
+        (
+            r.get("revisionName")
+            for r in description.get("status", {}).get("traffic", [])
+            if r.get("tag") == tag
+        ),
         None,
-    )  # fmt: skip
+    )
 
 
 class CommandFailed(RuntimeError):

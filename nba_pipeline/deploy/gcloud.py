@@ -28,13 +28,19 @@ CLOUDBUILD_CONFIG: dict[str, object] = {
         {
             "name": "gcr.io/cloud-builders/docker",
             "args": [
-                "build", "-f", "deploy/Dockerfile", "--build-arg", "SERVICE=$_SERVICE",
-                "-t", "$_IMAGE", ".",
+                "build",
+                "-f",
+                "deploy/Dockerfile",
+                "--build-arg",
+                "SERVICE=$_SERVICE",
+                "-t",
+                "$_IMAGE",
+                ".",
             ],
         }
     ],
     "images": ["$_IMAGE"],
-}  # fmt: skip
+}
 """`gcloud builds submit --tag` only finds a Dockerfile at the root; this names ours."""
 
 
@@ -53,58 +59,81 @@ def render_manifest(service: str, settings: DeploySettings) -> str:
     )
 
 
+def gcloud(command: str, *args: str) -> list[str]:
+    """`gcloud COMMAND ARGS`, the command's words as typed in a shell (`"run services replace"`)."""
+    return ["gcloud", *command.split(), *args]
+
+
 def _scope(settings: DeploySettings, regional: bool = False) -> list[str]:
     return [f"--project={settings.gcp_project}", *([f"--region={settings.gcp_region}"] * regional)]
 
 
-def _binding(member: str, role: str) -> list[str]:
-    return [f"--member=serviceAccount:{member}", f"--role={role}"]
+def _grant(
+    settings: DeploySettings, kind: str, name: str, member: str, role: str, regional: bool = False
+) -> list[str]:
+    """`gcloud KIND add-iam-policy-binding NAME`: the service account `member` gets `role`."""
+    return gcloud(
+        f"{kind} add-iam-policy-binding",
+        name,
+        *_scope(settings, regional),
+        f"--member=serviceAccount:{member}",
+        f"--role={role}",
+    )
 
 
 def build_command(service: str, settings: DeploySettings) -> list[str]:
     """Build the service's image with Cloud Build (a canary release builds it the same way)."""
-    return ["gcloud", "builds", "submit", ".", *_scope(settings, regional=True),
-            f"--config={RENDERED / 'cloudbuild.yaml'}",
-            f"--substitutions=_SERVICE={service},_IMAGE={settings.image(service)}"]  # fmt: skip
+    return gcloud(
+        "builds submit",
+        ".",
+        *_scope(settings, regional=True),
+        f"--config={RENDERED / 'cloudbuild.yaml'}",
+        f"--substitutions=_SERVICE={service},_IMAGE={settings.image(service)}",
+    )
 
 
 def service_commands(service: str, settings: DeploySettings) -> list[list[str]]:
     """Build the image, replace the Cloud Run service, let its callers invoke it."""
+    manifest = str(RENDERED / f"{service}.yaml")
     return [
         build_command(service, settings),
-        ["gcloud", "run", "services", "replace", str(RENDERED / f"{service}.yaml"),
-         *_scope(settings, regional=True)],
+        gcloud("run services replace", manifest, *_scope(settings, regional=True)),
     ] + [
-        ["gcloud", "run", "services", "add-iam-policy-binding", cloud_run_name(service),
-         *_scope(settings, regional=True), *_binding(invoker, "roles/run.invoker")]
+        _grant(
+            settings, "run services", cloud_run_name(service), invoker, "roles/run.invoker", True
+        )
         for invoker in settings.invokers(service)
-    ]  # fmt: skip
+    ]
 
 
 def iam_commands(settings: DeploySettings, topology: Topology | None = None) -> list[list[str]]:
-    """The Pub/Sub service agent may mint the push SA's tokens, dead-letter and ack; the runtime SA may read the DLQs."""
+    """The Pub/Sub service agent may mint the push SA's tokens, dead-letter and ack; the runtime
+    SA may read the DLQs."""
     topology = topology or Topology.load()
     agent = settings.pubsub_agent
     commands = [
-        ["gcloud", "iam", "service-accounts", "add-iam-policy-binding",
-         settings.push_service_account, *_scope(settings),
-         *_binding(agent, "roles/iam.serviceAccountTokenCreator")],
-    ]  # fmt: skip
+        _grant(
+            settings,
+            "iam service-accounts",
+            settings.push_service_account,
+            agent,
+            "roles/iam.serviceAccountTokenCreator",
+        )
+    ]
     for sub in topology.push_subscriptions:
         commands += [
-            ["gcloud", "pubsub", "topics", "add-iam-policy-binding", sub.dead_letter_topic,
-             *_scope(settings), *_binding(agent, "roles/pubsub.publisher")],
-            ["gcloud", "pubsub", "subscriptions", "add-iam-policy-binding", sub.name,
-             *_scope(settings), *_binding(agent, "roles/pubsub.subscriber")],
-        ]  # fmt: skip
+            _grant(
+                settings, "pubsub topics", sub.dead_letter_topic, agent, "roles/pubsub.publisher"
+            ),
+            _grant(settings, "pubsub subscriptions", sub.name, agent, "roles/pubsub.subscriber"),
+        ]
     dead_letter_topics = {sub.dead_letter_topic for sub in topology.push_subscriptions}
     runtime = settings.service_account("scrapers")
     commands += [  # the dashboard and the nba.dlq.depth gauge count what waits (and hand it back)
-        ["gcloud", "pubsub", "subscriptions", "add-iam-policy-binding", pull.name,
-         *_scope(settings), *_binding(runtime, "roles/pubsub.subscriber")]
+        _grant(settings, "pubsub subscriptions", pull.name, runtime, "roles/pubsub.subscriber")
         for pull in topology.pull_subscriptions
         if pull.topic in dead_letter_topics
-    ]  # fmt: skip
+    ]
     return commands
 
 

@@ -100,12 +100,26 @@ def list_messages(
     flt = _filter(scraper, attribute, message_id)
     messages: list[DlqMessage] = _run(project, lambda q: q.peek(subscription, flt, max_messages))
     table = RichTable(title=f"{len(messages)} dead-lettered message(s)")
-    for column in ("message id", "scraper_name", "source subscription", "deliveries",
-                   "published", "replay_count", "data"):  # fmt: skip
+    for column in (
+        "message id",
+        "scraper_name",
+        "source subscription",
+        "deliveries",
+        "published",
+        "replay_count",
+        "data",
+    ):
         table.add_column(column, overflow="fold")
     for m in messages:
-        table.add_row(m.message_id, m.scraper_name, m.source_subscription or "?",
-                      str(m.delivery_count or "?"), m.published, str(m.replay_count), m.preview())  # fmt: skip
+        table.add_row(
+            m.message_id,
+            m.scraper_name,
+            m.source_subscription or "?",
+            str(m.delivery_count or "?"),
+            m.published,
+            str(m.replay_count),
+            m.preview(),
+        )
     Console().print(table)
 
 
@@ -150,21 +164,28 @@ def replay(
     flt = _filter(scraper, attribute, message_id)
     report: ReplayReport = _run(
         project,
-        lambda q: q.replay(subscription, flt, max_messages, max_replays, dry_run,
-                           RateLimiter(rate)),
-    )  # fmt: skip
+        lambda q: q.replay(
+            subscription, flt, max_messages, max_replays, dry_run, RateLimiter(rate)
+        ),
+    )
     verb = "would replay" if dry_run else "replayed"
     for done in report.replayed:
         new = f" as {done.new_message_id}" if done.new_message_id else ""
-        typer.echo(f"{verb} {done.message.message_id} -> {done.topic}{new} "
-                   f"(replay_count {done.message.replay_count + 1})")  # fmt: skip
+        typer.echo(
+            f"{verb} {done.message.message_id} -> {done.topic}{new} "
+            f"(replay_count {done.message.replay_count + 1})"
+        )
     for message in report.skipped_ceiling:
-        typer.echo(f"ceiling reached {message.message_id}: replayed {message.replay_count} "
-                   f"time(s) (--max-replays {max_replays}), left in the DLQ")  # fmt: skip
+        typer.echo(
+            f"ceiling reached {message.message_id}: replayed {message.replay_count} "
+            f"time(s) (--max-replays {max_replays}), left in the DLQ"
+        )
     for failed in report.failed:
         typer.echo(f"failed {failed.message.message_id}: {failed.reason}; left in the DLQ")
-    typer.echo(f"{verb}: {len(report.replayed)}, ceiling reached: {len(report.skipped_ceiling)}, "
-               f"failed: {len(report.failed)}, not matching: {report.filtered_out}")  # fmt: skip
+    typer.echo(
+        f"{verb}: {len(report.replayed)}, ceiling reached: {len(report.skipped_ceiling)}, "
+        f"failed: {len(report.failed)}, not matching: {report.filtered_out}"
+    )
     if report.failed:
         raise typer.Exit(1)
 
