@@ -261,6 +261,23 @@ SNAPSHOTS_SQL = """
   FROM {table}
   WHERE game_date = @game_date{extra}"""
 
+
+def props_snapshots(extra: str = "") -> str:
+    """SQL: every props snapshot of @game_date from both books (BettingPros: its consensus
+    line), `extra` added to each book's WHERE, so the lines and the props board read the same."""
+    return "\n  UNION ALL\n".join(
+        SNAPSHOTS_SQL.format(source=source, table=table, extra=more + extra)
+        for source, table, more in (
+            ("oddsapi", "{nba_raw.odds_api_player_points_props}", ""),
+            (
+                "bettingpros",
+                "{nba_raw.bettingpros_player_points_props}",
+                " AND bookmaker = 'consensus'",
+            ),
+        )
+    )
+
+
 STAT_SQL = "CASE c.market {} END".format(
     " ".join(
         f"WHEN '{market.key}' THEN {' + '.join(f'p.{column}' for column in market.stat)}"
@@ -271,15 +288,7 @@ STAT_SQL = "CASE c.market {} END".format(
 
 PLAYER_GAME_LINES_SQL = f"""
 WITH snapshots AS (
-{SNAPSHOTS_SQL.format(source="oddsapi", table="{nba_raw.odds_api_player_points_props}", extra="")}
-  UNION ALL
-{
-    SNAPSHOTS_SQL.format(
-        source="bettingpros",
-        table="{nba_raw.bettingpros_player_points_props}",
-        extra=" AND bookmaker = 'consensus'",
-    )
-}
+{props_snapshots()}
 ), tips AS (
   SELECT source, event_id, commence_time AS tip
   FROM (SELECT source, event_id, commence_time,

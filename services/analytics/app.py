@@ -17,6 +17,7 @@ from libs.common.settings import CommonSettings
 from libs.common.sources.props import CLOSING_LINE_MAX_AGE_MINUTES
 from libs.common.sources.registry import get_source, raw_tables
 from libs.common.tracing import span_from
+from services.analytics.board import router as board_router
 
 
 def build_for(
@@ -84,7 +85,8 @@ def create_app(settings: CommonSettings | None = None, clients: Clients | None =
                 "Rebuild the analytics a raw-table load affects",
                 "built, or no analytics table reads that raw table",
                 settings.work_ledger,
-            )
+            ),
+            board_router,
         ],
         clients,
         # Builds read and write only the warehouse: no raw files, no next phase; the bucket
