@@ -17,9 +17,10 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from libs.common.errors import UnknownScraperError
 from libs.common.rawfile import fetched_at, split_envelope
 from libs.common.sources.base import ParseContext, ParseError
-from libs.common.sources.registry import UnknownScraperError, get_source
+from libs.common.sources.registry import get_source
 from nba_pipeline.deploy.cli import deploy
 from nba_pipeline.dlq.cli import dlq_app
 from nba_pipeline.infra import infra_app

@@ -10,6 +10,11 @@ EASTERN = ZoneInfo("America/New_York")
 """The league's calendar: game dates, schedules and workflow windows are Eastern."""
 
 
+def eastern_date(moment: dt.datetime) -> dt.date:
+    """The US Eastern calendar day of a UTC moment (a 02:00Z tip-off is the previous day)."""
+    return moment.astimezone(EASTERN).date()
+
+
 class Clock:
     """The system clock, unless a test sets it; setting it never sleeps."""
 

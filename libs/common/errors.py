@@ -7,6 +7,7 @@ message ends in its dead-letter queue), 500 and 503 where one may. Any other err
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 UNKNOWN_ERROR_STATUS = 500
@@ -22,3 +23,17 @@ class PipelineError(Exception):
 def status_code_of(error: BaseException) -> int:
     """The status code a push answers `error` with."""
     return error.status_code if isinstance(error, PipelineError) else UNKNOWN_ERROR_STATUS
+
+
+class UnknownScraperError(PipelineError, KeyError):
+    """A scraper_name that is not registered; the message lists the known names."""
+
+    status_code = 400
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        self.name = name
+        self.known = sorted(known)
+        super().__init__(name)
+
+    def __str__(self) -> str:
+        return f"unknown scraper_name '{self.name}'; known: {', '.join(self.known)}"

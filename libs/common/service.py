@@ -24,7 +24,7 @@ from libs.common.deps import ALL_DEPENDENCIES, Clients, ClientsDep, Dependency
 from libs.common.logs import configure_logging
 from libs.common.metrics import configure_metrics
 from libs.common.settings import CommonSettings
-from libs.common.sources.registry import SOURCES
+from libs.common.tables.raw import LOADED_BY
 from libs.common.tracing import RequestTrace, configure_tracing
 from libs.common.validation import error_details
 from libs.common.warehouse.schema import Table
@@ -260,7 +260,7 @@ def health_router(
             "checks": checks,
             "api_keys_present": keys_present(settings),
             "memory_rss_bytes": rss_bytes(),
-            "registered_scrapers": len(SOURCES),
+            "registered_scrapers": len(LOADED_BY),
             "auth": auth_mode(settings),
         }
         return JSONResponse(body, 200 if ok else 503)

@@ -15,7 +15,7 @@ from libs.common.push import DUPLICATE, Applied, Delivery, PushPhase, push_route
 from libs.common.service import create_service_app
 from libs.common.settings import CommonSettings
 from libs.common.sources.props import CLOSING_LINE_MAX_AGE_MINUTES
-from libs.common.sources.registry import get_source, raw_tables
+from libs.common.tables.raw import RAW_TABLES, loaded_by
 from libs.common.tracing import span_from
 from services.analytics.board import router as board_router
 
@@ -34,14 +34,15 @@ def _build(
     clients: Clients, delivery: Delivery[Phase2Complete], closing_line_max_age_minutes: int
 ) -> Applied:
     message = delivery.message
-    source = get_source(message.scraper_name)
-    if message.source_table != source.table.fqn:
+    table = loaded_by(message.scraper_name)
+    if message.source_table != table.fqn:
         raise MessageError(
-            f"source_table '{message.source_table}' is not {source.name}'s table ({source.table.fqn})"
+            f"source_table '{message.source_table}' is not {message.scraper_name}'s table "
+            f"({table.fqn})"
         )
     applied = Applied(
         "ignored",
-        source.name,
+        message.scraper_name,
         message.execution_id,
         details={"game_date": message.game_date, "target_table": message.source_table},
     )
@@ -78,7 +79,7 @@ def create_app(settings: CommonSettings | None = None, clients: Clients | None =
         "NBA analytics (phase 3)",
         "Builds nba_analytics.* for a game date whenever a raw table it reads is loaded.",
         settings,
-        (*ORCHESTRATION_TABLES, *raw_tables(), *ANALYTICS_TABLES),
+        (*ORCHESTRATION_TABLES, *RAW_TABLES, *ANALYTICS_TABLES),
         [
             push_router(
                 build_phase(settings.closing_line_max_age_minutes),

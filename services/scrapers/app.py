@@ -12,13 +12,13 @@ from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.deps import Clients
+from libs.common.errors import UnknownScraperError
 from libs.common.messages import SCRAPER_COMPLETE_TOPIC, Workflow
 from libs.common.metrics import observe_dlq_depth
 from libs.common.pubsub import DeadLetterCounter
 from libs.common.secrets import secrets_from_settings, with_secrets
 from libs.common.service import create_service_app
 from libs.common.settings import ScraperSettings
-from libs.common.sources.registry import UnknownScraperError
 from libs.common.validation import error_details
 from services.scrapers.admin import admin_router
 from services.scrapers.breakers import breaker_router

@@ -14,14 +14,13 @@ from fastapi.responses import HTMLResponse
 
 from libs.common.audit import final_runs
 from libs.common.auth import require_admin_identity
-from libs.common.clock import Clock
+from libs.common.clock import Clock, eastern_date
 from libs.common.deps import ClientsDep
 from libs.common.messages import Phase
 from libs.common.players import unmatched_per_day
 from libs.common.pubsub import DeadLetterCounter
 from libs.common.quota import QUOTA_HEADERS
 from libs.common.sources.base import Upstream
-from libs.common.sources.oddsapi import eastern_date
 from libs.common.sources.registry import SOURCES
 from libs.common.warehouse.base import TableNotFoundError, Warehouse
 

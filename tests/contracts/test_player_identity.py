@@ -16,8 +16,8 @@ import pytest
 from libs.common.analytics import ANALYTICS_TABLES, BUILDS
 from libs.common.players import name_key, name_key_sql, unmatched_names
 from libs.common.sources.base import ParseContext
-from libs.common.sources.nbacom import NBAC_TEAM_ROSTER
 from libs.common.sources.registry import get_source, raw_tables
+from libs.common.tables.raw import NBAC_TEAM_ROSTER
 from libs.common.warehouse.base import Row, Warehouse
 from tests.conftest import RECORDINGS
 

@@ -20,8 +20,9 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from libs.common.sources.base import ParseContext, Source
-from libs.common.sources.oddsapi import PROPS_KEY, parse_event_odds
+from libs.common.sources.oddsapi import parse_event_odds
 from libs.common.sources.registry import SOURCES
+from libs.common.tables.raw import PROPS_KEY
 from nba_pipeline.replay.league import BY_ABBR
 from nba_pipeline.replay.oddsapi import LINES_POSTED, snapshot
 from nba_pipeline.replay.season import REPEATING_BOOK, Game, Quote, Season, decimal

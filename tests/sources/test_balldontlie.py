@@ -14,16 +14,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from libs.common.sources.balldontlie import (
-    BDL_GAMES,
-    BDL_PLAYER_BOXSCORES,
-    BDL_PLAYERS,
-    MAX_PAGES,
-    SOURCES,
-    STAT_COLUMNS,
-)
+from libs.common.sources.balldontlie import MAX_PAGES, SOURCES
 from libs.common.sources.base import ParseContext, ParseError, Source
 from libs.common.sources.params import DateParams, NoParams
+from libs.common.sources.registry import get_source
+from libs.common.tables.raw import BDL_GAMES, BDL_PLAYER_BOXSCORES, BDL_PLAYERS, STAT_COLUMNS
 from tests.conftest import RECORDINGS
 from tests.utils.fetchers import FakeFetcher
 
@@ -33,7 +28,9 @@ BOX_FILE = BDL / "bdl_box_scores_v1_raw.json"
 EMPTY_BOX_FILE = BDL / "bdl_box_scores_v1_raw_empty.json"
 PLAYERS_FILE = BDL / "bdl_players_v1_raw.json"
 FETCHED = dt.datetime(2025, 2, 21, 9, 0, tzinfo=dt.UTC)
-GAMES, BOX_SCORES, PLAYERS = SOURCES
+GAMES = get_source("bdl_games")
+BOX_SCORES = get_source("bdl_box_scores")
+PLAYERS = get_source("bdl_players")
 
 
 def load(path: Path) -> Any:

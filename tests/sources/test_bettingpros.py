@@ -14,15 +14,14 @@ import pytest
 from pydantic import ValidationError
 
 from libs.common.sources.base import ParseContext, ParseError
-from libs.common.sources.bettingpros import (
+from libs.common.sources.bettingpros import BpPropsParams, parse_offers
+from libs.common.sources.props import MARKETS
+from libs.common.sources.registry import get_source
+from libs.common.tables.raw import (
     BETTINGPROS_EVENTS,
     BETTINGPROS_PLAYER_POINTS_PROPS,
-    SOURCES,
-    BpPropsParams,
-    parse_offers,
+    ODDS_API_PLAYER_POINTS_PROPS,
 )
-from libs.common.sources.oddsapi import ODDS_API_PLAYER_POINTS_PROPS
-from libs.common.sources.props import MARKETS
 from tests.conftest import RECORDINGS
 from tests.utils.fetchers import FakeFetcher
 
@@ -31,7 +30,8 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bettingpros"
 PAGES = [FIXTURES / "bp_offers_v3_page1.json", FIXTURES / "bp_offers_v3_page2.json"]
 FETCHED = dt.datetime(2025, 2, 20, 21, 10, tzinfo=dt.UTC)
 GAME_DATE = dt.date(2025, 2, 20)
-BP_EVENTS, BP_PROPS = SOURCES
+BP_EVENTS = get_source("bp_events")
+BP_PROPS = get_source("bp_player_props")
 OFFERS_QUERY = {"sport": "NBA", "book_id": "null", "limit": 10}
 EVENTS = {
     "events": [

@@ -14,8 +14,9 @@ import pytest
 from pydantic import ValidationError
 
 from libs.common.sources.base import ParseContext, ParseError
-from libs.common.sources.espn import ESPN_SCOREBOARD, ESPN_TEAM_ROSTERS, SOURCES
 from libs.common.sources.params import DateParams, TeamParams
+from libs.common.sources.registry import get_source
+from libs.common.tables.raw import ESPN_SCOREBOARD, ESPN_TEAM_ROSTERS
 from tests.conftest import RECORDINGS
 from tests.utils.fetchers import FakeFetcher
 
@@ -24,7 +25,8 @@ FULL_FILE = ESPN / "espn_scoreboard_site_v2_raw_full.json"
 EMPTY_DAY_FILE = ESPN / "espn_scoreboard_site_v2_raw_20250214.json"
 ROSTER_FILE = ESPN / "espn_team_roster_site_v2_raw_team2.json"
 FETCHED = dt.datetime(2025, 7, 17, 3, 30, tzinfo=dt.UTC)  # still 2025-07-16 in New York
-SCOREBOARD, ROSTER = SOURCES
+SCOREBOARD = get_source("espn_scoreboard")
+ROSTER = get_source("espn_roster")
 
 
 def load(path: Path) -> Any:

@@ -16,8 +16,10 @@ import pytest
 from pydantic import ValidationError
 
 from libs.common.sources.base import ParseContext, ParseError
-from libs.common.sources.nbacom import NBAC_SCHEDULE, NBAC_TEAM_ROSTER, SOURCES, NbacRosterParams
+from libs.common.sources.nbacom import NbacRosterParams
 from libs.common.sources.params import OptionalDateParams
+from libs.common.sources.registry import get_source
+from libs.common.tables.raw import NBAC_SCHEDULE, NBAC_TEAM_ROSTER
 from libs.common.warehouse.schema import LINEAGE_COLUMNS
 from tests.conftest import RECORDINGS
 from tests.utils.fetchers import FakeFetcher
@@ -26,7 +28,8 @@ NBACOM = RECORDINGS / "nbacom"
 SCHEDULE_FILE = NBACOM / "nbac_schedule_cdn_raw.json"
 PAGE_FILE = NBACOM / "nbac_roster_page_raw.html.gz"
 FETCHED = dt.datetime(2025, 7, 17, 3, 30, tzinfo=dt.UTC)  # still 2025-07-16 in New York
-SCHEDULE, ROSTER = SOURCES
+SCHEDULE = get_source("nbac_schedule")
+ROSTER = get_source("nbac_roster")
 TEAM = "__NEXT_DATA__.props.pageProps.team"
 
 

@@ -15,8 +15,6 @@ from pydantic import ValidationError
 
 from libs.common.sources.base import ParseContext, ParseError, Source
 from libs.common.sources.oddsapi import (
-    ODDS_API_EVENTS,
-    ODDS_API_PLAYER_POINTS_PROPS,
     SOURCES,
     OddsEventsHisParams,
     OddsPropsHisParams,
@@ -24,6 +22,8 @@ from libs.common.sources.oddsapi import (
     parse_event_odds,
 )
 from libs.common.sources.params import DateParams
+from libs.common.sources.registry import get_source
+from libs.common.tables.raw import ODDS_API_EVENTS, ODDS_API_PLAYER_POINTS_PROPS
 from tests.conftest import RECORDINGS
 from tests.utils.fetchers import FakeFetcher
 
@@ -32,9 +32,8 @@ EVENTS_FILE = ODDS / "historical_events_v4_raw_1.json"
 PROPS_FILE = ODDS / "historical_event_odds_v4_player_points_raw_4fd911e4.json"
 GAME_LINES_FILE = ODDS / "historical_event_odds_v4_game_lines_raw.json"
 FETCHED = dt.datetime(2025, 3, 9, 23, 52, 1, tzinfo=dt.UTC)
-BY_NAME = {source.name: source for source in SOURCES}
-EVENT_SOURCES = [BY_NAME["oddsa_events"], BY_NAME["oddsa_events_his"]]
-PROPS_SOURCES = [BY_NAME["oddsa_player_props"], BY_NAME["oddsa_player_props_his"]]
+EVENT_SOURCES = [get_source("oddsa_events"), get_source("oddsa_events_his")]
+PROPS_SOURCES = [get_source("oddsa_player_props"), get_source("oddsa_player_props_his")]
 
 
 def load(path: Any) -> Any:
@@ -68,7 +67,7 @@ EVERY_MARKET = (
 
 
 def test_four_sources_two_tables() -> None:
-    assert list(BY_NAME) == [
+    assert [source.name for source in SOURCES] == [
         "oddsa_events",
         "oddsa_events_his",
         "oddsa_player_props",
@@ -138,7 +137,7 @@ def test_events_no_data(source: Source) -> None:
 )
 def test_events_malformed(body: Any, field: str) -> None:
     with pytest.raises(ParseError) as caught:
-        BY_NAME["oddsa_events_his"].parse(body, ctx())
+        get_source("oddsa_events_his").parse(body, ctx())
     assert caught.value.scraper_name == "oddsa_events_his" and caught.value.field == field
     assert f"oddsa_events_his: field '{field}'" in str(caught.value)
 
@@ -187,9 +186,9 @@ def test_player_points_recording(source: Source, body: Any, snapshot: dt.datetim
 
 
 def test_player_points_game_date_comes_from_params_when_given() -> None:
-    rows = BY_NAME["oddsa_player_props_his"].parse(load(PROPS_FILE), ctx(dt.date(2025, 3, 9)))
+    rows = get_source("oddsa_player_props_his").parse(load(PROPS_FILE), ctx(dt.date(2025, 3, 9)))
     assert {r["game_date"] for r in rows} == {dt.date(2025, 3, 9)}
-    rows = BY_NAME["oddsa_player_props_his"].parse(load(PROPS_FILE), ctx(dt.date(2025, 3, 10)))
+    rows = get_source("oddsa_player_props_his").parse(load(PROPS_FILE), ctx(dt.date(2025, 3, 10)))
     assert {r["game_date"] for r in rows} == {dt.date(2025, 3, 10)}
 
 
@@ -201,7 +200,7 @@ def test_every_props_market_keeps_its_key_and_other_markets_add_no_row() -> None
         (points,) = book["markets"]
         book["markets"] = [{**points, "key": key} for key in EVERY_MARKET.split(",")]
         book["markets"].append({**points, "key": "player_blocks"})
-    rows = BY_NAME["oddsa_player_props_his"].parse(recorded, ctx())
+    rows = get_source("oddsa_player_props_his").parse(recorded, ctx())
     per_market = Counter(r["market"] for r in rows)
     assert per_market == dict.fromkeys(EVERY_MARKET.split(","), 28)
     assert_one_row_per_key(rows)
@@ -210,7 +209,7 @@ def test_every_props_market_keeps_its_key_and_other_markets_add_no_row() -> None
 def test_game_lines_recording_has_no_player_points_rows() -> None:
     body = load(GAME_LINES_FILE)
     assert player_points_outcomes(body["data"]) == []  # spreads and totals only
-    assert BY_NAME["oddsa_player_props_his"].parse(body, ctx()) == []
+    assert get_source("oddsa_player_props_his").parse(body, ctx()) == []
 
 
 def american_event() -> dict[str, Any]:
@@ -303,7 +302,7 @@ OUTCOME = "data.bookmakers[0].markets[0].outcomes[0]"
 )  # fmt: skip
 def test_props_malformed(body: Any, field: str) -> None:
     with pytest.raises(ParseError) as caught:
-        BY_NAME["oddsa_player_props_his"].parse(body, ctx())
+        get_source("oddsa_player_props_his").parse(body, ctx())
     assert caught.value.scraper_name == "oddsa_player_props_his" and caught.value.field == field
     assert str(caught.value).startswith(f"oddsa_player_props_his: field '{field}'")
 
@@ -422,7 +421,7 @@ def test_repeated_listings_keep_the_first_and_never_mix(
 ) -> None:  # fmt: skip
     body = one_book(sides(order, prices))
     with caplog.at_level(logging.INFO):
-        rows = BY_NAME["oddsa_player_props"].parse(body, ctx())
+        rows = get_source("oddsa_player_props").parse(body, ctx())
     over, under = (prices[k][n] if k else None for n, k in enumerate(kept))
     assert listed(rows, "williamhill_us", "Caris LeVert") == [(11.5, over, under)]
     assert len(rows) == 1
@@ -436,7 +435,7 @@ def test_repeated_listings_keep_the_first_and_never_mix(
 def test_one_log_line_per_file_and_none_without_repeats(caplog: pytest.LogCaptureFixture) -> None:
     repeated = one_book(sides("OA UA OB UB", AMERICAN))
     other = {**one_book(sides("OB UB OA UA", AMERICAN)), "id": "0" * 32}
-    source = BY_NAME["oddsa_player_props"]
+    source = get_source("oddsa_player_props")
     with caplog.at_level(logging.INFO):
         source.parse(american_event(), ctx())
         source.parse(load(PROPS_FILE), ctx())
@@ -452,7 +451,7 @@ def test_one_log_line_per_file_and_none_without_repeats(caplog: pytest.LogCaptur
 def test_parsing_does_not_touch_the_body() -> None:
     body = load(PROPS_FILE)
     before = copy.deepcopy(body)
-    BY_NAME["oddsa_player_props_his"].parse(body, ctx())
+    get_source("oddsa_player_props_his").parse(body, ctx())
     assert body == before
 
 
@@ -460,18 +459,18 @@ def test_parsing_does_not_touch_the_body() -> None:
 
 
 def test_events_request_is_one_eastern_day() -> None:
-    fetcher = fetch(BY_NAME["oddsa_events"], {"date": "2024-01-24"}, answer=[])
+    fetcher = fetch(get_source("oddsa_events"), {"date": "2024-01-24"}, answer=[])
     assert fetcher.calls == [
         (
             "/v4/sports/basketball_nba/events",
             {"commenceTimeFrom": "2024-01-24T05:00:00Z", "commenceTimeTo": "2024-01-25T04:59:59Z"},
         )
     ]
-    assert BY_NAME["oddsa_events"].params_model is DateParams
+    assert get_source("oddsa_events").params_model is DateParams
 
 
 def test_historical_events_request_defaults_to_16_eastern() -> None:
-    fetcher = fetch(BY_NAME["oddsa_events_his"], {"date": "2024-01-24"}, answer={})
+    fetcher = fetch(get_source("oddsa_events_his"), {"date": "2024-01-24"}, answer={})
     assert fetcher.calls == [
         (
             "/v4/historical/sports/basketball_nba/events",
@@ -500,7 +499,7 @@ def test_snapshot_param_default_and_explicit() -> None:
 
 def test_props_requests() -> None:
     event_id = "242c77a8d5890e18bab91773ad32fcb5"
-    current = fetch(BY_NAME["oddsa_player_props"], {"event_id": event_id, "date": "2025-03-09"})
+    current = fetch(get_source("oddsa_player_props"), {"event_id": event_id, "date": "2025-03-09"})
     assert current.calls == [
         (
             f"/v4/sports/basketball_nba/events/{event_id}/odds",
@@ -508,7 +507,7 @@ def test_props_requests() -> None:
         )
     ]
     historical = fetch(
-        BY_NAME["oddsa_player_props_his"],
+        get_source("oddsa_player_props_his"),
         {"event_id": event_id, "date": "2025-03-09", "snapshot": "2025-03-09T23:50:00Z"},
     )
     assert historical.calls == [
@@ -530,7 +529,7 @@ def test_props_without_an_event_cover_every_event_of_the_date() -> None:
         return listing if path.endswith("/events") else recorded
 
     fetcher = FakeFetcher(answer)
-    source = BY_NAME["oddsa_player_props_his"]
+    source = get_source("oddsa_player_props_his")
     params = source.params_model.model_validate({"date": "2024-01-24"})
     body = asyncio.run(source.fetch(fetcher, params))
     snapshot = "2024-01-24T21:00:00Z"
@@ -554,10 +553,10 @@ def test_props_of_a_date_name_the_event_that_is_malformed() -> None:
     bad = copy.deepcopy(good)
     bad["data"]["bookmakers"][0].pop("key")
     with pytest.raises(ParseError) as caught:
-        BY_NAME["oddsa_player_props_his"].parse([good, bad], ctx())
+        get_source("oddsa_player_props_his").parse([good, bad], ctx())
     assert caught.value.field == "[1].data.bookmakers[0].key"
     listing_fetcher = FakeFetcher(lambda path, query: {"data": [{"commence_time": "x"}]})
-    source = BY_NAME["oddsa_player_props"]
+    source = get_source("oddsa_player_props")
     params = source.params_model.model_validate({"date": "2024-01-24"})
     with pytest.raises(ParseError) as listing:
         asyncio.run(source.fetch(listing_fetcher, params))

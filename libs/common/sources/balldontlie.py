@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
-
 from libs.common.sources.base import Fetcher, ParseContext, ParseError, Row, Source
 from libs.common.sources.params import DateParams, NoParams
 from libs.common.sources.parsing import (
@@ -17,7 +15,7 @@ from libs.common.sources.parsing import (
     parse_date,
     parse_timestamp,
 )
-from libs.common.warehouse.schema import LINEAGE_COLUMNS, Table, col
+from libs.common.tables.raw import BDL_GAMES, BDL_PLAYER_BOXSCORES, BDL_PLAYERS, STAT_COLUMNS
 
 MAX_PAGES = 100
 """Safety stop for cursor pagination: the full player list is ~50 pages of 100."""
@@ -44,32 +42,6 @@ async def fetch_all_pages(fetcher: Fetcher, scraper: str, path: str, params: dic
 
 
 TEAM_COLUMNS = ("id", "abbreviation", "full_name")
-
-BDL_GAMES = Table(
-    "nba_raw",
-    "bdl_games",
-    (
-        col("game_id", "INT64", True, "balldontlie game id"),
-        col("game_date", "DATE", True),
-        col("season", "INT64"),
-        col("status", "STRING", description="'Final', a tip-off time, or a period clock"),
-        col("period", "INT64"),
-        col("postseason", "BOOL"),
-        col("start_time", "TIMESTAMP", description="scheduled tip-off (UTC)"),
-        col("home_team_id", "INT64"),
-        col("home_team_abbr", "STRING", True),
-        col("home_team_name", "STRING"),
-        col("home_team_score", "INT64"),
-        col("visitor_team_id", "INT64"),
-        col("visitor_team_abbr", "STRING", True),
-        col("visitor_team_name", "STRING"),
-        col("visitor_team_score", "INT64"),
-        *LINEAGE_COLUMNS,
-    ),
-    natural_key=("game_id",),
-    partition_column="game_date",
-    description="One current row per game (state source).",
-)
 
 
 def _team(game: dict[str, Any], side: str, scraper: str, where: str) -> dict[str, Any]:
@@ -114,34 +86,6 @@ def parse_games(body: Any, ctx: ParseContext) -> list[Row]:
             }
         )
     return rows
-
-
-STAT_COLUMNS = (
-    "fgm", "fga", "fg3m", "fg3a", "ftm", "fta", "oreb", "dreb", "reb",
-    "ast", "stl", "blk", "turnover", "pf", "pts",
-)  # fmt: skip
-
-BDL_PLAYER_BOXSCORES = Table(
-    "nba_raw",
-    "bdl_player_boxscores",
-    (
-        col("game_date", "DATE", True),
-        col("season", "INT64"),
-        col("game_status", "STRING"),
-        col("player_id", "INT64", True, "balldontlie player id"),
-        col("player_name", "STRING", True, "first and last name"),
-        col("position", "STRING"),
-        col("team_abbr", "STRING", True),
-        col("opponent_abbr", "STRING", True),
-        col("is_home", "BOOL", True),
-        col("minutes", "FLOAT64", description="minutes played; '' or '00' is 0"),
-        *(col(name, "INT64") for name in STAT_COLUMNS),
-        *LINEAGE_COLUMNS,
-    ),
-    natural_key=("game_date", "team_abbr", "player_id"),
-    partition_column="game_date",
-    description="One current row per player per game (state source).",
-)
 
 
 def parse_minutes(value: Any, scraper: str, path: str) -> float | None:
@@ -196,30 +140,6 @@ def parse_box_scores(body: Any, ctx: ParseContext) -> list[Row]:
     return rows
 
 
-BDL_PLAYERS = Table(
-    "nba_raw",
-    "bdl_players",
-    (
-        col("player_id", "INT64", True),
-        col("first_name", "STRING"),
-        col("last_name", "STRING"),
-        col("position", "STRING"),
-        col("height", "STRING"),
-        col("weight", "STRING"),
-        col("jersey_number", "STRING"),
-        col("college", "STRING"),
-        col("country", "STRING"),
-        col("draft_year", "INT64"),
-        col("draft_round", "INT64"),
-        col("draft_number", "INT64"),
-        col("team_id", "INT64"),
-        col("team_abbr", "STRING"),
-        *LINEAGE_COLUMNS,
-    ),
-    natural_key=("player_id",),
-    description="One current row per player (state source).",
-)
-
 PLAYER_FIELDS = (
     "first_name", "last_name", "position", "height", "weight", "jersey_number", "college", "country",
 )  # fmt: skip
@@ -247,19 +167,17 @@ def parse_players(body: Any, ctx: ParseContext) -> list[Row]:
     return rows
 
 
-async def _fetch_games(fetcher: Fetcher, params: BaseModel) -> Any:
-    assert isinstance(params, DateParams)
+async def _fetch_games(fetcher: Fetcher, params: DateParams) -> Any:
     return await fetch_all_pages(
         fetcher, "bdl_games", "/v1/games", {"dates[]": params.date.isoformat()}
     )
 
 
-async def _fetch_box_scores(fetcher: Fetcher, params: BaseModel) -> Any:
-    assert isinstance(params, DateParams)
+async def _fetch_box_scores(fetcher: Fetcher, params: DateParams) -> Any:
     return await fetcher.get_json("/v1/box_scores", {"date": params.date.isoformat()})
 
 
-async def _fetch_players(fetcher: Fetcher, params: BaseModel) -> Any:
+async def _fetch_players(fetcher: Fetcher, params: NoParams) -> Any:
     return await fetch_all_pages(fetcher, "bdl_players", "/v1/players", {})
 
 

@@ -6,9 +6,10 @@ import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from libs.common.errors import PipelineError
 from libs.common.warehouse.schema import Table
@@ -77,8 +78,12 @@ class ParseContext:
     params: Mapping[str, Any]
 
 
+ParamsT = TypeVar("ParamsT", bound=BaseModel, default=BaseModel)
+"""A source's params model; code handling any source sees `Source` as `Source[BaseModel]`."""
+
+
 @dataclass(frozen=True)
-class Source:
+class Source(Generic[ParamsT]):
     """A scraper: how to request its upstream, and how to turn the body into raw rows.
 
     `fetch` returns the body to store (JSON-able; a `str` for HTML sources). Multi-page
@@ -90,8 +95,9 @@ class Source:
     upstream: Upstream
     gcs_prefix: str
     table: Table
-    params_model: type[BaseModel]
-    fetch: Callable[[Fetcher, BaseModel], Awaitable[Any]]
+    params_model: type[ParamsT]
+    fetch: Callable[[Fetcher, ParamsT], Awaitable[Any]]
+    """Typed by `params_model`: the runner validates the params before it calls this."""
     parse: Callable[[Any, ParseContext], list[Row]]
     description: str = ""
     body_format: Literal["json", "html"] = "json"
@@ -102,7 +108,7 @@ class Source:
     """The scraper that serves a past date of this one's data (same table, same params plus a
     `snapshot`): the gap backfiller's route for a live-only gap whose date has passed."""
 
-    def game_date(self, params: BaseModel) -> dt.date | None:
+    def game_date(self, params: ParamsT) -> dt.date | None:
         """The game date a run is about, if its params name one (never defaulted to today)."""
         value = getattr(params, "date", None)
         return value if isinstance(value, dt.date) else None

@@ -1,7 +1,7 @@
 """BettingPros v3: NBA events and player-props offers (page-numbered, 10 offers a page).
 
 Offers carry one player each, with the over and under selections listed separately per book;
-rows pair them by (book, line) into the shared props row contract of `oddsapi`. One offers
+rows pair them by (book, line) into the props row contract of `props`, which the Odds API shares. One offers
 request asks for one market, so a props run asks for each of `props.MARKETS` in turn.
 """
 
@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from libs.common.clock import eastern_date
 from libs.common.messages import GameDate
 from libs.common.sources.base import (
     Fetcher,
@@ -23,53 +24,26 @@ from libs.common.sources.base import (
     Source,
     get_json_each,
 )
-from libs.common.sources.oddsapi import (
+from libs.common.sources.params import DateParams
+from libs.common.sources.parsing import lineage, need, need_list, parse_timestamp
+from libs.common.sources.props import (
+    BY_BETTINGPROS_ID,
+    BY_KEY,
+    MARKETS,
+    Market,
     PropsParse,
     Quote,
-    eastern_date,
     kept_rows,
     pair_sides,
     props_rows,
-    props_table,
 )
-from libs.common.sources.params import DateParams
-from libs.common.sources.parsing import lineage, need, need_list, parse_timestamp
-from libs.common.sources.props import BY_BETTINGPROS_ID, BY_KEY, MARKETS, Market
-from libs.common.warehouse.schema import LINEAGE_COLUMNS, Table, col
+from libs.common.tables.raw import BETTINGPROS_EVENTS, BETTINGPROS_PLAYER_POINTS_PROPS
 
 PROPS = "bp_player_props"
 MAX_PAGES = 100
 """Safety stop: a full slate is ~15 pages of 10 offers per market."""
 BOOKS = {0: "consensus", 10: "fanduel", 12: "draftkings", 13: "caesars", 19: "betmgm"}
 """BettingPros book ids to the bookmaker names the Odds API uses; others become `book_<id>`."""
-
-BETTINGPROS_EVENTS = Table(
-    "nba_raw",
-    "bettingpros_events",
-    (
-        col("event_id", "STRING", True, "BettingPros event id (text, to join the props table)"),
-        col("sr_id", "STRING", description="Sportradar game id"),
-        col("game_date", "DATE", True, "US Eastern date of `scheduled`"),
-        col("scheduled", "TIMESTAMP", True, "scheduled tip-off (UTC)"),
-        col("season", "INT64"),
-        col("season_type", "STRING", description="e.g. REG"),
-        col("status", "STRING", description="e.g. scheduled, closed"),
-        col("home", "STRING", True, "home team abbreviation"),
-        col("visitor", "STRING", True, "visiting team abbreviation"),
-        col("venue_name", "STRING"),
-        col("venue_city", "STRING"),
-        col("venue_state", "STRING"),
-        *LINEAGE_COLUMNS,
-    ),
-    natural_key=("event_id", "source_file"),
-    partition_column="game_date",
-    description="Every fetched list of BettingPros events (snapshot source).",
-)
-
-BETTINGPROS_PLAYER_POINTS_PROPS = props_table(
-    "bettingpros_player_points_props",
-    "One row per (snapshot, book, market, player, line) with its over and under prices.",
-)
 
 
 def parse_events(body: Any, ctx: ParseContext) -> list[Row]:
@@ -249,8 +223,7 @@ def _events_query(day: dt.date) -> dict[str, Any]:
     return {"sport": "NBA", "date": day.isoformat()}
 
 
-async def _fetch_events(fetcher: Fetcher, params: BaseModel) -> Any:
-    assert isinstance(params, DateParams)
+async def _fetch_events(fetcher: Fetcher, params: DateParams) -> Any:
     return await fetcher.get_json("/v3/events", _events_query(params.date))
 
 
@@ -275,11 +248,10 @@ async def _market_offers(fetcher: Fetcher, ids: list[Any], market_id: int) -> An
     return {**first, "offers": offers}
 
 
-async def _fetch_props(fetcher: Fetcher, params: BaseModel) -> Any:
+async def _fetch_props(fetcher: Fetcher, params: BpPropsParams) -> Any:
     """The date's events (offers carry no tip-off), then every market's offers for the events
     asked for, default every listed one: `{events, offers_by_market}`. A date without events
     makes no offers request."""
-    assert isinstance(params, BpPropsParams)
     listed = await fetcher.get_json("/v3/events", _events_query(params.date))
     events = need_list(listed, "events", PROPS, "<events>")
     ids = params.event_ids or [need(e, "id", PROPS, f"<events>[{i}]") for i, e in enumerate(events)]

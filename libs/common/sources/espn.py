@@ -6,51 +6,23 @@ integers. Team ids are ESPN's own (BOS is "2"), not NBA.com's.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel
-
+from libs.common.clock import eastern_date
 from libs.common.sources.base import Fetcher, ParseContext, ParseError, Row, Source
-from libs.common.sources.oddsapi import eastern_date
 from libs.common.sources.params import DateParams, TeamParams
-from libs.common.sources.parsing import int_or_none, lineage, need, need_list, parse_timestamp
-from libs.common.warehouse.schema import LINEAGE_COLUMNS, Column, Table, col
+from libs.common.sources.parsing import (
+    int_or_none,
+    lineage,
+    need,
+    need_list,
+    parse_timestamp,
+    snapshot_date,
+)
+from libs.common.tables.raw import ESPN_SCOREBOARD, ESPN_TEAM_ROSTERS, SIDES
 
 BASE = "/apis/site/v2/sports/basketball/nba"
-SIDES = ("home", "away")
-
-
-def _side_columns(side: str) -> tuple[Column, ...]:
-    return (
-        col(f"{side}_team_id", "STRING", True, "ESPN team id"),
-        col(f"{side}_team_abbr", "STRING", True, "ESPN abbreviation, e.g. NY, GS, UTAH"),
-        col(f"{side}_team_name", "STRING", description="display name, e.g. New York Knicks"),
-        col(f"{side}_team_score", "INT64", description="as ESPN gives it; 0 before tip-off"),
-    )
-
-
-ESPN_SCOREBOARD = Table(
-    "nba_raw",
-    "espn_scoreboard",
-    (
-        col("game_id", "STRING", True, "ESPN event id"),
-        col("game_date", "DATE", True, "the run's date, else the US Eastern day of start_time"),
-        col("start_time", "TIMESTAMP", True, "scheduled tip-off (UTC)"),
-        col("status", "STRING", description="status type name, e.g. STATUS_FINAL"),
-        col("completed", "BOOL"),
-        col("season_year", "INT64", description="year the season ends in (2023-24 is 2024)"),
-        col("season_type", "INT64", description="1 preseason, 2 regular season, 3 postseason"),
-        *(column for side in SIDES for column in _side_columns(side)),
-        col("venue_name", "STRING"),
-        col("venue_city", "STRING"),
-        *LINEAGE_COLUMNS,
-    ),
-    natural_key=("game_id",),
-    partition_column="game_date",
-    description="One current row per game (state source).",
-)
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -112,43 +84,12 @@ def parse_scoreboard(body: Any, ctx: ParseContext) -> list[Row]:
     return rows
 
 
-ESPN_TEAM_ROSTERS = Table(
-    "nba_raw",
-    "espn_team_rosters",
-    (
-        col("roster_date", "DATE", True, "the run's date, else the US Eastern day it was fetched"),
-        col("team_id", "STRING", True, "ESPN team id"),
-        col("team_abbr", "STRING", True),
-        col("athlete_id", "STRING", True, "ESPN athlete id"),
-        col("full_name", "STRING", True),
-        col("jersey", "STRING", description="text: '0' and '00' differ"),
-        col("position", "STRING", description="abbreviation, e.g. PG, SF, C"),
-        col("height", "FLOAT64", description="inches"),
-        col("weight", "FLOAT64", description="pounds"),
-        col("age", "INT64"),
-        col("experience_years", "INT64", description="0 for rookies"),
-        col("status", "STRING", description="e.g. Active"),
-        col("injury_status", "STRING", description="first listed injury's status, e.g. Out"),
-        col("injury_comment", "STRING", description="first listed injury's short comment"),
-        *LINEAGE_COLUMNS,
-    ),
-    natural_key=("team_id", "athlete_id", "source_file"),
-    partition_column="roster_date",
-    description="Every fetched roster of a team (snapshot source).",
-)
-
-
-def roster_date(ctx: ParseContext) -> dt.date:
-    """A roster snapshot's day: the run's date when it names one, else the day it was fetched."""
-    return ctx.game_date or eastern_date(ctx.fetched_at)
-
-
 def parse_roster(body: Any, ctx: ParseContext) -> list[Row]:
     """`{team: {id, abbreviation, athletes: [athlete]}}` to one row per athlete."""
     name = "espn_roster"
     team = need(body, "team", name)
     team_columns = {
-        "roster_date": roster_date(ctx),
+        "roster_date": snapshot_date(ctx),
         "team_id": need(team, "id", name, "team"),
         "team_abbr": need(team, "abbreviation", name, "team"),
     }
@@ -182,13 +123,11 @@ def parse_roster(body: Any, ctx: ParseContext) -> list[Row]:
     return rows
 
 
-async def _fetch_scoreboard(fetcher: Fetcher, params: BaseModel) -> Any:
-    assert isinstance(params, DateParams)
+async def _fetch_scoreboard(fetcher: Fetcher, params: DateParams) -> Any:
     return await fetcher.get_json(f"{BASE}/scoreboard", {"dates": params.date.strftime("%Y%m%d")})
 
 
-async def _fetch_roster(fetcher: Fetcher, params: BaseModel) -> Any:
-    assert isinstance(params, TeamParams)
+async def _fetch_roster(fetcher: Fetcher, params: TeamParams) -> Any:
     path = f"{BASE}/teams/{quote(params.team_id, safe='')}"
     return await fetcher.get_json(path, {"enable": "roster"})
 

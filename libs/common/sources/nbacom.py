@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from libs.common.messages import GameDate
 from libs.common.sources.base import Fetcher, ParseContext, ParseError, Row, Source
-from libs.common.sources.espn import roster_date
 from libs.common.sources.params import OptionalDateParams
 from libs.common.sources.parsing import (
     int_or_none,
@@ -27,45 +26,12 @@ from libs.common.sources.parsing import (
     need_list,
     parse_date,
     parse_timestamp,
+    snapshot_date,
 )
+from libs.common.tables.raw import NBAC_SCHEDULE, NBAC_TEAM_ROSTER
 from libs.common.teams import TEAMS
-from libs.common.warehouse.schema import LINEAGE_COLUMNS, Column, Table, col
 
 SCHEDULE_PATH = "/static/json/staticData/scheduleLeagueV2_1.json"
-SIDES = ("home", "away")
-
-
-def _side_columns(side: str) -> tuple[Column, ...]:
-    return (
-        col(f"{side}_team_id", "INT64", description="NBA.com team id; 0 while undetermined"),
-        col(f"{side}_team_tricode", "STRING", description="e.g. GSW"),
-        col(f"{side}_team_name", "STRING", description="e.g. Warriors"),
-        col(f"{side}_team_city", "STRING", description="e.g. Golden State"),
-        col(f"{side}_team_score", "INT64", description="as given: 0 before tip-off"),
-    )
-
-
-NBAC_SCHEDULE = Table(
-    "nba_raw",
-    "nbac_schedule",
-    (
-        col("game_id", "STRING", True, "NBA.com game id, text: '0022400001'"),
-        col("game_code", "STRING", description="e.g. 20251002/PHINYK"),
-        col("game_date", "DATE", True, "US Eastern game date (gameDateEst)"),
-        col("game_status", "INT64", description="1 scheduled, 2 live, 3 final"),
-        col("game_status_text", "STRING", description="e.g. '7:30 pm ET', 'Final'"),
-        col("start_time_utc", "TIMESTAMP", True, "scheduled tip-off (gameDateTimeUTC)"),
-        *(column for side in SIDES for column in _side_columns(side)),
-        col("arena_name", "STRING"),
-        col("arena_city", "STRING"),
-        col("week_number", "INT64", description="0 in the preseason"),
-        col("season_year", "STRING", description="e.g. 2025-26"),
-        *LINEAGE_COLUMNS,
-    ),
-    natural_key=("game_id",),
-    partition_column="game_date",
-    description="One current row per game (state source).",
-)
 
 
 def _team(game: Any, side: str, name: str, where: str) -> Row:
@@ -115,34 +81,6 @@ def parse_schedule(body: Any, ctx: ParseContext) -> list[Row]:
     return rows
 
 
-NBAC_TEAM_ROSTER = Table(
-    "nba_raw",
-    "nbac_team_roster",
-    (
-        col("roster_date", "DATE", True, "the run's date, else the US Eastern day it was fetched"),
-        col("team_id", "INT64", True, "NBA.com team id (TeamID)"),
-        col("team_tricode", "STRING", description="team.info.TEAM_ABBREVIATION, e.g. GSW"),
-        col("season", "STRING", description="season the roster is for, e.g. '2025' for 2025-26"),
-        col("player_id", "INT64", True, "NBA.com player id"),
-        col("player", "STRING", True, "full name"),
-        col("nickname", "STRING", description="first name as commonly used"),
-        col("player_slug", "STRING"),
-        col("num", "STRING", description="jersey number, text: '0' and '00' differ; NULL if none"),
-        col("position", "STRING", description="e.g. G, F, C, G-F"),
-        col("height", "STRING", description="feet-inches, e.g. 6-4"),
-        col("weight", "INT64", description="pounds"),
-        col("birth_date", "DATE"),
-        col("age", "INT64"),
-        col("exp", "STRING", description="seasons of experience; 'R' for a rookie"),
-        col("school", "STRING", description="college, club or country"),
-        col("how_acquired", "STRING", description="e.g. '#7 Pick in 2009 Draft'"),
-        *LINEAGE_COLUMNS,
-    ),
-    natural_key=("team_id", "player_id", "source_file"),
-    partition_column="roster_date",
-    description="Every fetched NBA.com roster of a team (snapshot source).",
-)
-
 NEXT_DATA = re.compile(
     r"<script\b[^>]*\bid=[\"']__NEXT_DATA__[\"'][^>]*>(.*?)(?:</script>|\Z)", re.S | re.I
 )
@@ -188,7 +126,7 @@ def parse_roster(body: Any, ctx: ParseContext) -> list[Row]:
         at = f"{where}.roster[{i}]"
         rows.append(
             {
-                "roster_date": roster_date(ctx),
+                "roster_date": snapshot_date(ctx),
                 "team_id": need_int(player, "TeamID", name, at),
                 "team_tricode": tricode,
                 "season": player.get("SEASON"),
@@ -243,12 +181,11 @@ class NbacRosterParams(BaseModel):
         return team_id
 
 
-async def _fetch_schedule(fetcher: Fetcher, params: BaseModel) -> Any:
+async def _fetch_schedule(fetcher: Fetcher, params: OptionalDateParams) -> Any:
     return await fetcher.get_json(SCHEDULE_PATH)
 
 
-async def _fetch_roster(fetcher: Fetcher, params: BaseModel) -> Any:
-    assert isinstance(params, NbacRosterParams)
+async def _fetch_roster(fetcher: Fetcher, params: NbacRosterParams) -> Any:
     return await fetcher.get_text(f"/team/{params.team_id}/{params.slug}")
 
 

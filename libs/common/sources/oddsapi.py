@@ -3,21 +3,19 @@ historical snapshots.
 
 Historical endpoints wrap the body as `{timestamp, previous_timestamp, next_timestamp, data}`;
 current ones return it bare. Both parsers of each pair accept both shapes, so a body can be
-re-parsed whichever endpoint produced it. The props row contract and the over/under pairing
-live here too and are shared with BettingPros, so both props tables have one shape.
+re-parsed whichever endpoint produced it. Rows follow the props contract of `props`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Annotated, Any, ClassVar, NamedTuple, Self
-from zoneinfo import ZoneInfo
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from libs.common.clock import EASTERN, eastern_date
 from libs.common.messages import GameDate, check_game_date
 from libs.common.sources.base import (
     Fetcher,
@@ -29,11 +27,15 @@ from libs.common.sources.base import (
 )
 from libs.common.sources.params import DateParams
 from libs.common.sources.parsing import lineage, need, need_list, parse_timestamp
-from libs.common.sources.props import MARKET_KEYS
-from libs.common.warehouse.schema import LINEAGE_COLUMNS, Column, Table, col
-
-EASTERN = ZoneInfo("America/New_York")
-"""NBA game dates are US Eastern calendar days; upstream times are UTC."""
+from libs.common.sources.props import (
+    MARKET_KEYS,
+    PropsParse,
+    Quote,
+    kept_rows,
+    pair_sides,
+    props_rows,
+)
+from libs.common.tables.raw import ODDS_API_EVENTS, ODDS_API_PLAYER_POINTS_PROPS
 
 SPORT = "basketball_nba"
 MARKET = ",".join(MARKET_KEYS)
@@ -41,198 +43,11 @@ MARKET = ",".join(MARKET_KEYS)
 REGIONS = "us"
 """Bookmaker regions the odds requests ask for; each region is billed (libs/common/quota.py)."""
 Parser = Callable[[Any, ParseContext], list[Row]]
-log = logging.getLogger(__name__)
-
-
-def eastern_date(moment: dt.datetime) -> dt.date:
-    """The US Eastern calendar day of a UTC tip-off (a 02:00Z start is the previous day)."""
-    return moment.astimezone(EASTERN).date()
 
 
 def iso_utc(moment: dt.datetime) -> str:
     """`2024-01-25T03:55:40Z`, the timestamp form the Odds API accepts."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# --- the props row contract, shared by both props tables ---------------------------------
-
-PROPS_COLUMNS: tuple[Column, ...] = (
-    col("event_id", "STRING", True, "the upstream's event id"),
-    col("game_date", "DATE", True, "US Eastern game date"),
-    col("commence_time", "TIMESTAMP", description="scheduled tip-off (UTC), when the body has it"),
-    col("home_team", "STRING"),
-    col("away_team", "STRING"),
-    col("bookmaker", "STRING", True, "e.g. draftkings, fanduel, consensus"),
-    col("market", "STRING", True, "Odds API market key, e.g. player_points, player_threes"),
-    col("player_name", "STRING", True, "player name as the upstream spells it"),
-    col("line", "FLOAT64", True, "line of the market's stat the over/under prices refer to"),
-    col("over_price", "FLOAT64", description="as given; NULL when the book has no over"),
-    col("under_price", "FLOAT64", description="as given; NULL when the book has no under"),
-    col("odds_format", "STRING", True, "american (integers) or decimal (floats)"),
-    col("snapshot_at", "TIMESTAMP", True, "when the prices were observed"),
-    *LINEAGE_COLUMNS,
-)
-PROPS_KEY = ("event_id", "bookmaker", "player_name", "line", "snapshot_at", "market")
-"""Every snapshot keeps its own rows, so line movement across the day stays queryable; the same
-historical snapshot fetched again (a backfill re-run) replaces its rows instead of doubling them.
-`market` came last when more markets than points were stored: rows stored before all hold
-`player_points` (a required column since the start), so none of their keys changes, and the
-first four columns (BigQuery's clustering) stay as they were."""
-PROPS_COLUMN_NAMES = tuple(c.name for c in PROPS_COLUMNS)
-SIDES = ("over", "under")
-
-
-def props_table(name: str, description: str) -> Table:
-    """A `nba_raw` player-props table with the shared row contract."""
-    return Table(
-        "nba_raw",
-        name,
-        PROPS_COLUMNS,
-        natural_key=PROPS_KEY,
-        partition_column="game_date",
-        description=description,
-    )
-
-
-class Quote(NamedTuple):
-    """One side of one line at one book, before pairing; `path` is where it sat in the body."""
-
-    bookmaker: str
-    market: str
-    player: str
-    line: Any
-    side: str
-    price: Any
-    path: str
-
-
-def _number(value: Any, scraper: str, path: str) -> int | float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ParseError(scraper, path, f"expected a number, got {value!r}")
-    return value
-
-
-PropKey = tuple[str, str, str, float]
-"""(bookmaker, market, player, line): one props row."""
-
-
-class Pairing(NamedTuple):
-    """Each key's kept (first) listing, and how many later listings were dropped per book."""
-
-    sides: dict[PropKey, dict[str, int | float]]
-    dropped: Counter[str]
-
-
-def pair_sides(quotes: Iterable[Quote], scraper: str) -> Pairing:
-    """Over and under prices of each key's first listing, keys in first-seen order.
-
-    A book can list the same key more than once with other prices (williamhill_us does). Each
-    side is numbered in order of appearance per key; the n-th over and n-th under form listing
-    n. Listing 1, the book's main line, is kept; later ones are dropped whole, so an over of one
-    listing is never paired with the under of another, and a side only a later listing has
-    (a lone extra over) stays out of the row. A missing side simply stays absent.
-    """
-    paired: dict[PropKey, dict[str, int | float]] = {}
-    seen: Counter[tuple[PropKey, str]] = Counter()
-    listings: Counter[PropKey] = Counter()
-    for quote in quotes:
-        if quote.side not in SIDES:
-            raise ParseError(
-                scraper, quote.path, f"expected an over or under side, got {quote.side!r}"
-            )
-        line = float(_number(quote.line, scraper, quote.path))
-        key = (quote.bookmaker, quote.market, quote.player, line)
-        price = _number(quote.price, scraper, quote.path)
-        seen[key, quote.side] += 1
-        listings[key] = max(listings[key], seen[key, quote.side])
-        if seen[key, quote.side] == 1:
-            paired.setdefault(key, {})[quote.side] = price
-    dropped: Counter[str] = Counter()
-    for (bookmaker, *_), count in listings.items():
-        dropped[bookmaker] += count - 1
-    return Pairing(paired, +dropped)
-
-
-class PropsParse(NamedTuple):
-    """A props body's rows, and the later listings it dropped per bookmaker.
-
-    `Source.parse` returns the rows alone; a caller that records the drops calls the parser
-    behind it (`parse_event_odds`, `bettingpros.parse_offers`) for this instead.
-    """
-
-    rows: list[Row]
-    dropped: Counter[str]
-
-
-def kept_rows(scraper: str, parsed: PropsParse, ctx: ParseContext) -> list[Row]:
-    """The rows, after one log line per file if repeated listings were dropped.
-
-    Dropping them is the rule, not a failure, so the file loads; the line (INFO: a known
-    upstream habit, not a fault, seen on a quarter of a season's games) keeps the quirk
-    visible (which books, how often) without failing every other book's lines.
-    """
-    if parsed.dropped:
-        log.info(
-            "repeated player-props listings dropped (each key keeps its book's first listing)",
-            extra={
-                "fields": {
-                    "scraper_name": scraper,
-                    "bookmakers": dict(sorted(parsed.dropped.items())),
-                    "dropped_listings": parsed.dropped.total(),
-                    "execution_id": ctx.execution_id,
-                    "source_file": ctx.source_file,
-                }
-            },
-        )
-    return parsed.rows
-
-
-def props_rows(
-    paired: Mapping[PropKey, Mapping[str, int | float]],
-    event: Row,
-    ctx: ParseContext,
-) -> list[Row]:
-    """Rows in column order; `event` holds the per-body columns (event, format, snapshot)."""
-    rows = []
-    for (bookmaker, market, player, line), sides in paired.items():
-        row = {
-            **event,
-            "bookmaker": bookmaker,
-            "market": market,
-            "player_name": player,
-            "line": line,
-            "over_price": sides.get("over"),
-            "under_price": sides.get("under"),
-            **lineage(ctx),
-        }
-        rows.append({name: row[name] for name in PROPS_COLUMN_NAMES})
-    return rows
-
-
-# --- tables --------------------------------------------------------------------------------
-
-ODDS_API_EVENTS = Table(
-    "nba_raw",
-    "odds_api_events",
-    (
-        col("event_id", "STRING", True, "Odds API event id (32 hex characters)"),
-        col("game_date", "DATE", True, "US Eastern date of commence_time"),
-        col("commence_time", "TIMESTAMP", True, "scheduled tip-off (UTC)"),
-        col("home_team", "STRING", True, "full team name, e.g. Golden State Warriors"),
-        col("away_team", "STRING", True),
-        col("sport_key", "STRING"),
-        col("snapshot_at", "TIMESTAMP", True, "historical snapshot time, or fetch time"),
-        *LINEAGE_COLUMNS,
-    ),
-    natural_key=("event_id", "snapshot_at"),
-    partition_column="game_date",
-    description="Every snapshot of the NBA event list (snapshot source).",
-)
-
-ODDS_API_PLAYER_POINTS_PROPS = props_table(
-    "odds_api_player_points_props",
-    "One row per (snapshot, bookmaker, market, player, line) with its over and under prices.",
-)
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -472,13 +287,11 @@ def _snapshot(params: OddsEventsHisParams) -> str:
     return iso_utc(params.snapshot)
 
 
-async def _fetch_events(fetcher: Fetcher, params: BaseModel) -> Any:
-    assert isinstance(params, DateParams | OddsPropsParams)
+async def _fetch_events(fetcher: Fetcher, params: DateParams | OddsPropsParams) -> Any:
     return await fetcher.get_json(f"/v4/sports/{SPORT}/events", _day_window(params.date))
 
 
-async def _fetch_events_his(fetcher: Fetcher, params: BaseModel) -> Any:
-    assert isinstance(params, OddsEventsHisParams)
+async def _fetch_events_his(fetcher: Fetcher, params: OddsEventsHisParams) -> Any:
     query = {"date": _snapshot(params), **_day_window(params.date)}
     return await fetcher.get_json(f"/v4/historical/sports/{SPORT}/events", query)
 
@@ -491,16 +304,18 @@ def _listed_event_ids(body: Any, scraper: str) -> list[str]:
     return [str(need(event, "id", scraper, f"<events>[{i}]")) for i, event in enumerate(events)]
 
 
+PropsParamsT = TypeVar("PropsParamsT", bound=OddsPropsParams | OddsPropsHisParams)
+
+
 def _props_fetch(
     scraper: str,
     prefix: str,
-    list_events: Callable[[Fetcher, BaseModel], Awaitable[Any]],
-    query: Callable[[Any], dict[str, str]],
-) -> Callable[[Fetcher, BaseModel], Awaitable[Any]]:
+    list_events: Callable[[Fetcher, PropsParamsT], Awaitable[Any]],
+    query: Callable[[PropsParamsT], dict[str, str]],
+) -> Callable[[Fetcher, PropsParamsT], Awaitable[Any]]:
     """One event's odds, or, without `event_id`, a list with the odds of every listed event."""
 
-    async def fetch(fetcher: Fetcher, params: BaseModel) -> Any:
-        assert isinstance(params, OddsPropsParams | OddsPropsHisParams)
+    async def fetch(fetcher: Fetcher, params: PropsParamsT) -> Any:
         asked = query(params)
         if params.event_id is not None:
             return await fetcher.get_json(f"{prefix}/events/{params.event_id}/odds", asked)
@@ -510,13 +325,13 @@ def _props_fetch(
     return fetch
 
 
-_fetch_props = _props_fetch(
+_fetch_props: Callable[[Fetcher, OddsPropsParams], Awaitable[Any]] = _props_fetch(
     "oddsa_player_props",
     f"/v4/sports/{SPORT}",
     _fetch_events,
     lambda _: {"markets": MARKET, "regions": REGIONS, "oddsFormat": "american"},
 )
-_fetch_props_his = _props_fetch(
+_fetch_props_his: Callable[[Fetcher, OddsPropsHisParams], Awaitable[Any]] = _props_fetch(
     "oddsa_player_props_his",
     f"/v4/historical/sports/{SPORT}",
     _fetch_events_his,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from libs.common.clock import eastern_date
 from libs.common.sources.base import ParseContext, ParseError, Row
 
 
@@ -37,6 +38,12 @@ def lineage(ctx: ParseContext) -> Row:
         "loaded_at": dt.datetime.now(dt.UTC),
         "fetched_at": ctx.fetched_at,
     }
+
+
+def snapshot_date(ctx: ParseContext) -> dt.date:
+    """A snapshot's day (a roster, an injury report): the run's date when it names one, else
+    the US Eastern day it was fetched."""
+    return ctx.game_date or eastern_date(ctx.fetched_at)
 
 
 def parse_date(value: str, scraper: str, path: str) -> dt.date:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from libs.common.errors import PipelineError
+from typing import Any
+
+from libs.common.errors import UnknownScraperError
 from libs.common.sources import balldontlie, bettingpros, espn, nbacom, oddsapi
 from libs.common.sources.base import Source
+from libs.common.tables.raw import LOADED_BY
 from libs.common.warehouse.schema import Table
 
 FAMILIES = (
@@ -16,12 +19,12 @@ FAMILIES = (
 )
 """One line per upstream family module; each module's SOURCES declares its scrapers."""
 
-SOURCES: dict[str, Source] = {
+SOURCES: dict[str, Source[Any]] = {
     source.name: source for family in FAMILIES for source in family.SOURCES
 }
 
 
-def _check_historical(sources: dict[str, Source]) -> None:
+def _check_historical(sources: dict[str, Source[Any]]) -> None:
     """A `historical` counterpart must be a registered scraper loading the same table, or a
     gap closed through it would leave the live table's data missing."""
     for source in sources.values():
@@ -38,25 +41,26 @@ def _check_historical(sources: dict[str, Source]) -> None:
 _check_historical(SOURCES)
 
 
-class UnknownScraperError(PipelineError, KeyError):
-    """A scraper_name that is not in the registry; the message lists the known names."""
-
-    status_code = 400
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(name)
-
-    def __str__(self) -> str:
-        return f"unknown scraper_name '{self.name}'; known: {', '.join(sorted(SOURCES))}"
+def _check_tables(sources: dict[str, Source[Any]]) -> None:
+    """`tables.raw.LOADED_BY` must say what the sources say, since services that do not
+    import the parsers read it instead."""
+    declared = {name: source.table for name, source in sources.items()}
+    if declared != dict(LOADED_BY):
+        differ = sorted(n for n in {*declared, *LOADED_BY} if declared.get(n) != LOADED_BY.get(n))
+        raise ValueError(
+            f"libs/common/tables/raw.py LOADED_BY disagrees with the sources: {differ}"
+        )
 
 
-def get_source(name: str) -> Source:
+_check_tables(SOURCES)
+
+
+def get_source(name: str) -> Source[Any]:
     """The registered source called `name`, or UnknownScraperError."""
     try:
         return SOURCES[name]
     except KeyError:
-        raise UnknownScraperError(name) from None
+        raise UnknownScraperError(name, SOURCES) from None
 
 
 def raw_tables() -> list[Table]:

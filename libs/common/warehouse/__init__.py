@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from libs.common.settings import CommonSettings
+from typing import TYPE_CHECKING
+
 from libs.common.warehouse.base import Capabilities, Row, TableNotFoundError, Warehouse
 from libs.common.warehouse.combining import CombiningWarehouse
 from libs.common.warehouse.schema import Column, Table, col
+
+if TYPE_CHECKING:  # settings import the props contract, which imports the table declarations
+    from libs.common.settings import CommonSettings
 
 __all__ = [
     "Capabilities",

@@ -1,0 +1,1 @@
+"""Table declarations, apart from the code that fills them."""
