@@ -7,6 +7,9 @@ service builds them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from libs.common.players import load_overrides, name_key_sql, overrides_sql
 from libs.common.sources.props import CLOSING_LINE_MAX_AGE_MINUTES, MARKETS
@@ -518,3 +521,26 @@ def builds_reading(source_table: str) -> list[Build]:
 
 
 ANALYTICS_TABLES = tuple(build.table for build in BUILDS)
+
+
+def analytics_table(fqn: str) -> Table:
+    """The declared analytics table named `fqn`; ValueError naming them all otherwise, so an
+    export (the CLI and the endpoint it reads) reads only tables whose columns are known."""
+    for table in ANALYTICS_TABLES:
+        if table.fqn == fqn:
+            return table
+    raise ValueError(
+        f"not an analytics table; one of: {', '.join(t.fqn for t in ANALYTICS_TABLES)}"
+    )
+
+
+AnalyticsTableName = Annotated[str, AfterValidator(lambda fqn: analytics_table(fqn).fqn)]
+"""A parameter naming a declared analytics table (a 422 lists them otherwise)."""
+
+
+def export_sql(table: Table) -> str:
+    """SQL: one game date of an analytics table, its declared columns in order, by its key."""
+    return (
+        f"SELECT {', '.join(table.column_names)} FROM {{{table.fqn}}} "
+        f"WHERE game_date = @game_date ORDER BY {', '.join(table.natural_key)}"
+    )

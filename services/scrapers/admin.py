@@ -13,11 +13,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from libs.common.analytics import ANALYTICS_TABLES
+from libs.common.analytics import (
+    ANALYTICS_TABLES,
+    AnalyticsTableName,
+    analytics_table,
+    export_sql,
+)
 from libs.common.audit import RUN_ROWS_FINAL_FIRST, final_runs, pending_executions
 from libs.common.auth import require_admin_identity
 from libs.common.deps import ClientsDep
-from libs.common.messages import ExecutionId
+from libs.common.messages import ExecutionId, GameDate
 from libs.common.players import unmatched_names
 from libs.common.sources.registry import SOURCES
 from libs.common.warehouse import TableNotFoundError
@@ -62,7 +67,7 @@ def tables_with_game_date() -> list[str]:
 
 def admin_router() -> APIRouter:
     """`/executions/{id}`, `/admin/recent-executions`, `/admin/pipeline-progress`,
-    `/admin/table-counts`, `/admin/players/unmatched`."""
+    `/admin/table-counts`, `/admin/players/unmatched`, `/admin/export`."""
     router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_identity)])
 
     @router.get(
@@ -178,5 +183,26 @@ def admin_router() -> APIRouter:
             raise HTTPException(
                 503, "nba_analytics.player_map does not exist yet: start the analytics service"
             ) from None
+
+    @router.get(
+        "/admin/export",
+        summary="One game date of an analytics table, for `nba-pipeline export`",
+        responses={503: {"description": "the analytics service has not created the table yet"}},
+    )
+    def export(
+        clients: ClientsDep,
+        table: AnalyticsTableName,
+        date: GameDate,
+    ) -> dict[str, Any]:
+        # One date per request: a day of player_game_lines is a few MB of JSON, well under
+        # Cloud Run's 32 MB response limit; a season in one answer would not be.
+        declared = analytics_table(table)
+        try:
+            rows = clients.warehouse.query(export_sql(declared), {"game_date": date})
+        except TableNotFoundError:
+            raise HTTPException(
+                503, f"{table} does not exist yet: start the analytics service"
+            ) from None
+        return {"table": table, "columns": declared.column_names, "rows": rows}
 
     return router

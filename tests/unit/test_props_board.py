@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,47 +9,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from libs.common.analytics import ANALYTICS_TABLES, BUILDS
-from libs.common.sources.registry import get_source, raw_tables
+from libs.common.analytics import ANALYTICS_TABLES
+from libs.common.sources.registry import raw_tables
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from services.analytics.app import create_app
 from tests.utils.fakes import fake_clients
-from tests.utils.props import DAY, TIP, box, prop
-
-EARLY, CLOSING, AFTER_TIP = (
-    TIP - dt.timedelta(hours=5),
-    TIP - dt.timedelta(minutes=5),
-    TIP + dt.timedelta(minutes=5),
-)
-YESTERDAY = DAY - dt.timedelta(days=1)
-UNSCORED_DAY = DAY + dt.timedelta(days=3)
-"""Props captured, box scores not loaded yet."""
-LATER = CLOSING + dt.timedelta(days=3)
-
-
-def fill(warehouse: DuckDBWarehouse) -> None:
-    """Two days: Tatum beat his line yesterday; today three players, one line moved."""
-    boxes, odds = get_source("bdl_box_scores").table, get_source("oddsa_player_props").table
-    warehouse.upsert(boxes, [
-        box(1, "Jayson Tatum", "BOS", "NYK", 28, True, YESTERDAY),
-        box(1, "Jayson Tatum", "BOS", "NYK", 30, True),
-        box(2, "Jalen Brunson", "NYK", "BOS", 25, False),
-        box(3, "Jaren Jackson Jr.", "BOS", "NYK", 12, True),
-    ])  # fmt: skip
-    warehouse.upsert(odds, [
-        prop("draftkings", "Jayson Tatum", 25.5, EARLY - dt.timedelta(days=1), "f0", YESTERDAY),
-        prop("draftkings", "Jayson Tatum", 27.5, EARLY, "f1"),
-        prop("draftkings", "Jayson Tatum", 28.5, EARLY + dt.timedelta(hours=2), "f2"),
-        prop("draftkings", "Jayson Tatum", 29.5, CLOSING, "f3"),
-        prop("draftkings", "Jayson Tatum", 35.5, AFTER_TIP, "f4"),
-        prop("fanduel", "Jalen Brunson", 25.0, CLOSING, "f3"),
-        prop("draftkings", "Jaren Jackson", 14.5, CLOSING, "f3"),
-        prop("draftkings", "Jayson Tatum", 8.5, CLOSING, "f3") | {"market": "player_rebounds"},
-        prop("draftkings", "Jayson Tatum", 29.5, LATER, "f5", UNSCORED_DAY) | {"event_id": "ev2"},
-        prop("draftkings", "Nobody Known", 9.5, LATER, "f5", UNSCORED_DAY) | {"event_id": "ev2"},
-    ])  # fmt: skip
-    for day in (YESTERDAY, DAY, UNSCORED_DAY):
-        warehouse.rebuild([build.target for build in BUILDS], {"game_date": day})
+from tests.utils.props import DAY, UNSCORED_DAY, fill_two_days
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +22,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     path: Path = tmp_path_factory.mktemp("board") / "w.duckdb"
     warehouse = DuckDBWarehouse(path)
     warehouse.ensure_tables([*raw_tables(), *ANALYTICS_TABLES])
-    fill(warehouse)
+    fill_two_days(warehouse)
     with TestClient(create_app(clients=fake_clients(warehouse))) as client:
         yield client
     warehouse.close()

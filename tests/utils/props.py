@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from libs.common.analytics import BUILDS
+from libs.common.sources.registry import get_source
+from libs.common.warehouse import Warehouse
+
 DAY = dt.date(2025, 1, 15)
 TIP = dt.datetime(2025, 1, 16, 0, 30, tzinfo=dt.UTC)
 NOW = dt.datetime(2025, 1, 16, 6, tzinfo=dt.UTC)
@@ -27,3 +31,39 @@ def prop(
             "away_team": "New York Knicks", "bookmaker": book, "market": "player_points", "player_name": name,
             "line": line, "over_price": -115, "under_price": -105, "odds_format": "american",
             "snapshot_at": snapshot, "execution_id": "e", "source_file": source_file, "loaded_at": NOW}  # fmt: skip
+
+
+EARLY, CLOSING, AFTER_TIP = (
+    TIP - dt.timedelta(hours=5),
+    TIP - dt.timedelta(minutes=5),
+    TIP + dt.timedelta(minutes=5),
+)
+YESTERDAY = DAY - dt.timedelta(days=1)
+UNSCORED_DAY = DAY + dt.timedelta(days=3)
+"""Props captured, box scores not loaded yet."""
+LATER = CLOSING + dt.timedelta(days=3)
+
+
+def fill_two_days(warehouse: Warehouse) -> None:
+    """Two days: Tatum beat his line yesterday; today three players, one line moved."""
+    boxes, odds = get_source("bdl_box_scores").table, get_source("oddsa_player_props").table
+    warehouse.upsert(boxes, [
+        box(1, "Jayson Tatum", "BOS", "NYK", 28, True, YESTERDAY),
+        box(1, "Jayson Tatum", "BOS", "NYK", 30, True),
+        box(2, "Jalen Brunson", "NYK", "BOS", 25, False),
+        box(3, "Jaren Jackson Jr.", "BOS", "NYK", 12, True),
+    ])  # fmt: skip
+    warehouse.upsert(odds, [
+        prop("draftkings", "Jayson Tatum", 25.5, EARLY - dt.timedelta(days=1), "f0", YESTERDAY),
+        prop("draftkings", "Jayson Tatum", 27.5, EARLY, "f1"),
+        prop("draftkings", "Jayson Tatum", 28.5, EARLY + dt.timedelta(hours=2), "f2"),
+        prop("draftkings", "Jayson Tatum", 29.5, CLOSING, "f3"),
+        prop("draftkings", "Jayson Tatum", 35.5, AFTER_TIP, "f4"),
+        prop("fanduel", "Jalen Brunson", 25.0, CLOSING, "f3"),
+        prop("draftkings", "Jaren Jackson", 14.5, CLOSING, "f3"),
+        prop("draftkings", "Jayson Tatum", 8.5, CLOSING, "f3") | {"market": "player_rebounds"},
+        prop("draftkings", "Jayson Tatum", 29.5, LATER, "f5", UNSCORED_DAY) | {"event_id": "ev2"},
+        prop("draftkings", "Nobody Known", 9.5, LATER, "f5", UNSCORED_DAY) | {"event_id": "ev2"},
+    ])  # fmt: skip
+    for day in (YESTERDAY, DAY, UNSCORED_DAY):
+        warehouse.rebuild([build.target for build in BUILDS], {"game_date": day})
