@@ -33,37 +33,46 @@ def prop(
             "snapshot_at": snapshot, "execution_id": "e", "source_file": source_file, "loaded_at": NOW}  # fmt: skip
 
 
-EARLY, CLOSING, AFTER_TIP = (
-    TIP - dt.timedelta(hours=5),
-    TIP - dt.timedelta(minutes=5),
-    TIP + dt.timedelta(minutes=5),
-)
 YESTERDAY = DAY - dt.timedelta(days=1)
 UNSCORED_DAY = DAY + dt.timedelta(days=3)
 """Props captured, box scores not loaded yet."""
-LATER = CLOSING + dt.timedelta(days=3)
 
 
-def fill_two_days(warehouse: Warehouse) -> None:
-    """Two days: Tatum beat his line yesterday; today three players, one line moved."""
-    boxes, odds = get_source("bdl_box_scores").table, get_source("oddsa_player_props").table
-    warehouse.upsert(boxes, [
-        box(1, "Jayson Tatum", "BOS", "NYK", 28, True, YESTERDAY),
-        box(1, "Jayson Tatum", "BOS", "NYK", 30, True),
-        box(2, "Jalen Brunson", "NYK", "BOS", 25, False),
-        box(3, "Jaren Jackson Jr.", "BOS", "NYK", 12, True),
+def fill_two_days(warehouse: Warehouse, day: dt.date = DAY) -> None:
+    """Two days ending on `day`: Tatum beat his line the day before; on the day three players,
+    one line moved twice; and props of UNSCORED_DAY (as far from `day`) with no box score."""
+    shift = day - DAY
+    tip = TIP + shift
+    early, closing, after_tip = (
+        tip - dt.timedelta(hours=5),
+        tip - dt.timedelta(minutes=5),
+        tip + dt.timedelta(minutes=5),
+    )
+    before, unscored = YESTERDAY + shift, UNSCORED_DAY + shift
+    later, at_tip = closing + dt.timedelta(days=3), {"commence_time": tip}
+
+    def quote(
+        book: str, name: str, line: float, snapshot: dt.datetime, file: str, on: dt.date = day
+    ) -> dict[str, Any]:
+        return prop(book, name, line, snapshot, file, on) | at_tip
+
+    warehouse.upsert(get_source("bdl_box_scores").table, [
+        box(1, "Jayson Tatum", "BOS", "NYK", 28, True, before),
+        box(1, "Jayson Tatum", "BOS", "NYK", 30, True, day),
+        box(2, "Jalen Brunson", "NYK", "BOS", 25, False, day),
+        box(3, "Jaren Jackson Jr.", "BOS", "NYK", 12, True, day),
     ])  # fmt: skip
-    warehouse.upsert(odds, [
-        prop("draftkings", "Jayson Tatum", 25.5, EARLY - dt.timedelta(days=1), "f0", YESTERDAY),
-        prop("draftkings", "Jayson Tatum", 27.5, EARLY, "f1"),
-        prop("draftkings", "Jayson Tatum", 28.5, EARLY + dt.timedelta(hours=2), "f2"),
-        prop("draftkings", "Jayson Tatum", 29.5, CLOSING, "f3"),
-        prop("draftkings", "Jayson Tatum", 35.5, AFTER_TIP, "f4"),
-        prop("fanduel", "Jalen Brunson", 25.0, CLOSING, "f3"),
-        prop("draftkings", "Jaren Jackson", 14.5, CLOSING, "f3"),
-        prop("draftkings", "Jayson Tatum", 8.5, CLOSING, "f3") | {"market": "player_rebounds"},
-        prop("draftkings", "Jayson Tatum", 29.5, LATER, "f5", UNSCORED_DAY) | {"event_id": "ev2"},
-        prop("draftkings", "Nobody Known", 9.5, LATER, "f5", UNSCORED_DAY) | {"event_id": "ev2"},
+    warehouse.upsert(get_source("oddsa_player_props").table, [
+        quote("draftkings", "Jayson Tatum", 25.5, early - dt.timedelta(days=1), "f0", before),
+        quote("draftkings", "Jayson Tatum", 27.5, early, "f1"),
+        quote("draftkings", "Jayson Tatum", 28.5, early + dt.timedelta(hours=2), "f2"),
+        quote("draftkings", "Jayson Tatum", 29.5, closing, "f3"),
+        quote("draftkings", "Jayson Tatum", 35.5, after_tip, "f4"),
+        quote("fanduel", "Jalen Brunson", 25.0, closing, "f3"),
+        quote("draftkings", "Jaren Jackson", 14.5, closing, "f3"),
+        quote("draftkings", "Jayson Tatum", 8.5, closing, "f3") | {"market": "player_rebounds"},
+        quote("draftkings", "Jayson Tatum", 29.5, later, "f5", unscored) | {"event_id": "ev2"},
+        quote("draftkings", "Nobody Known", 9.5, later, "f5", unscored) | {"event_id": "ev2"},
     ])  # fmt: skip
-    for day in (YESTERDAY, DAY, UNSCORED_DAY):
-        warehouse.rebuild([build.target for build in BUILDS], {"game_date": day})
+    for built in (before, day, unscored):
+        warehouse.rebuild([build.target for build in BUILDS], {"game_date": built})
