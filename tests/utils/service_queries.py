@@ -21,6 +21,7 @@ from libs.common.service import dependency_checks
 from libs.common.settings import ScraperSettings
 from libs.common.sources.registry import raw_tables
 from libs.common.warehouse.base import Row, Warehouse
+from services.analytics import board
 from services.scrapers import alerts, dashboard, failures
 from services.scrapers.app import create_app
 from services.scrapers.breakers import BreakerRegistry
@@ -98,6 +99,7 @@ def drive_services(w: Recording) -> None:
     alerts.AlertBook(ScraperSettings(), warehouse, Clock(NOW)).active(alerts.GAPS)
     alerts.recovered_since(warehouse, "bdl_games", NOW - dt.timedelta(hours=3))
     dashboard.collect(warehouse, NOW)
+    board.load(warehouse, DAY, "player_points")
     breakers = BreakerRegistry(warehouse)
     breakers.get("direct", "api.example")
     breakers.reset()
@@ -113,3 +115,5 @@ def drive_services(w: Recording) -> None:
         progress = app.post("/admin/pipeline-progress", json={"execution_ids": [RUN_ID]})
         assert progress.status_code == 200
         assert app.get("/admin/players/unmatched", params=dates).status_code == 200
+        lines = {"table": "nba_analytics.player_game_lines", "date": DAY.isoformat()}
+        assert app.get("/admin/export", params=lines).status_code == 200
