@@ -31,6 +31,7 @@ from libs.common.deps import Clients
 from libs.common.gcs import RawFileStore
 from libs.common.pubsub import Publisher
 from libs.common.settings import CommonSettings, ScraperSettings
+from libs.common.sources.upstreams import replay_settings
 from libs.common.warehouse import Warehouse, open_warehouse
 from libs.common.warehouse.combining import CombiningWarehouse
 from nba_pipeline.processes import (
@@ -48,8 +49,6 @@ log = logging.getLogger(__name__)
 
 LOCAL_API_KEY = "local-replay-key-0f3a9c"
 """What the local stack sends as API keys; the replay server accepts any non-empty key."""
-
-UPSTREAM_PREFIXES = ("oddsapi", "balldontlie", "espn", "nbacom_cdn", "nbacom_web", "bettingpros")
 
 
 SDK_FALLBACK_ROOTS = (Path("/usr/lib/google-cloud-sdk"), Path("/usr/share/google-cloud-sdk"))
@@ -351,8 +350,6 @@ class LocalStack:
     def settings(self) -> ScraperSettings:
         """Settings every service of the stack uses: emulators, local warehouse, replay
         upstreams, and local mode (no token checks: the emulator's pushes carry none)."""
-        replay = self.url("replay")
-        urls = {f"{name}_base_url": f"{replay}/{name}" for name in UPSTREAM_PREFIXES}
         return ScraperSettings.model_validate(
             {
                 "push_auth_enabled": False,
@@ -360,9 +357,7 @@ class LocalStack:
                 "gcs_bucket": self.bucket,
                 "warehouse": "duckdb" if self.bigquery is None else "bigquery",
                 "duckdb_path": self.duckdb_path or self.workdir / "warehouse.duckdb",
-                "odds_api_key": LOCAL_API_KEY,
-                "bdl_api_key": LOCAL_API_KEY,
-                **urls,
+                **replay_settings(self.url("replay"), LOCAL_API_KEY),
                 **self.settings_overrides,
             }
         )

@@ -10,23 +10,14 @@ NBA.com and BettingPros have no quota. https://the-odds-api.com/liveapi/guides/v
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class QuotaHeaders:
-    """The response headers in which an upstream reports its usage quota."""
-
-    remaining: str
-    used: str
-    last: str
-
+from libs.common.sources.upstreams import UPSTREAMS, QuotaHeaders
 
 QUOTA_HEADERS: Mapping[str, QuotaHeaders] = {
-    "oddsapi": QuotaHeaders("x-requests-remaining", "x-requests-used", "x-requests-last"),
+    name: spec.quota for name, spec in UPSTREAMS.items() if spec.quota is not None
 }
-"""Upstreams (`Source.upstream` names) that report a usage quota, and how; the dashboard
-lists exactly these."""
+"""Upstreams (`Source.upstream` names) that report a usage quota, and how (their specs in
+`sources/upstreams.py`); the dashboard lists exactly these."""
 
 HISTORICAL_ODDS_MULTIPLIER = 10
 """A historical odds request costs 10 credits per market per region (a current one 1)."""

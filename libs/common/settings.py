@@ -11,6 +11,7 @@ from pydantic_settings import SettingsConfigDict
 from libs.common.auth import AuthSettings
 from libs.common.secrets import SecretsSettings
 from libs.common.sources.props import CLOSING_LINE_MAX_AGE_MINUTES
+from libs.common.sources.upstreams import UpstreamSettings
 
 WorkLedgerKind = Literal["warehouse", "gcs"]
 """Where applied work is looked up (`libs/common/ledger.py`)."""
@@ -75,21 +76,10 @@ class ProxyProvider(BaseModel):
     priority: int = 0
 
 
-class ScraperSettings(CommonSettings):
-    """Upstream base URLs and keys; defaults are the real upstreams."""
+class ScraperSettings(UpstreamSettings, CommonSettings):
+    """Upstream base URLs and keys (one of each per `UPSTREAMS` entry; defaults are the real
+    upstreams), and how the scrapers reach them."""
 
-    oddsapi_base_url: str = "https://api.the-odds-api.com"
-    balldontlie_base_url: str = "https://api.balldontlie.io"
-    espn_base_url: str = "https://site.api.espn.com"
-    nbacom_cdn_base_url: str = "https://cdn.nba.com"
-    nbacom_web_base_url: str = "https://www.nba.com"
-    bettingpros_base_url: str = "https://api.bettingpros.com"
-    odds_api_key: SecretStr = Field(
-        SecretStr(""), description="The Odds API key (secret odds-api-key)"
-    )
-    bdl_api_key: SecretStr = Field(
-        SecretStr(""), description="balldontlie key (secret bdl-api-key)"
-    )
     http_timeout_seconds: float = Field(20.0, description="per-request upstream timeout")
     http_attempts: int = Field(3, ge=1, description="tries per request on timeouts, 429 and 5xx")
     proxies: list[ProxyProvider] = Field(
@@ -128,8 +118,3 @@ class ScraperSettings(CommonSettings):
     smtp_password: SecretStr = SecretStr("")
     alert_email_from: str = "nba-pipeline@localhost"
     alert_email_to: list[str] = Field(default_factory=list, description="alert recipients")
-
-    def base_url(self, upstream: str) -> str:
-        """The configured base URL of an upstream family (see `Source.upstream`)."""
-        value: str = getattr(self, f"{upstream}_base_url")
-        return value.rstrip("/")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any, TypeVar, cast, get_args
+from typing import Any, TypeVar, cast
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from libs.common.sources.base import Upstream
+from libs.common.sources.upstreams import UPSTREAMS
 
-PREFIXES = tuple(f"/{name}" for name in get_args(Upstream))
+PREFIXES = tuple(spec.replay_prefix for spec in UPSTREAMS.values())
 """One path prefix per upstream, so each has its own base URL (`{server}/balldontlie`, ...)."""
 
 T = TypeVar("T")

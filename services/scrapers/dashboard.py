@@ -7,7 +7,7 @@ import html
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
@@ -20,8 +20,8 @@ from libs.common.messages import Phase
 from libs.common.players import unmatched_per_day
 from libs.common.pubsub import DeadLetterCounter
 from libs.common.quota import QUOTA_HEADERS
-from libs.common.sources.base import Upstream
 from libs.common.sources.registry import SOURCES
+from libs.common.sources.upstreams import UPSTREAMS
 from libs.common.warehouse.base import TableNotFoundError, Warehouse
 
 log = logging.getLogger(__name__)
@@ -346,7 +346,7 @@ def render(data: dict[str, Any]) -> str:
         "unmatched-names", ["game day (ET)", "prop names matching no player"],
         unmatched_rows(data), "no player map yet: the analytics service creates it",
     )  # fmt: skip
-    unmetered = ", ".join(u for u in get_args(Upstream) if u not in QUOTA_HEADERS)
+    unmetered = ", ".join(u for u in UPSTREAMS if u not in QUOTA_HEADERS)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>NBA pipeline health</title>
 <meta http-equiv="refresh" content="{REFRESH_SECONDS}"><style>{STYLE}</style></head><body>
 <header><h1>NBA pipeline health</h1><p>Generated {data["generated_at"]:%Y-%m-%d %H:%M:%S} UTC;

@@ -18,6 +18,7 @@ from tenacity import (
 
 from libs.common.quota import QuotaTally
 from libs.common.settings import ProxyProvider, ScraperSettings
+from libs.common.sources.upstreams import UPSTREAMS
 from services.scrapers.breakers import BreakerRegistry
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
@@ -73,10 +74,10 @@ class HttpFetcher:
         self.secret_params: dict[str, str] = {}
         self.requests: list[dict[str, Any]] = []
         self.quota = QuotaTally(upstream)
-        if upstream == "oddsapi" and settings.odds_api_key.get_secret_value():
-            self.secret_params["apiKey"] = settings.odds_api_key.get_secret_value()
-        if upstream == "balldontlie" and settings.bdl_api_key.get_secret_value():
-            self.headers["Authorization"] = settings.bdl_api_key.get_secret_value()
+        credential, key = UPSTREAMS[upstream].credential, settings.api_key(upstream)
+        if credential is not None and key:
+            where = self.headers if credential.where == "header" else self.secret_params
+            where[credential.name] = key
 
     def provider(self) -> ProxyProvider:
         """The highest-priority provider whose circuit to this host is not open."""

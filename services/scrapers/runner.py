@@ -135,8 +135,9 @@ class ScrapeRunner:
         message.duration_seconds = round(time.monotonic() - started, 3)
         if error is not None:
             message.status = "failed"
-            secrets = [self.settings.odds_api_key, self.settings.bdl_api_key]
-            message.error_message = redact(f"{type(error).__name__}: {error}", secrets)
+            message.error_message = redact(
+                f"{type(error).__name__}: {error}", self.settings.api_keys()
+            )
             log.warning(
                 "scraper run failed",
                 extra={

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any, cast, get_args
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -20,9 +20,9 @@ from libs.common.deps import Clients
 from libs.common.pubsub import Publisher
 from libs.common.quota import QUOTA_HEADERS, QuotaTally, odds_api_cost
 from libs.common.settings import ScraperSettings
-from libs.common.sources.base import Upstream
 from libs.common.sources.oddsapi import MARKET
 from libs.common.sources.registry import SOURCES
+from libs.common.sources.upstreams import UPSTREAMS
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from libs.common.warehouse.schema import Table
 from nba_pipeline.backfill import ODDS_API_RUNS, plan_backfill
@@ -63,7 +63,7 @@ def test_an_upstream_without_quota_headers_records_none() -> None:
     tally = QuotaTally("balldontlie")
     tally.observe(quota("1", "2", "3"))
     assert tally.columns() == {"quota_remaining": None, "quota_used": None, "quota_cost": None}
-    assert set(QUOTA_HEADERS) <= set(get_args(Upstream))
+    assert set(QUOTA_HEADERS) <= set(UPSTREAMS)
 
 
 def test_odds_api_costs_follow_its_pricing() -> None:

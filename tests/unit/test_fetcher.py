@@ -9,7 +9,6 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import get_args
 
 import httpx
 import pytest
@@ -17,7 +16,7 @@ import respx
 
 from libs.common.audit import CIRCUIT_BREAKER_STATE
 from libs.common.settings import ScraperSettings
-from libs.common.sources.base import Upstream
+from libs.common.sources.upstreams import UPSTREAMS
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from nba_pipeline.stack import free_port
 from services.scrapers.breakers import BreakerRegistry
@@ -183,12 +182,12 @@ def test_proxy_credentials_never_print() -> None:
 def test_every_family_reuses_one_pooled_connection_per_proxy_provider(
     warehouse: DuckDBWarehouse,
 ) -> None:
-    upstreams = get_args(Upstream)
+    upstreams = tuple(UPSTREAMS)
     proxies = [{"name": "primary", "url": None, "priority": 1},
                {"name": "backup", "url": None, "priority": 2}]  # fmt: skip
     with json_upstream() as (url, peers):
         settings = ScraperSettings.model_validate(
-            {"proxies": proxies, **{f"{name}_base_url": url for name in upstreams}}
+            {"proxies": proxies, **{UPSTREAMS[name].base_url_setting: url for name in upstreams}}
         )
         runner = ScrapeRunner(settings, SimpleNamespace(warehouse=warehouse))  # type: ignore[arg-type]
         assert list(runner.http) == ["primary", "backup"], "one client per provider"

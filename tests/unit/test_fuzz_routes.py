@@ -36,12 +36,12 @@ from libs.common.messages import Phase2Complete, ScraperComplete
 from libs.common.pubsub import Publisher
 from libs.common.settings import CommonSettings, ScraperSettings
 from libs.common.sources.registry import SOURCES
+from libs.common.sources.upstreams import replay_settings
 from libs.common.validation import bounded
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from nba_pipeline.replay.app import create_app as replay_app
 from nba_pipeline.replay.season import Season
 from nba_pipeline.replay.settings import ReplaySettings
-from nba_pipeline.stack import UPSTREAM_PREFIXES
 from services.analytics.app import create_app as analytics_app
 from services.processors.app import create_app as processors_app
 from services.scrapers.app import create_app as scrapers_app
@@ -350,9 +350,8 @@ def services() -> Iterator[dict[str, Service]]:
     """The three services on one warehouse and bucket, as the local stack runs them, the
     scrapers fetching from the replay app."""
     replay = replay_app(ReplaySettings(seed=2025, latency_ms=0))
-    urls = {f"{name}_base_url": f"http://replay/{name}" for name in UPSTREAM_PREFIXES}
     scraping = ScraperSettings.model_validate(
-        {"odds_api_key": KEY, "bdl_api_key": KEY, "http_attempts": 1, **urls}
+        {"http_attempts": 1, **replay_settings("http://replay", KEY)}
     )
     warehouse, store, publisher = DuckDBWarehouse(":memory:"), memory_store(), RecordingPublisher()
     clients = Clients(warehouse, store, cast(Publisher, publisher))

@@ -12,10 +12,9 @@ from pydantic import BaseModel
 from typing_extensions import TypeVar
 
 from libs.common.errors import PipelineError
+from libs.common.sources.upstreams import UPSTREAMS
 from libs.common.warehouse.schema import Table
 
-Upstream = Literal["oddsapi", "balldontlie", "espn", "nbacom_cdn", "nbacom_web", "bettingpros"]
-"""Each upstream host has its own base-URL setting (and, locally, its own replay-server prefix)."""
 Row = dict[str, Any]
 
 
@@ -92,7 +91,8 @@ class Source(Generic[ParamsT]):
     """
 
     name: str
-    upstream: Upstream
+    upstream: str
+    """A key of `upstreams.UPSTREAMS`: the host, its settings, key and quota."""
     gcs_prefix: str
     table: Table
     params_model: type[ParamsT]
@@ -107,6 +107,12 @@ class Source(Generic[ParamsT]):
     historical: str | None = None
     """The scraper that serves a past date of this one's data (same table, same params plus a
     `snapshot`): the gap backfiller's route for a live-only gap whose date has passed."""
+
+    def __post_init__(self) -> None:
+        if self.upstream not in UPSTREAMS:
+            raise ValueError(
+                f"{self.name}: upstream '{self.upstream}' is not one of {list(UPSTREAMS)}"
+            )
 
     def game_date(self, params: ParamsT) -> dt.date | None:
         """The game date a run is about, if its params name one (never defaulted to today)."""
