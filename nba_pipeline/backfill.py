@@ -20,10 +20,6 @@ WAIT_EVERY_DATES = 7
 """Let the pipeline catch up every week of dates, so a long backfill never floods it."""
 
 
-LIVE_ONLY = frozenset({"oddsa_events", "oddsa_player_props"})
-"""Scrapers of what is on offer now: a past date comes from their historical twin instead."""
-
-
 def not_by_date(name: str) -> str | None:
     """Why a scraper cannot be run for a date alone, or None when it can."""
     fields = SOURCES[name].params_model.model_fields
@@ -34,8 +30,9 @@ def not_by_date(name: str) -> str | None:
 
 
 def date_scrapers() -> list[str]:
-    """Scrapers run for a game date and needing nothing else: what a backfill runs by default."""
-    return [name for name in SOURCES if not not_by_date(name) and name not in LIVE_ONLY]
+    """Scrapers run for a game date and needing nothing else: what a backfill runs by default.
+    Live-only ones serve only the present (a past date comes from their historical twin)."""
+    return [name for name in SOURCES if not not_by_date(name) and not SOURCES[name].live_only]
 
 
 class BackfillSettings(BaseSettings):

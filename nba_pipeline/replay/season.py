@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from libs.common.sources.props import MARKETS
+from libs.common.tables import raw
 from nba_pipeline.replay import recordings
 from nba_pipeline.replay.league import BY_BDL_ID, CLUBS, EASTERN, Club
 
@@ -464,14 +465,14 @@ class Season:
         """
         games = [g for g in self.games if start <= g.date <= end]
         return {
-            "nba_raw.bdl_games": len(games),
-            "nba_raw.bdl_player_boxscores": sum(len(s.entries) for g in games for s in g.sides),
-            "nba_raw.odds_api_events": len(games),
-            "nba_raw.odds_api_player_points_props": sum(self.odds_props_rows(g) for g in games),
-            "nba_raw.bettingpros_events": len(games),
-            "nba_raw.bettingpros_player_points_props": sum(self.bp_props_rows(g) for g in games),
-            "nba_raw.espn_scoreboard": len(games),
-            "nba_raw.nbac_schedule": len(games),
+            raw.BDL_GAMES.fqn: len(games),
+            raw.BDL_PLAYER_BOXSCORES.fqn: sum(len(s.entries) for g in games for s in g.sides),
+            raw.ODDS_API_EVENTS.fqn: len(games),
+            raw.ODDS_API_PLAYER_POINTS_PROPS.fqn: sum(self.odds_props_rows(g) for g in games),
+            raw.BETTINGPROS_EVENTS.fqn: len(games),
+            raw.BETTINGPROS_PLAYER_POINTS_PROPS.fqn: sum(self.bp_props_rows(g) for g in games),
+            raw.ESPN_SCOREBOARD.fqn: len(games),
+            raw.NBAC_SCHEDULE.fqn: len(games),
         }
 
     # --- construction --------------------------------------------------------------------
