@@ -23,6 +23,7 @@ from libs.common.sources.base import ParseContext, Source
 from libs.common.sources.oddsapi import parse_event_odds
 from libs.common.sources.registry import SOURCES
 from libs.common.tables.raw import PROPS_KEY
+from nba_pipeline.replay import recordings
 from nba_pipeline.replay.league import BY_ABBR
 from nba_pipeline.replay.oddsapi import LINES_POSTED, snapshot
 from nba_pipeline.replay.season import REPEATING_BOOK, Game, Quote, Season, decimal
@@ -47,6 +48,10 @@ DATED_TABLES = (
 EXPECTED: dict[str, Expect] = {
     **{table: _by_date(table) for table in DATED_TABLES},
     "nba_raw.bdl_players": lambda season, day, params: len(season.players),
+    # the replay serves the recorded report whatever the day
+    "nba_raw.bdl_player_injuries": lambda season, day, params: len(
+        recordings.parsed(recordings.BDL_INJURIES)["data"]
+    ),
     "nba_raw.odds_api_player_points_props": lambda season, day, params: season.odds_props_rows(
         season.by_odds_id[params.event_id]
     ),

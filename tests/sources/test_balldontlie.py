@@ -1,4 +1,5 @@
-"""balldontlie sources: games, box scores and players recordings, empty days, bad bodies, requests."""
+"""balldontlie sources: games, box scores, players and injuries recordings, empty days, bad
+bodies, requests."""
 
 from __future__ import annotations
 
@@ -14,11 +15,17 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from libs.common.sources.balldontlie import MAX_PAGES, SOURCES
+from libs.common.sources.balldontlie import MAX_PAGES, SOURCES, InjuryParams
 from libs.common.sources.base import ParseContext, ParseError, Source
 from libs.common.sources.params import DateParams, NoParams
 from libs.common.sources.registry import get_source
-from libs.common.tables.raw import BDL_GAMES, BDL_PLAYER_BOXSCORES, BDL_PLAYERS, STAT_COLUMNS
+from libs.common.tables.raw import (
+    BDL_GAMES,
+    BDL_PLAYER_BOXSCORES,
+    BDL_PLAYER_INJURIES,
+    BDL_PLAYERS,
+    STAT_COLUMNS,
+)
 from tests.conftest import RECORDINGS
 from tests.utils.fetchers import FakeFetcher
 
@@ -27,10 +34,12 @@ GAMES_FILE = BDL / "bdl_games_v1_raw_2025-02-20.json"
 BOX_FILE = BDL / "bdl_box_scores_v1_raw.json"
 EMPTY_BOX_FILE = BDL / "bdl_box_scores_v1_raw_empty.json"
 PLAYERS_FILE = BDL / "bdl_players_v1_raw.json"
+INJURIES_FILE = BDL / "bdl_player_injuries_v1_raw.json"
 FETCHED = dt.datetime(2025, 2, 21, 9, 0, tzinfo=dt.UTC)
 GAMES = get_source("bdl_games")
 BOX_SCORES = get_source("bdl_box_scores")
 PLAYERS = get_source("bdl_players")
+INJURIES = get_source("bdl_player_injuries")
 
 
 def load(path: Path) -> Any:
@@ -297,6 +306,54 @@ def test_players_malformed(body: Any, field: str) -> None:
     assert_parse_error(PLAYERS, body, field)
 
 
+# --- injuries --------------------------------------------------------------------------------
+
+
+def test_injuries_recording() -> None:
+    """One row per listed player, filed under the run's date; the report is the present, so a
+    past date is never re-run for it (live only, no historical twin)."""
+    body = load(INJURIES_FILE)
+    rows = INJURIES.parse(body, ctx(dt.date(2025, 2, 20)))
+    assert [tuple(row) for row in rows] == [BDL_PLAYER_INJURIES.column_names] * 2
+    tatum = rows[1]
+    assert {key: tatum[key] for key in BDL_PLAYER_INJURIES.column_names[:9]} == {
+        "report_date": dt.date(2025, 2, 20),
+        "player_id": 434,
+        "first_name": "Jayson",
+        "last_name": "Tatum",
+        "position": "F",
+        "team_id": 2,
+        "status": "Out",
+        "return_date": "Feb 1",
+        "description": body["data"][1]["description"],
+    }
+    assert [row["player_id"] for row in rows] == [70, 434]
+    assert BDL_PLAYER_INJURIES.natural_key == ("player_id", "source_file")
+    assert INJURIES.live_only and INJURIES.historical is None
+
+
+def test_injuries_without_a_date_are_filed_under_the_eastern_day_fetched() -> None:
+    rows = INJURIES.parse(load(INJURIES_FILE), ctx())
+    assert {row["report_date"] for row in rows} == {dt.date(2025, 2, 21)}  # 04:00 ET
+    assert INJURIES.parse({"data": [], "meta": {"per_page": 100}}, ctx()) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"meta": {}}, "data"),
+        (broken(INJURIES_FILE, lambda b: b["data"][1].pop("player")), "data[1].player"),
+        (broken(INJURIES_FILE, lambda b: b["data"][0]["player"].pop("id")), "data[0].player.id"),
+        (
+            broken(INJURIES_FILE, lambda b: b["data"][0]["player"].update(team_id="BOS")),
+            "data[0].player.team_id",
+        ),
+    ],
+)
+def test_injuries_malformed(body: Any, field: str) -> None:
+    assert_parse_error(INJURIES, body, field)
+
+
 # --- requests --------------------------------------------------------------------------------
 
 
@@ -349,6 +406,18 @@ def test_players_follow_the_cursor_and_merge_every_page() -> None:
     assert [row["player_id"] for row in PLAYERS.parse(merged, ctx())] == [p["id"] for p in recorded]
 
 
+def test_injuries_request_follows_the_cursor() -> None:
+    recorded = load(INJURIES_FILE)["data"]
+    fetcher = FakeFetcher(cursor_pages([recorded[:1], recorded[1:]]))
+    merged = run(INJURIES, fetcher, {"date": "2025-02-20"})
+    assert fetcher.calls == [
+        ("/v1/player_injuries", {"per_page": 100}),
+        ("/v1/player_injuries", {"per_page": 100, "cursor": 1}),
+    ]
+    assert merged["data"] == recorded
+    assert run(INJURIES, FakeFetcher(cursor_pages([recorded])), {})["data"] == recorded
+
+
 def test_games_pages_keep_the_date_on_every_request() -> None:
     recorded = load(GAMES_FILE)["data"]
     fetcher = FakeFetcher(cursor_pages([recorded[:5], recorded[5:]]))
@@ -388,6 +457,7 @@ def test_a_malformed_first_page_is_kept_for_the_parser_to_name() -> None:
         (DateParams, {"date": "20-02-2025"}, "date"),
         (DateParams, {"date": "2025-02-20", "team": "DEN"}, "team"),
         (NoParams, {"cursor": 5}, "cursor"),
+        (InjuryParams, {"team_ids": [2]}, "team_ids"),
     ],
 )
 def test_params_are_validated(model: Any, params: dict[str, Any], field: str) -> None:

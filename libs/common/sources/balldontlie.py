@@ -1,9 +1,12 @@
-"""balldontlie v1: games, box scores and players (cursor pagination)."""
+"""balldontlie v1: games, box scores, players and the injury report (cursor pagination)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.common.messages import GameDate
 from libs.common.sources.base import Fetcher, ParseContext, ParseError, Row, Source
 from libs.common.sources.params import DateParams, NoParams
 from libs.common.sources.parsing import (
@@ -14,8 +17,15 @@ from libs.common.sources.parsing import (
     need_list,
     parse_date,
     parse_timestamp,
+    snapshot_date,
 )
-from libs.common.tables.raw import BDL_GAMES, BDL_PLAYER_BOXSCORES, BDL_PLAYERS, STAT_COLUMNS
+from libs.common.tables.raw import (
+    BDL_GAMES,
+    BDL_PLAYER_BOXSCORES,
+    BDL_PLAYER_INJURIES,
+    BDL_PLAYERS,
+    STAT_COLUMNS,
+)
 
 MAX_PAGES = 100
 """Safety stop for cursor pagination: the full player list is ~50 pages of 100."""
@@ -167,6 +177,39 @@ def parse_players(body: Any, ctx: ParseContext) -> list[Row]:
     return rows
 
 
+def parse_injuries(body: Any, ctx: ParseContext) -> list[Row]:
+    """`{data: [{player, status, return_date, description}]}` to one row per listed player."""
+    name = "bdl_player_injuries"
+    rows = []
+    for i, injury in enumerate(need_list(body, "data", name)):
+        where = f"data[{i}]"
+        player = need(injury, "player", name, where)
+        rows.append(
+            {
+                "report_date": snapshot_date(ctx),
+                "player_id": need_int(player, "id", name, f"{where}.player"),
+                "first_name": player.get("first_name"),
+                "last_name": player.get("last_name"),
+                "position": player.get("position"),
+                "team_id": int_or_none(player.get("team_id"), name, f"{where}.player.team_id"),
+                "status": injury.get("status"),
+                "return_date": injury.get("return_date"),
+                "description": injury.get("description"),
+                **lineage(ctx),
+            }
+        )
+    return rows
+
+
+class InjuryParams(BaseModel):
+    """The injury report as it stands now, filed under the game date it is fetched for."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{}, {"date": "2025-02-20"}]}
+    )
+    date: GameDate | None = Field(default=None, description="game date the report belongs to")
+
+
 async def _fetch_games(fetcher: Fetcher, params: DateParams) -> Any:
     return await fetch_all_pages(
         fetcher, "bdl_games", "/v1/games", {"dates[]": params.date.isoformat()}
@@ -181,6 +224,10 @@ async def _fetch_players(fetcher: Fetcher, params: NoParams) -> Any:
     return await fetch_all_pages(fetcher, "bdl_players", "/v1/players", {})
 
 
+async def _fetch_injuries(fetcher: Fetcher, params: InjuryParams) -> Any:
+    return await fetch_all_pages(fetcher, "bdl_player_injuries", "/v1/player_injuries", {})
+
+
 SOURCES = (
     Source("bdl_games", "balldontlie", "ball-dont-lie/games", BDL_GAMES, DateParams,
            _fetch_games, parse_games, "Games on a date, with scores once final."),
@@ -188,4 +235,8 @@ SOURCES = (
            DateParams, _fetch_box_scores, parse_box_scores, "Player box scores for every game on a date."),
     Source("bdl_players", "balldontlie", "ball-dont-lie/players", BDL_PLAYERS, NoParams,
            _fetch_players, parse_players, "All players, every page of the cursor."),
+    Source("bdl_player_injuries", "balldontlie", "ball-dont-lie/injuries", BDL_PLAYER_INJURIES,
+           InjuryParams, _fetch_injuries, parse_injuries,
+           "The injury report now: status, expected return and news per listed player.",
+           live_only=True),
 )  # fmt: skip

@@ -98,6 +98,29 @@ BDL_PLAYERS = Table(
 )
 
 
+BDL_PLAYER_INJURIES = Table(
+    "nba_raw",
+    "bdl_player_injuries",
+    (
+        col("report_date", "DATE", True, "the run's date, else the US Eastern day it was fetched"),
+        col("player_id", "INT64", True, "balldontlie player id"),
+        col("first_name", "STRING"),
+        col("last_name", "STRING"),
+        col("position", "STRING"),
+        col("team_id", "INT64", description="balldontlie team id"),
+        col("status", "STRING", description="e.g. Out, Day-To-Day"),
+        col(
+            "return_date", "STRING", description="expected return as given, e.g. 'Feb 1' (no year)"
+        ),
+        col("description", "STRING", description="the latest news on the injury"),
+        *LINEAGE_COLUMNS,
+    ),
+    natural_key=("player_id", "source_file"),
+    partition_column="report_date",
+    description="Every fetched injury report, one row per listed player (snapshot source).",
+)
+
+
 # --- the Odds API and the player-props contract both books share ----------------
 
 PROPS_COLUMNS: tuple[Column, ...] = (
@@ -330,6 +353,7 @@ LOADED_BY: Mapping[str, Table] = {
     "bdl_games": BDL_GAMES,
     "bdl_box_scores": BDL_PLAYER_BOXSCORES,
     "bdl_players": BDL_PLAYERS,
+    "bdl_player_injuries": BDL_PLAYER_INJURIES,
     "bp_events": BETTINGPROS_EVENTS,
     "bp_player_props": BETTINGPROS_PLAYER_POINTS_PROPS,
     "espn_scoreboard": ESPN_SCOREBOARD,
