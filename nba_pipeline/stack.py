@@ -30,7 +30,7 @@ from libs.common.clock import Clock
 from libs.common.deps import Clients
 from libs.common.gcs import RawFileStore
 from libs.common.pubsub import Publisher
-from libs.common.settings import CommonSettings, ScraperSettings
+from libs.common.settings import CommonSettings
 from libs.common.sources.upstreams import replay_settings
 from libs.common.warehouse import Warehouse, open_warehouse
 from libs.common.warehouse.combining import CombiningWarehouse
@@ -44,6 +44,7 @@ from nba_pipeline.processes import (
 )
 from nba_pipeline.scheduler import SchedulerConfig, SchedulerLoop
 from nba_pipeline.topology import Topology, TopologyApplier
+from services.scrapers.settings import ScraperSettings
 
 log = logging.getLogger(__name__)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from libs.common.analytics import ANALYTICS_TABLES
-from libs.common.audit import ORCHESTRATION_TABLES
+from libs.common.audit import PROCESSED_MESSAGES
 from libs.common.sources.registry import SOURCES, raw_tables
 from libs.common.warehouse.schema import Table
+from services.scrapers.tables import SCRAPERS_TABLES
 
 HEADER = """# Tables
 
@@ -45,7 +46,7 @@ def render() -> str:
     for title, tables in (
         ("nba_raw", raw_tables()),
         ("nba_analytics", list(ANALYTICS_TABLES)),
-        ("nba_orchestration", list(ORCHESTRATION_TABLES)),
+        ("nba_orchestration", [*SCRAPERS_TABLES, PROCESSED_MESSAGES]),
     ):
         sections.append(f"## {title}\n")
         sections += [render_table(table) for table in sorted(tables, key=lambda t: t.fqn)]

@@ -1,4 +1,5 @@
-"""Metrics for runs, rows, latency and DLQ depth (DESIGN §10), exported where a setting says.
+"""Metrics for runs, rows, latency and credits (DESIGN §10), exported where a setting says.
+The DLQ depth gauge is the scrapers service's (`services/scrapers/dead_letters.py`).
 
 Instruments are created at import from the global meter provider; OpenTelemetry binds them to
 whichever provider is installed later, so code records without knowing the exporter. The SDK
@@ -9,11 +10,9 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Observation
 
 from libs.common.messages import Phase
 from libs.common.tracing import TRACER_NAME, optional_class
@@ -50,23 +49,6 @@ CREDITS = _meter.create_gauge(
     description="credits an upstream's quota headers say are left (The Odds API), per upstream",
 )
 
-DepthSource = Callable[[], Mapping[str, int]]
-_dlq_depths: dict[object, DepthSource] = {}
-
-
-def _observe_dlq(options: CallbackOptions) -> Iterable[Observation]:
-    for depths in list(_dlq_depths.values()):
-        for subscription, depth in depths().items():
-            yield Observation(depth, {"subscription": subscription})
-
-
-_meter.create_observable_gauge(
-    "nba.dlq.depth",
-    callbacks=[_observe_dlq],
-    unit="{message}",
-    description="messages waiting in each dead-letter subscription",
-)
-
 
 def count_run(
     phase: Phase, scraper_name: str, status: str, rows: int, seconds: float, **counts: object
@@ -86,18 +68,6 @@ def count_run(
 def observe_credits(upstream: str, remaining: int) -> None:
     """Record what an upstream's last answer said is left of its quota (alerted on below a floor)."""
     CREDITS.set(remaining, {"upstream": upstream})
-
-
-def observe_dlq_depth(owner: object, depths: DepthSource | None) -> None:
-    """Set (None: remove) the source the DLQ gauge reads for `owner`, e.g. one scrapers app.
-
-    Keyed by owner, so one app stopping (a test's second stack, a restart) never silences
-    another's gauge, and a repeated start of the same app replaces its source.
-    """
-    if depths is None:
-        _dlq_depths.pop(owner, None)
-    else:
-        _dlq_depths[owner] = depths
 
 
 def exporter_for(

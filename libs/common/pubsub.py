@@ -1,19 +1,19 @@
 """Pub/Sub: publishing (every publish waits for its ack and raises on failure, never swallows)
-and the one scan that reads a dead-letter queue."""
+and the one scan that reads a dead-letter queue (`services/scrapers/dead_letters.py` counts
+them)."""
 
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydantic import BaseModel
 
 from libs.common.errors import PipelineError
-from libs.common.messages import PHASE2_COMPLETE_TOPIC, SCRAPER_COMPLETE_TOPIC, encode_message
+from libs.common.messages import encode_message
 
 
 class PublishError(PipelineError, RuntimeError):
@@ -112,10 +112,6 @@ class Publisher:
         self._client.stop()
 
 
-DLQ_SUBSCRIPTIONS = tuple(f"{t}-dlq-sub" for t in (SCRAPER_COMPLETE_TOPIC, PHASE2_COMPLETE_TOPIC))
-"""The dead-letter pull subscriptions (DESIGN §1: `<topic>-dlq-sub`)."""
-DLQ_PULL_CAP = 1000
-"""Counting stops here: a DLQ this deep needs a human, not an exact number."""
 PULL_BATCH = 100
 UNREACHABLE_AFTER_SECONDS = 10.0
 """A waiting pull's transient errors are retried this long before the scan gives up."""
@@ -214,43 +210,3 @@ class PullScan:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class DeadLetterCounter:
-    """How many messages wait in each DLQ subscription (dashboard, the `nba.dlq.depth` gauge).
-
-    Scans without waiting and hands every message back, so nothing is consumed; the count is
-    what Pub/Sub would deliver now, capped at DLQ_PULL_CAP.
-    """
-
-    def __init__(
-        self,
-        project: str,
-        subscriptions: Iterable[str] = DLQ_SUBSCRIPTIONS,
-        subscriber: Any = None,
-    ) -> None:
-        self.project = project
-        self.subscriptions = tuple(subscriptions)
-        self._subscriber = subscriber
-
-    def _client(self) -> Any:
-        """Made on first use: an app that never counts needs no Pub/Sub credentials."""
-        if self._subscriber is None:
-            from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
-
-            self._subscriber = pubsub_v1.SubscriberClient()
-        return self._subscriber
-
-    def depth(self, subscription: str) -> int:
-        """Messages waiting in one subscription (short name)."""
-        path = f"projects/{self.project}/subscriptions/{subscription}"
-        with PullScan(self._client(), path) as scan:
-            return sum(1 for _ in itertools.islice(scan, DLQ_PULL_CAP))
-
-    def depths(self) -> dict[str, int]:
-        """Depth of every DLQ subscription."""
-        return {name: self.depth(name) for name in self.subscriptions}
-
-    def close(self) -> None:
-        if self._subscriber is not None:
-            self._subscriber.close()

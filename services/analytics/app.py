@@ -7,7 +7,7 @@ from functools import partial
 from fastapi import FastAPI
 
 from libs.common.analytics import ANALYTICS_TABLES, builds_reading
-from libs.common.audit import ORCHESTRATION_TABLES
+from libs.common.audit import PROCESSED_MESSAGES
 from libs.common.deps import Clients
 from libs.common.ledger import ledger_uses
 from libs.common.messages import MessageError, Phase, Phase2Complete
@@ -15,7 +15,7 @@ from libs.common.push import DUPLICATE, Applied, Delivery, PushPhase, push_route
 from libs.common.service import create_service_app
 from libs.common.settings import CommonSettings
 from libs.common.sources.props import CLOSING_LINE_MAX_AGE_MINUTES
-from libs.common.tables.raw import RAW_TABLES, loaded_by
+from libs.common.tables.raw import loaded_by
 from libs.common.tracing import span_from
 from services.analytics.board import router as board_router
 
@@ -79,7 +79,7 @@ def create_app(settings: CommonSettings | None = None, clients: Clients | None =
         "NBA analytics (phase 3)",
         "Builds nba_analytics.* for a game date whenever a raw table it reads is loaded.",
         settings,
-        (*ORCHESTRATION_TABLES, *RAW_TABLES, *ANALYTICS_TABLES),
+        (PROCESSED_MESSAGES, *ANALYTICS_TABLES),
         [
             push_router(
                 build_phase(settings.closing_line_max_age_minutes),

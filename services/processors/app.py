@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from libs.common.audit import ORCHESTRATION_TABLES
+from libs.common.audit import PROCESSED_MESSAGES
 from libs.common.deps import Clients
 from libs.common.messages import PHASE2_COMPLETE_TOPIC
 from libs.common.push import push_router
@@ -27,7 +27,7 @@ def create_app(settings: CommonSettings | None = None, clients: Clients | None =
         "NBA processors (phase 2)",
         "Loads raw files into nba_raw.* idempotently and publishes nba-phase2-complete.",
         settings,
-        (*ORCHESTRATION_TABLES, *raw_tables()),
+        (PROCESSED_MESSAGES, *raw_tables()),
         [router],
         clients,
         publishes=PHASE2_COMPLETE_TOPIC,

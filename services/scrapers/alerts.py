@@ -27,12 +27,13 @@ from typing import Any
 
 import httpx
 
-from libs.common.audit import ALERTS, final_runs
+from libs.common.audit import final_runs
 from libs.common.clock import EASTERN, Clock
 from libs.common.messages import ScraperComplete
-from libs.common.settings import ScraperSettings
 from libs.common.warehouse.base import Row, Warehouse
 from services.scrapers.failures import params_key
+from services.scrapers.settings import ScraperSettings
+from services.scrapers.tables import ALERTS
 
 log = logging.getLogger(__name__)
 

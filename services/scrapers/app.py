@@ -8,26 +8,25 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.deps import Clients
 from libs.common.errors import UnknownScraperError
 from libs.common.messages import SCRAPER_COMPLETE_TOPIC, Workflow
-from libs.common.metrics import observe_dlq_depth
-from libs.common.pubsub import DeadLetterCounter
 from libs.common.secrets import secrets_from_settings, with_secrets
 from libs.common.service import create_service_app
-from libs.common.settings import ScraperSettings
 from libs.common.validation import error_details
 from services.scrapers.admin import admin_router
 from services.scrapers.breakers import breaker_router
 from services.scrapers.dashboard import dashboard_router
+from services.scrapers.dead_letters import DeadLetterCounter, observe_dlq_depth
 from services.scrapers.orchestration.config import load_workflows
 from services.scrapers.orchestration.engine import Orchestrator
 from services.scrapers.orchestration.router import gaps_router, orchestration_router
 from services.scrapers.reprocess import reprocess_router
 from services.scrapers.runner import ScrapeRunner
+from services.scrapers.settings import ScraperSettings
+from services.scrapers.tables import SCRAPERS_TABLES
 
 
 class ScrapeRequest(BaseModel):
@@ -159,7 +158,7 @@ def create_app(
         "NBA scrapers (phase 1)",
         "Fetches upstreams, writes immutable raw files to GCS, publishes nba-scraper-complete.",
         settings,
-        ORCHESTRATION_TABLES,
+        SCRAPERS_TABLES,
         [
             process_router(),
             admin_router(),

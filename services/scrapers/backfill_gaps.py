@@ -11,12 +11,12 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from libs.common.audit import SCRAPER_FAILURES
 from libs.common.errors import UnknownScraperError
 from libs.common.sources.registry import get_source
 from services.scrapers.alerts import GAPS, gap_conditions, utc
 from services.scrapers.failures import after_run, all_open_gaps, params_key, save_gap
 from services.scrapers.runner import RunOutcome, ScrapeRunner, validate_params
+from services.scrapers.tables import SCRAPER_FAILURES
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ import pybreaker
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.common.audit import CIRCUIT_BREAKER_STATE
 from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.warehouse.base import Warehouse
+from services.scrapers.tables import CIRCUIT_BREAKER_STATE
 
 log = logging.getLogger(__name__)
 

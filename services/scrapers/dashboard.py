@@ -12,17 +12,17 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from libs.common.audit import final_runs
+from libs.common.audit import final_runs, query_processed
 from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock, eastern_date
 from libs.common.deps import ClientsDep
 from libs.common.messages import Phase
 from libs.common.players import unmatched_per_day
-from libs.common.pubsub import DeadLetterCounter
 from libs.common.quota import QUOTA_HEADERS
 from libs.common.sources.registry import SOURCES
 from libs.common.sources.upstreams import UPSTREAMS
 from libs.common.warehouse.base import TableNotFoundError, Warehouse
+from services.scrapers.dead_letters import DeadLetterCounter, dead_letter_depths
 
 log = logging.getLogger(__name__)
 
@@ -126,20 +126,6 @@ def credit_stats(warehouse: Warehouse, now: dt.datetime) -> dict[str, Credits]:
     return stats
 
 
-def dead_letter_depths(counter: DeadLetterCounter | None) -> dict[str, int | None]:
-    """Depth per DLQ subscription; None where Pub/Sub did not answer (the page still renders)."""
-    if counter is None:
-        return {}
-    depths: dict[str, int | None] = {}
-    for name in counter.subscriptions:
-        try:
-            depths[name] = counter.depth(name)
-        except Exception as exc:
-            log.warning("DLQ depth of %s unavailable: %s", name, exc)
-            depths[name] = None
-    return depths
-
-
 def collect(
     warehouse: Warehouse, now: dt.datetime, dead_letters: DeadLetterCounter | None = None
 ) -> dict[str, Any]:
@@ -148,7 +134,8 @@ def collect(
         "SELECT scraper_name, count(*) AS n FROM {nba_orchestration.scraper_failures} "
         "WHERE NOT backfilled GROUP BY scraper_name"
     )
-    loaded = warehouse.query(
+    loaded = query_processed(
+        warehouse,
         "SELECT scraper_name, sum(record_count) AS n FROM {nba_orchestration.processed_messages} "
         "WHERE phase = @phase AND processed_at >= @day GROUP BY scraper_name",
         {"phase": Phase.LOAD, "day": now - dt.timedelta(days=1)},

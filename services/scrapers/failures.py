@@ -9,10 +9,10 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from libs.common.audit import SCRAPER_FAILURES
 from libs.common.clock import Clock
 from libs.common.messages import ScraperComplete
 from libs.common.warehouse.base import Warehouse
+from services.scrapers.tables import SCRAPER_FAILURES
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from tenacity import (
 )
 
 from libs.common.quota import QuotaTally
-from libs.common.settings import ProxyProvider, ScraperSettings
 from libs.common.sources.upstreams import UPSTREAMS
 from services.scrapers.breakers import BreakerRegistry
+from services.scrapers.settings import ProxyProvider, ScraperSettings
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 MAX_RETRY_AFTER_SECONDS = 60.0

@@ -23,7 +23,6 @@ from libs.common.metrics import count_run, observe_credits
 from libs.common.pubsub import PublishError
 from libs.common.quota import QuotaTally
 from libs.common.secrets import redact
-from libs.common.settings import ScraperSettings
 from libs.common.sources.base import ParseContext, Row, Source
 from libs.common.sources.registry import get_source
 from libs.common.tracing import span_from, traceparent
@@ -31,6 +30,7 @@ from services.scrapers.alerts import AlertBook
 from services.scrapers.breakers import BreakerRegistry
 from services.scrapers.failures import OpenGaps, track_run
 from services.scrapers.fetcher import DIRECT, HttpFetcher
+from services.scrapers.settings import ScraperSettings
 
 log = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs each URL at INFO, apiKey included

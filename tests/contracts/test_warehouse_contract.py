@@ -13,19 +13,14 @@ from typing import Any
 import pytest
 
 from libs.common.analytics import ANALYTICS_TABLES
-from libs.common.audit import (
-    ORCHESTRATION_TABLES,
-    SCRAPER_EXECUTION_LOG,
-    WORKFLOW_DECISIONS,
-    final_runs,
-    record_run,
-)
+from libs.common.audit import SCRAPER_EXECUTION_LOG, final_runs, record_run
 from libs.common.sources.registry import raw_tables
 from libs.common.warehouse.base import RebuildTarget, TableNotFoundError, Warehouse
 from libs.common.warehouse.combining import CombiningWarehouse
 from libs.common.warehouse.schema import Table, col
+from services.scrapers.tables import WORKFLOW_DECISIONS
 from tests.contracts.conftest import Backend
-from tests.utils.tables import BOX, DOUBLED, SCORES, TOTALS
+from tests.utils.tables import BOX, DOUBLED, ORCHESTRATION_TABLES, SCORES, TOTALS
 
 DAY = dt.date(2025, 2, 20)
 LOADED = dt.datetime(2025, 2, 21, 9, tzinfo=dt.UTC)

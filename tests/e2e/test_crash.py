@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from libs.common.pubsub import DeadLetterCounter
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from nba_pipeline.backfill import backfill
 from nba_pipeline.pipeline import PipelineClient
 from nba_pipeline.replay.season import Season
+from services.scrapers.dead_letters import DeadLetterCounter
 from tests.e2e.test_up import Up, assert_gone
 from tests.utils.offline import Pipeline, duplicate_keys, season_files
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import respx
 
-from libs.common.audit import CIRCUIT_BREAKER_STATE
 from libs.common.messages import SCRAPER_COMPLETE_TOPIC
-from libs.common.pubsub import DLQ_SUBSCRIPTIONS
 from libs.common.sources.registry import SOURCES
 from nba_pipeline.pipeline import PipelineClient
 from nba_pipeline.stack import LocalStack
+from services.scrapers.dead_letters import DLQ_SUBSCRIPTIONS
+from services.scrapers.tables import CIRCUIT_BREAKER_STATE
 from tests.utils.pubsub import pull_dlq
 
 pytestmark = pytest.mark.e2e

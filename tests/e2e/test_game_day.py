@@ -19,7 +19,7 @@ import pytest
 from croniter import croniter
 
 from libs.common.analytics import ANALYTICS_TABLES
-from libs.common.audit import SCRAPER_FAILURES, pending_executions
+from libs.common.audit import pending_executions
 from libs.common.clock import EASTERN
 from libs.common.sources.base import ParseContext
 from libs.common.sources.registry import get_source
@@ -31,6 +31,7 @@ from nba_pipeline.scheduler import SchedulerConfig
 from nba_pipeline.stack import LocalStack
 from services.scrapers.orchestration.config import TIP_ANCHORED, Workflow, load_workflows
 from services.scrapers.orchestration.engine import DAILY_SCHEDULE_WORKFLOW
+from services.scrapers.tables import SCRAPER_FAILURES
 
 pytestmark = pytest.mark.e2e
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 
-from libs.common.pubsub import DLQ_SUBSCRIPTIONS, DeadLetterCounter
-from libs.common.settings import ScraperSettings
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from services.scrapers.alerts import gap_conditions, send_alert
+from services.scrapers.dead_letters import DLQ_SUBSCRIPTIONS, DeadLetterCounter
 from services.scrapers.runner import ScrapeRunner
+from services.scrapers.settings import ScraperSettings
 from tests.utils.receivers import Received, smtp_server, webhook_receiver
 from tests.utils.scrapers import GAMES, Scrapers, scrapers_app
 

@@ -14,12 +14,11 @@ from fastapi.testclient import TestClient
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from typer.testing import CliRunner
 
-from libs.common.audit import ORCHESTRATION_TABLES, SCRAPER_EXECUTION_LOG, record_run
+from libs.common.audit import SCRAPER_EXECUTION_LOG, record_run
 from libs.common.clock import Clock
 from libs.common.deps import Clients
 from libs.common.pubsub import Publisher
 from libs.common.quota import QUOTA_HEADERS, QuotaTally, odds_api_cost
-from libs.common.settings import ScraperSettings
 from libs.common.sources.oddsapi import MARKET
 from libs.common.sources.registry import SOURCES
 from libs.common.sources.upstreams import UPSTREAMS
@@ -32,7 +31,9 @@ from nba_pipeline.replay.app import create_app as create_replay
 from nba_pipeline.replay.settings import ReplaySettings
 from services.scrapers.app import create_app as create_scrapers
 from services.scrapers.dashboard import collect, credit_stats, render
+from services.scrapers.settings import ScraperSettings
 from tests.utils.fakes import RecordingPublisher, memory_store
+from tests.utils.tables import ORCHESTRATION_TABLES
 
 NOW = dt.datetime(2025, 2, 21, 12, tzinfo=dt.UTC)
 DAY = dt.date(2024, 11, 12)

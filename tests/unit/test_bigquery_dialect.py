@@ -20,12 +20,12 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
 from libs.common.analytics import ANALYTICS_TABLES, builds_reading
-from libs.common.audit import DAILY_EXPECTED_SCHEDULE
 from libs.common.sources.registry import raw_tables
 from libs.common.warehouse.base import Row
 from libs.common.warehouse.bigquery import BigQueryConfig, BigQueryWarehouse
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from libs.common.warehouse.schema import Table
+from services.scrapers.tables import DAILY_EXPECTED_SCHEDULE
 from tests.utils.bigquery_double import dialect
 from tests.utils.service_queries import DAY, DECLARED, NOW, ROOT, Call, Recording, drive_services
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from libs.common.audit import record_processed
+from libs.common.audit import PROCESSED_MESSAGES, record_processed
 from libs.common.messages import REPROCESS_ATTRIBUTE
 from tests.utils.scrapers import DAY, Scrapers, scrapers_app
 
@@ -28,6 +28,7 @@ def scraped(scrapers: Scrapers) -> str:
 
 
 def applied(scrapers: Scrapers, execution_id: str, phase: str, outcome: str) -> None:
+    scrapers.warehouse.ensure_tables([PROCESSED_MESSAGES])  # as a push service creates it
     record_processed(scrapers.warehouse, subscription="s", message_id="1", phase=phase,
                      scraper_name="bdl_games", execution_id=execution_id, outcome=outcome,
                      work_key=f"{phase}|{execution_id}", game_date=DAY)  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from libs.common.pubsub import DeadLetterCounter, Publisher, PullScan
+from libs.common.pubsub import Publisher, PullScan
 from nba_pipeline import cli
 from nba_pipeline.dlq.cli import dlq_app
 from nba_pipeline.dlq.messages import (
@@ -22,6 +22,7 @@ from nba_pipeline.dlq.messages import (
 )
 from nba_pipeline.dlq.queues import DeadLetterQueues, DlqTopology, RateLimiter
 from nba_pipeline.topology import Topology
+from services.scrapers.dead_letters import DeadLetterCounter
 
 DLQ_SUB = "nba-scraper-complete-dlq-sub"
 SOURCE = "projects/p/subscriptions/nba-processors-sub"

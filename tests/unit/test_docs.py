@@ -18,7 +18,7 @@ def test_docs_tables_md_matches_the_declarations() -> None:
 
 @pytest.mark.parametrize("doc", ["docs/deploy.md", "README.md"])
 def test_docs_list_every_service_setting(doc: str) -> None:
-    from libs.common.settings import ScraperSettings
+    from services.scrapers.settings import ScraperSettings
 
     text = (ROOT / doc).read_text()
     missing = [

@@ -14,14 +14,14 @@ import httpx
 import pytest
 import respx
 
-from libs.common.audit import CIRCUIT_BREAKER_STATE
-from libs.common.settings import ScraperSettings
 from libs.common.sources.upstreams import UPSTREAMS
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from nba_pipeline.stack import free_port
 from services.scrapers.breakers import BreakerRegistry
 from services.scrapers.fetcher import CircuitOpenError, HttpFetcher, UpstreamError, wait_retry_after
 from services.scrapers.runner import ScrapeRunner
+from services.scrapers.settings import ScraperSettings
+from services.scrapers.tables import CIRCUIT_BREAKER_STATE
 from tests.utils.faults import dropping_port
 from tests.utils.receivers import json_upstream
 

@@ -34,7 +34,7 @@ from libs.common.clock import Clock
 from libs.common.deps import Clients
 from libs.common.messages import Phase2Complete, ScraperComplete
 from libs.common.pubsub import Publisher
-from libs.common.settings import CommonSettings, ScraperSettings
+from libs.common.settings import CommonSettings
 from libs.common.sources.registry import SOURCES
 from libs.common.sources.upstreams import replay_settings
 from libs.common.validation import bounded
@@ -46,6 +46,7 @@ from services.analytics.app import create_app as analytics_app
 from services.processors.app import create_app as processors_app
 from services.scrapers.app import create_app as scrapers_app
 from services.scrapers.fetcher import DIRECT
+from services.scrapers.settings import ScraperSettings
 from tests.utils.fakes import RecordingPublisher, memory_store
 from tests.utils.rawfiles import stored_run
 from tests.utils.scrapers import GAMES
@@ -325,7 +326,6 @@ def replay_scrapes(season: Season) -> dict[str, dict[str, Any]]:
         "bdl_games": {"date": day},
         "bdl_box_scores": {"date": day},
         "bdl_players": {},
-        "bdl_player_injuries": {"date": day},
         "bp_events": {"date": day},
         "bp_player_props": {"date": day, "event_ids": [game.bp_id]},
         "espn_scoreboard": {"date": day},

@@ -12,10 +12,10 @@ from typing import Any, cast
 
 import httpx
 
-from libs.common.audit import SCRAPER_FAILURES
 from libs.common.clock import EASTERN
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from nba_pipeline.scheduler import SchedulerConfig, SchedulerLoop
+from services.scrapers.tables import SCRAPER_FAILURES
 from tests.conftest import RECORDINGS
 from tests.utils.receivers import Received, smtp_server, webhook_receiver
 from tests.utils.scrapers import DAY, GAMES, STARTED, Scrapers, scrapers_app

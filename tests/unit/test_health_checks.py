@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from libs.common.service import DETAILED_CHECKS_SECONDS, CachedChecks
-from libs.common.settings import ScraperSettings
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from services.processors.app import create_app as processors_app
 from services.scrapers.app import create_app as scrapers_app
+from services.scrapers.settings import ScraperSettings
 from tests.utils.fakes import fake_clients
 
 

@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from libs.common.analytics import ANALYTICS_TABLES, PLAYER_MAP
-from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.players import OverridesError, load_overrides, name_key
 from libs.common.sources.registry import raw_tables
 from libs.common.warehouse.duckdb import DuckDBWarehouse
@@ -23,6 +22,7 @@ from nba_pipeline.cli import app
 from services.scrapers import dashboard
 from services.scrapers.app import create_app
 from tests.utils.fakes import fake_clients
+from tests.utils.tables import ORCHESTRATION_TABLES
 
 URL = "http://scrapers"
 DAY = dt.date(2025, 2, 20)

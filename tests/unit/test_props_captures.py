@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.clock import EASTERN, Clock
 from libs.common.gcs import RawFileStore
 from libs.common.messages import ScraperComplete
@@ -36,6 +35,7 @@ from services.scrapers.orchestration.decisions import (
 from services.scrapers.orchestration.engine import Orchestrator, write_daily_schedule
 from services.scrapers.runner import RunOutcome
 from tests.utils.fakes import memory_store
+from tests.utils.tables import ORCHESTRATION_TABLES
 
 DAY = dt.date(2025, 1, 15)
 CONFIG = load_workflows()

@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterator
 import pytest
 from fastapi.responses import JSONResponse
 
-from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.deps import Clients
 from libs.common.messages import PipelineMessage, PushEnvelope
 from libs.common.push import Applied, Deliveries, Delivery, PushPhase, handle_push
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from tests.utils.fakes import fake_clients
+from tests.utils.tables import ORCHESTRATION_TABLES
 
 
 class Job(PipelineMessage):

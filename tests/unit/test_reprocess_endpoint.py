@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from libs.common.audit import record_processed
+from libs.common.audit import PROCESSED_MESSAGES, record_processed
 from libs.common.gcs import RawFileStore, StorageError, object_name
 from libs.common.messages import SCRAPER_COMPLETE_TOPIC, ScraperComplete
 from libs.common.reprocess import dated_scrapers
-from libs.common.settings import ScraperSettings
 from libs.common.sources.registry import SOURCES
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from services.scrapers.app import create_app
+from services.scrapers.settings import ScraperSettings
 from tests.utils.fakes import RecordingPublisher, fake_clients, memory_store
 
 FETCHED = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -239,7 +239,6 @@ def test_pipeline_progress_waits_on_the_runs_reprocess(service: Service) -> None
     execution_id = str(uuid.uuid4())
     first = {"subscription": "s", "message_id": "1", "scraper_name": "bdl_games",
              "execution_id": execution_id, "outcome": "no_data"}  # fmt: skip
-    record_processed(service.warehouse, phase="processors", **first)
 
     def pending(**fields: Any) -> list[str]:
         body = {"execution_ids": [execution_id]} | fields
@@ -247,6 +246,9 @@ def test_pipeline_progress_waits_on_the_runs_reprocess(service: Service) -> None
         assert response.status_code == 200, response.text
         return list(response.json()["pending"])
 
+    assert pending() == [execution_id], "no push service has started: nothing was applied"
+    service.warehouse.ensure_tables([PROCESSED_MESSAGES])  # as the processors create it
+    record_processed(service.warehouse, phase="processors", **first)
     assert pending() == []
     assert pending(reprocess_id=REPROCESS_ID) == [execution_id]
     record_processed(service.warehouse, phase="processors", reprocess_id=REPROCESS_ID, **first)

@@ -19,7 +19,7 @@ from libs.common.secrets import (
     secrets_from_settings,
     with_secrets,
 )
-from libs.common.settings import ScraperSettings
+from services.scrapers.settings import ScraperSettings
 
 KEY = "k3y-0dds-abc123"
 

@@ -10,10 +10,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from libs.common.settings import CommonSettings, ScraperSettings
+from libs.common.settings import CommonSettings
 from services.analytics.app import create_app as analytics_app
 from services.processors.app import create_app as processors_app
 from services.scrapers.app import create_app as scrapers_app
+from services.scrapers.settings import ScraperSettings
 from tests.utils.fakes import fake_clients
 
 IDENTITIES = {

@@ -19,7 +19,7 @@ from libs.common.analytics import (
     TEAM_GAME_SUMMARY_SQL,
     builds_reading,
 )
-from libs.common.audit import PROCESSED_MESSAGES, SCRAPER_EXECUTION_LOG, WORKFLOW_DECISIONS
+from libs.common.audit import PROCESSED_MESSAGES, SCRAPER_EXECUTION_LOG
 from libs.common.sources.balldontlie import BDL_GAMES
 from libs.common.warehouse.base import RebuildTarget
 from libs.common.warehouse.bigquery import (
@@ -28,6 +28,7 @@ from libs.common.warehouse.bigquery import (
     BigQueryWarehouse,
 )
 from libs.common.warehouse.bigquery.client import merge_sql, schema_fields, upsert_script
+from services.scrapers.tables import WORKFLOW_DECISIONS
 
 
 @dataclass
@@ -360,8 +361,8 @@ def test_every_instance_together_stays_inside_the_dml_queue(service: str) -> Non
 def test_json_columns_are_compared_as_their_text() -> None:
     """BigQuery has no equality on JSON: an upsert of a table with a JSON column (the
     orchestration tables) would be refused if it compared them with IS DISTINCT FROM."""
-    from libs.common.audit import SCRAPER_FAILURES
     from libs.common.warehouse.bigquery.client import merge_sql
+    from services.scrapers.tables import SCRAPER_FAILURES
 
     merge = merge_sql("proj.nba_orchestration.scraper_failures", "staging", SCRAPER_FAILURES)
     assert "TO_JSON_STRING(T.`params`) IS DISTINCT FROM TO_JSON_STRING(S.`params`)" in merge

@@ -15,7 +15,6 @@ import pytest
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.deps import Clients
 from libs.common.gcs import RawFileStore, StorageError
 from libs.common.ledger import (
@@ -34,6 +33,7 @@ from libs.common.warehouse.base import Row
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from services.scrapers.orchestration.engine import CLAIMS_PREFIX
 from tests.utils.fakes import fake_clients, memory_store
+from tests.utils.tables import ORCHESTRATION_TABLES
 
 WORK = Work("processors", "exec-1", "gs://nba-scraped-data/a/2025-02-20/f.json")
 

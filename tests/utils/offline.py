@@ -22,7 +22,6 @@ import httpx
 from fastapi import FastAPI
 
 from libs.common.analytics import ANALYTICS_TABLES
-from libs.common.audit import ORCHESTRATION_TABLES
 from libs.common.deps import Clients
 from libs.common.gcs import StorageError, StoredFile, object_name
 from libs.common.ledger import GcsLedger, WarehouseLedger, WorkLedger
@@ -46,6 +45,7 @@ from services.analytics.app import BUILD_PHASE
 from services.processors.loader import LOAD_PHASE
 from tests.replay.conftest import ReplayFetcher
 from tests.utils.fakes import memory_store
+from tests.utils.tables import ORCHESTRATION_TABLES
 
 BUCKET = "offline"
 TABLES = (*ORCHESTRATION_TABLES, *raw_tables(), *ANALYTICS_TABLES)

@@ -17,9 +17,9 @@ from libs.common.clock import Clock
 from libs.common.deps import Clients
 from libs.common.gcs import RawFileStore
 from libs.common.pubsub import Publisher
-from libs.common.settings import ScraperSettings
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from services.scrapers.app import create_app
+from services.scrapers.settings import ScraperSettings
 from tests.conftest import RECORDINGS
 from tests.utils.fakes import RecordingPublisher, memory_store
 

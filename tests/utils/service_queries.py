@@ -15,10 +15,9 @@ from fastapi.testclient import TestClient
 
 from libs.common import audit
 from libs.common.analytics import ANALYTICS_TABLES
-from libs.common.audit import ORCHESTRATION_TABLES, record_run
+from libs.common.audit import record_run
 from libs.common.clock import Clock
 from libs.common.service import dependency_checks
-from libs.common.settings import ScraperSettings
 from libs.common.sources.registry import raw_tables
 from libs.common.warehouse.base import Row, Warehouse
 from services.analytics import board
@@ -26,7 +25,9 @@ from services.scrapers import alerts, dashboard, failures
 from services.scrapers.app import create_app
 from services.scrapers.breakers import BreakerRegistry
 from services.scrapers.orchestration import cleanup, engine
+from services.scrapers.settings import ScraperSettings
 from tests.utils.fakes import fake_clients
+from tests.utils.tables import ORCHESTRATION_TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2025, 2, 21, 12, tzinfo=dt.UTC)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from libs.common.audit import PROCESSED_MESSAGES
 from libs.common.warehouse.schema import LINEAGE_COLUMNS, Table, col
+from services.scrapers.tables import SCRAPERS_TABLES
 
 SCORES = Table(
     "nba_raw",
@@ -23,3 +25,6 @@ BOX = Table(
     natural_key=("game_date", "player_id"),
 )  # fmt: skip
 """A raw table with lineage: its loads are ordered by the file they came from."""
+
+ORCHESTRATION_TABLES = (*SCRAPERS_TABLES, PROCESSED_MESSAGES)
+"""Every nba_orchestration table: the scrapers service's and the push services' work log."""

@@ -8,9 +8,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from libs.common.audit import CLEANUP_OPERATIONS, final_runs, pending_executions
+from libs.common.audit import final_runs, pending_executions, query_processed
 from libs.common.deps import Clients
 from libs.common.messages import REPROCESS_ATTRIBUTE, SCRAPER_COMPLETE_TOPIC, Phase, ScraperComplete
+from services.scrapers.tables import CLEANUP_OPERATIONS
 
 
 @dataclass
@@ -103,7 +104,8 @@ def loaded_by_processors(clients: Clients, execution_ids: list[str]) -> set[str]
     if not execution_ids:
         return set()
     ids = {f"id{i}": execution_id for i, execution_id in enumerate(execution_ids)}
-    rows = clients.warehouse.query(
+    rows = query_processed(
+        clients.warehouse,
         "SELECT DISTINCT execution_id FROM {nba_orchestration.processed_messages} "
         "WHERE phase = @phase AND outcome = 'loaded' "
         f"AND execution_id IN ({', '.join('@' + name for name in ids)})",

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from libs.common.audit import DAILY_EXPECTED_SCHEDULE, WORKFLOW_DECISIONS, final_runs
+from libs.common.audit import final_runs
 from libs.common.clock import EASTERN, Clock
 from libs.common.gcs import FileAlreadyExistsError, RawFileStore
 from libs.common.sources.registry import get_source
@@ -39,6 +39,7 @@ from services.scrapers.orchestration.decisions import (
     target_date,
 )
 from services.scrapers.runner import RunOutcome, ScrapeRunner
+from services.scrapers.tables import DAILY_EXPECTED_SCHEDULE, WORKFLOW_DECISIONS
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from libs.common.deps import ClientsDep
 from libs.common.messages import ExecutionId, GameDate
 from services.scrapers.alerts import DEAD_LETTERS, dead_letter_conditions
 from services.scrapers.backfill_gaps import backfill_gaps
-from services.scrapers.dashboard import dead_letter_depths
+from services.scrapers.dead_letters import dead_letter_depths
 from services.scrapers.orchestration.cleanup import run_cleanup
 from services.scrapers.orchestration.engine import DailySchedule, DecisionRecord, Orchestrator
 from services.scrapers.runner import ScrapeRunner
