@@ -76,8 +76,13 @@ class Spent:
     @classmethod
     def since(cls, double: BigQueryDouble, mark: int) -> Spent:
         jobs = double.jobs[mark:]
-        return cls(len(jobs), sum(job.dml for job in jobs), sum(job.kind == "load" for job in jobs),
-                   sum(job.processed for job in jobs), sum(job.billed for job in jobs))  # fmt: skip
+        return cls(
+            len(jobs),
+            sum(job.dml for job in jobs),
+            sum(job.kind == "load" for job in jobs),
+            sum(job.processed for job in jobs),
+            sum(job.billed for job in jobs),
+        )
 
 
 class Observer:
@@ -161,19 +166,26 @@ def held(stack: LocalStack, subscription: str) -> Iterator[None]:
 def envelope(message: ScraperComplete | Phase2Complete, subscription: str) -> dict[str, Any]:
     """A push delivery of `message`, as the emulator sends it."""
     return {
-        "message": {"data": base64.b64encode(encode_message(message)).decode(),
-                    "attributes": message.attributes(), "messageId": "bench-duplicate"},
+        "message": {
+            "data": base64.b64encode(encode_message(message)).decode(),
+            "attributes": message.attributes(),
+            "messageId": "bench-duplicate",
+        },
         "subscription": f"projects/{PROJECT}/subscriptions/{subscription}",
-    }  # fmt: skip
+    }
 
 
 def loaded(message: ScraperComplete) -> Phase2Complete:
     """The phase-2 message the processors published for `message`'s load."""
     return Phase2Complete(
-        scraper_name=message.scraper_name, source_table=get_source(message.scraper_name).table.fqn,
-        game_date=message.game_date, record_count=1, rows_changed=1,
-        execution_id=message.execution_id, gcs_path=message.gcs_path,
-    )  # fmt: skip
+        scraper_name=message.scraper_name,
+        source_table=get_source(message.scraper_name).table.fqn,
+        game_date=message.game_date,
+        record_count=1,
+        rows_changed=1,
+        execution_id=message.execution_id,
+        gcs_path=message.gcs_path,
+    )
 
 
 def per_event(section: str, phase: str, spent: Spent, count: int) -> list[Figure]:
@@ -181,11 +193,23 @@ def per_event(section: str, phase: str, spent: Spent, count: int) -> list[Figure
     billed = spent.billed / count
     return [
         Figure(section, f"{phase}: jobs per event", spent.jobs / count, "jobs"),
-        Figure(section, f"{phase}: DML statements per event", spent.dml / count, "stmts",
-               spent.dml / spent.jobs if spent.jobs else None, "jobs"),
-        Figure(section, f"{phase}: est. bytes billed per event", billed / MB, "MB",
-               spent.billed / spent.processed if spent.processed else None, "bytes scanned"),
-    ]  # fmt: skip
+        Figure(
+            section,
+            f"{phase}: DML statements per event",
+            spent.dml / count,
+            "stmts",
+            spent.dml / spent.jobs if spent.jobs else None,
+            "jobs",
+        ),
+        Figure(
+            section,
+            f"{phase}: est. bytes billed per event",
+            billed / MB,
+            "MB",
+            spent.billed / spent.processed if spent.processed else None,
+            "bytes scanned",
+        ),
+    ]
 
 
 def event_costs(stack: LocalStack, double: BigQueryDouble, observer: Observer, season: Season,
@@ -193,8 +217,9 @@ def event_costs(stack: LocalStack, double: BigQueryDouble, observer: Observer, s
     """Events published at once, phase 2 held until phase 1 applied them all, so each phase's
     jobs are its own; both amortised over the events in flight together."""
     assert stack.clients is not None
-    events = ev.write_events(stack.clients.store, season, plan.events,
-                             plan.backfill_to + dt.timedelta(days=1))  # fmt: skip
+    events = ev.write_events(
+        stack.clients.store, season, plan.events, plan.backfill_to + dt.timedelta(days=1)
+    )
     ids = [event.execution_id for event in events]
     timeout = 120 + plan.events
     with held(stack, ANALYTICS_SUBSCRIPTION):
@@ -211,16 +236,24 @@ def event_costs(stack: LocalStack, double: BigQueryDouble, observer: Observer, s
     results.add(
         *per_event(SECTION, "phase 1 (raw load)", phase1, len(events)),
         *per_event(SECTION, "phase 2 (analytics)", phase2, len(events)),
-        Figure(SECTION, f"hot path: jobs per event, both phases ({len(events)} published at once, "
-                        "pushed 2 at a time per subscription)",
-               hot_path, "jobs", hot_path / HOT_PATH_TARGET, "target", "<= 1 amortised",
-               hot_path <= HOT_PATH_TARGET),
-    )  # fmt: skip
+        Figure(
+            SECTION,
+            f"hot path: jobs per event, both phases ({len(events)} published at once, "
+            "pushed 2 at a time per subscription)",
+            hot_path,
+            "jobs",
+            hot_path / HOT_PATH_TARGET,
+            "target",
+            "<= 1 amortised",
+            hot_path <= HOT_PATH_TARGET,
+        ),
+    )
     return events
 
 
-def duplicate_costs(stack: LocalStack, double: BigQueryDouble, events: Sequence[ev.Event],
-                    results: Results) -> None:  # fmt: skip
+def duplicate_costs(
+    stack: LocalStack, double: BigQueryDouble, events: Sequence[ev.Event], results: Results
+) -> None:
     """Applied messages delivered again, each to a new app (a fresh process: nothing in memory
     knows the work), one phase after the other."""
     from services.analytics.app import create_app as create_analytics
@@ -231,8 +264,12 @@ def duplicate_costs(stack: LocalStack, double: BigQueryDouble, events: Sequence[
     common = stack.common_settings()
     phases: list[tuple[str, Any, Any]] = [
         ("phase 1", create_processors, lambda e: envelope(e.message, "nba-processors-sub")),
-        ("phase 2", create_analytics, lambda e: envelope(loaded(e.message), ANALYTICS_SUBSCRIPTION)),
-    ]  # fmt: skip
+        (
+            "phase 2",
+            create_analytics,
+            lambda e: envelope(loaded(e.message), ANALYTICS_SUBSCRIPTION),
+        ),
+    ]
     for phase, create, delivery in phases:
         mark = len(double.jobs)
         answers = [_deliver(create(common, clients), delivery(event)) for event in events]
@@ -242,11 +279,21 @@ def duplicate_costs(stack: LocalStack, double: BigQueryDouble, events: Sequence[
             results.problem(f"bigquery: {len(events) - acked} {phase} duplicates not acked as such")
         per_duplicate = spent.jobs / len(events)
         results.add(
-            Figure(SECTION, f"{phase}: jobs per duplicate delivery (fresh process, {len(events)})",
-                   per_duplicate, "jobs", target="0", met=spent.jobs == 0),
-            Figure(SECTION, f"{phase}: est. bytes billed per duplicate", spent.billed / len(events) / MB,
-                   "MB"),
-        )  # fmt: skip
+            Figure(
+                SECTION,
+                f"{phase}: jobs per duplicate delivery (fresh process, {len(events)})",
+                per_duplicate,
+                "jobs",
+                target="0",
+                met=spent.jobs == 0,
+            ),
+            Figure(
+                SECTION,
+                f"{phase}: est. bytes billed per duplicate",
+                spent.billed / len(events) / MB,
+                "MB",
+            ),
+        )
 
 
 def _deliver(app: FastAPI, body: dict[str, Any]) -> tuple[int, str]:
@@ -261,14 +308,17 @@ def backfill_cost(stack: LocalStack, double: BigQueryDouble, observer: Observer,
     client = ObservedClient(stack.url("scrapers"), observer)
     mark = len(double.jobs)
     try:
-        report = backfill(client, plan.backfill_from, plan.backfill_to, force=True,
-                          parallel=BACKFILL_PARALLEL)  # fmt: skip
+        report = backfill(
+            client, plan.backfill_from, plan.backfill_to, force=True, parallel=BACKFILL_PARALLEL
+        )
     finally:
         client.close()
     spent = Spent.since(double, mark)
     for run in report.failures:
-        results.problem(f"bigquery backfill: {run.scraper_name} {run.params} failed: "
-                        f"{run.body.get('error_message')}")  # fmt: skip
+        results.problem(
+            f"bigquery backfill: {run.scraper_name} {run.params} failed: "
+            f"{run.body.get('error_message')}"
+        )
     days = list(dates(plan.backfill_from, plan.backfill_to))
     loaded_tables = [(table, day) for table in STATE_TABLES for day in days]
     with double.observing():
@@ -282,15 +332,38 @@ def backfill_cost(stack: LocalStack, double: BigQueryDouble, observer: Observer,
     slice_name = f"backfill {plan.backfill_from:%m-%d}..{plan.backfill_to:%m-%d} ({len(days)} days, {runs} runs)"
     results.add(
         Figure(SECTION, f"{slice_name}: jobs", spent.jobs, "jobs", spent.jobs / runs, "runs"),
-        Figure(SECTION, f"{slice_name}: DML statements", spent.dml, "stmts", spent.dml / runs, "runs"),
-        Figure(SECTION, f"{slice_name}: load jobs (free)", spent.loads, "jobs", spent.loads / runs, "runs"),
-        Figure(SECTION, f"{slice_name}: est. bytes billed", spent.billed / GB, "GB",
-               spent.billed / spent.processed if spent.processed else None, "bytes scanned"),
-        Figure(SECTION, f"whole season ({season_days} days), scaled x{scale:.1f} from the slice: jobs",
-               spent.jobs * scale, "jobs"),
-        Figure(SECTION, f"whole season, scaled x{scale:.1f}: est. bytes billed", spent.billed * scale / GB,
-               "GB"),
-    )  # fmt: skip
+        Figure(
+            SECTION, f"{slice_name}: DML statements", spent.dml, "stmts", spent.dml / runs, "runs"
+        ),
+        Figure(
+            SECTION,
+            f"{slice_name}: load jobs (free)",
+            spent.loads,
+            "jobs",
+            spent.loads / runs,
+            "runs",
+        ),
+        Figure(
+            SECTION,
+            f"{slice_name}: est. bytes billed",
+            spent.billed / GB,
+            "GB",
+            spent.billed / spent.processed if spent.processed else None,
+            "bytes scanned",
+        ),
+        Figure(
+            SECTION,
+            f"whole season ({season_days} days), scaled x{scale:.1f} from the slice: jobs",
+            spent.jobs * scale,
+            "jobs",
+        ),
+        Figure(
+            SECTION,
+            f"whole season, scaled x{scale:.1f}: est. bytes billed",
+            spent.billed * scale / GB,
+            "GB",
+        ),
+    )
 
 
 def bigquery_cost(plan: BigQueryPlan, season: Season, workdir: Path, results: Results) -> None:
@@ -305,15 +378,25 @@ def bigquery_cost(plan: BigQueryPlan, season: Season, workdir: Path, results: Re
         )
         return
     double = BigQueryDouble(project=PROJECT)
-    stack = LocalStack(ports=Ports.free(), workdir=workdir / "bigquery", project=PROJECT,
-                       bigquery=BigQueryWarehouse(PROJECT, client=double))  # fmt: skip
+    stack = LocalStack(
+        ports=Ports.free(),
+        workdir=workdir / "bigquery",
+        project=PROJECT,
+        bigquery=BigQueryWarehouse(PROJECT, client=double),
+    )
     with stack:
         assert stack.clients is not None
         observer = Observer(stack.clients.warehouse, double)
         backfill_cost(stack, double, observer, season, plan, results)
         events = event_costs(stack, double, observer, season, plan, results)
         duplicate_costs(stack, double, events[: plan.duplicates], results)
-    results.add(Figure(SECTION, "jobs that failed (BigQuery errors met, then redelivered)",
-                       len(double.errors), "jobs"))  # fmt: skip
+    results.add(
+        Figure(
+            SECTION,
+            "jobs that failed (BigQuery errors met, then redelivered)",
+            len(double.errors),
+            "jobs",
+        )
+    )
     for error in double.errors[:3]:
         results.note(f"bigquery: a job failed: {error}")

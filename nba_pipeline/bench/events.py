@@ -68,14 +68,24 @@ def write_events(
         execution_id = str(uuid.uuid4())
         fetched = utc_now()
         path = object_name(source.gcs_prefix, day, fetched, execution_id)
-        meta = {"scraper_name": name, "execution_id": execution_id,
-                "fetched_at": fetched.isoformat(), "request": {"params": {"date": day.isoformat()}}}  # fmt: skip
+        meta = {
+            "scraper_name": name,
+            "execution_id": execution_id,
+            "fetched_at": fetched.isoformat(),
+            "request": {"params": {"date": day.isoformat()}},
+        }
         store.write_json(path, {"meta": meta, "data": body(season, name, day)})
         message = ScraperComplete(
-            scraper_name=name, execution_id=execution_id, status="success",
-            gcs_path=store.gcs_path(path), game_date=day, record_count=0,
-            duration_seconds=0, workflow="BENCH", params={"date": day.isoformat()},
-        )  # fmt: skip
+            scraper_name=name,
+            execution_id=execution_id,
+            status="success",
+            gcs_path=store.gcs_path(path),
+            game_date=day,
+            record_count=0,
+            duration_seconds=0,
+            workflow="BENCH",
+            params={"date": day.isoformat()},
+        )
         events.append(Event(message))
     return events
 
@@ -157,8 +167,11 @@ def delays(
 
 def tables_loaded(events: Sequence[Event]) -> list[tuple[str, dt.date]]:
     """(raw table, game date) of each event."""
-    return [(get_source(e.message.scraper_name).table.fqn, e.message.game_date)
-            for e in events if e.message.game_date]  # fmt: skip
+    return [
+        (get_source(e.message.scraper_name).table.fqn, e.message.game_date)
+        for e in events
+        if e.message.game_date
+    ]
 
 
 def check_exactly_once(

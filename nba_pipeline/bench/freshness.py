@@ -30,14 +30,29 @@ class LoadPlan:
     """Events cycle over the season's game dates from this one."""
 
 
-def _percentiles(section: str, what: str, values: list[float], floor: list[float],
-                 targets: dict[int, float] | None = None) -> list[Figure]:  # fmt: skip
+def _percentiles(
+    section: str,
+    what: str,
+    values: list[float],
+    floor: list[float],
+    targets: dict[int, float] | None = None,
+) -> list[Figure]:
     figures = []
     for pct in (50, 95, 99):
         value, base = percentile(values, pct), percentile(floor, pct)
         target = (targets or {}).get(pct)
-        figures.append(Figure(section, f"{what} p{pct}", value, "s", value / base, "bare push",
-                              f"< {target:g} s" if target else "", value < target if target else None))  # fmt: skip
+        figures.append(
+            Figure(
+                section,
+                f"{what} p{pct}",
+                value,
+                "s",
+                value / base,
+                "bare push",
+                f"< {target:g} s" if target else "",
+                value < target if target else None,
+            )
+        )
     return figures
 
 
@@ -53,8 +68,9 @@ def _run(
     return found
 
 
-def freshness(stack: LocalStack, season: Season, noop: NoopEndpoint, plan: LoadPlan,
-              results: Results) -> None:  # fmt: skip
+def freshness(
+    stack: LocalStack, season: Season, noop: NoopEndpoint, plan: LoadPlan, results: Results
+) -> None:
     """p50/p95/p99 publish-to-raw and publish-to-analytics at each rate, beside the bare push."""
     assert stack.clients is not None
     for rate in plan.rates:
@@ -66,15 +82,20 @@ def freshness(stack: LocalStack, season: Season, noop: NoopEndpoint, plan: LoadP
         section = f"freshness {rate}/s"
         results.add(
             Figure(section, "bare push p50 (emulator to no-op app)", percentile(bare, 50), "s"),
-            *_percentiles(section, "to raw rows", ev.delays(events, found, Phase.LOAD), bare, targets),
-            *_percentiles(section, "to analytics rows", ev.delays(events, found, Phase.BUILD), bare),
-        )  # fmt: skip
+            *_percentiles(
+                section, "to raw rows", ev.delays(events, found, Phase.LOAD), bare, targets
+            ),
+            *_percentiles(
+                section, "to analytics rows", ev.delays(events, found, Phase.BUILD), bare
+            ),
+        )
         for problem in missing_rows(stack.clients.warehouse, season, ev.tables_loaded(events)):
             results.problem(problem)
 
 
-def throughput(stack: LocalStack, season: Season, noop: NoopEndpoint, plan: LoadPlan,
-               results: Results) -> None:  # fmt: skip
+def throughput(
+    stack: LocalStack, season: Season, noop: NoopEndpoint, plan: LoadPlan, results: Results
+) -> None:
     """A burst to the no-op endpoint, then the same burst of events through the pipeline.
 
     The emulator keeps a fixed number of pushes in flight per subscription, so a push
@@ -96,16 +117,39 @@ def throughput(stack: LocalStack, season: Season, noop: NoopEndpoint, plan: Load
     allowed = in_flight / (THROUGHPUT_TARGET * bare_rate)
     results.add(
         Figure("throughput", "bare push rate (emulator to no-op app)", bare_rate, "msg/s"),
-        Figure("throughput", "pipeline: events loaded to raw", rates[Phase.LOAD], "ev/s",
-               rates[Phase.LOAD] / bare_rate, "bare push", f">= {THROUGHPUT_TARGET:.0%} of bare",
-               rates[Phase.LOAD] / bare_rate >= THROUGHPUT_TARGET),
-        Figure("throughput", "pipeline: events through analytics", rates[Phase.BUILD], "ev/s",
-               rates[Phase.BUILD] / bare_rate, "bare push"),
+        Figure(
+            "throughput",
+            "pipeline: events loaded to raw",
+            rates[Phase.LOAD],
+            "ev/s",
+            rates[Phase.LOAD] / bare_rate,
+            "bare push",
+            f">= {THROUGHPUT_TARGET:.0%} of bare",
+            rates[Phase.LOAD] / bare_rate >= THROUGHPUT_TARGET,
+        ),
+        Figure(
+            "throughput",
+            "pipeline: events through analytics",
+            rates[Phase.BUILD],
+            "ev/s",
+            rates[Phase.BUILD] / bare_rate,
+            "bare push",
+        ),
         Figure("throughput", "emulator: pushes in flight per subscription", in_flight, "msgs"),
-        Figure("throughput", "time per message the target allows (in flight / rate)", allowed * 1000, "ms"),
-        Figure("throughput", "processors: time per message (in flight / rate)",
-               in_flight / rates[Phase.LOAD] * 1000, "ms", in_flight / rates[Phase.LOAD] / allowed,
-               "allowed"),
-    )  # fmt: skip
+        Figure(
+            "throughput",
+            "time per message the target allows (in flight / rate)",
+            allowed * 1000,
+            "ms",
+        ),
+        Figure(
+            "throughput",
+            "processors: time per message (in flight / rate)",
+            in_flight / rates[Phase.LOAD] * 1000,
+            "ms",
+            in_flight / rates[Phase.LOAD] / allowed,
+            "allowed",
+        ),
+    )
     for problem in duplicated_keys(stack.clients.warehouse):
         results.problem(problem)

@@ -62,10 +62,13 @@ def storm(stack: LocalStack, season: Season, count: int, day: dt.date, results: 
     before = table_state(warehouse, table, event)
     subscription = f"projects/{stack.project}/subscriptions/nba-processors-sub"
     envelope = {
-        "message": {"data": base64.b64encode(encode_message(event.message)).decode(),
-                    "attributes": event.message.attributes(), "messageId": event.message_id},
+        "message": {
+            "data": base64.b64encode(encode_message(event.message)).decode(),
+            "attributes": event.message.attributes(),
+            "messageId": event.message_id,
+        },
         "subscription": subscription,
-    }  # fmt: skip
+    }
     url = stack.url("processors")
     per_duplicate, answers = _hammer(count, lambda c: c.post(f"{url}/process", json=envelope))
     per_health, _ = _hammer(max(100, count // 10), lambda c: c.get(f"{url}/health"))
@@ -88,10 +91,28 @@ def storm(stack: LocalStack, season: Season, count: int, day: dt.date, results: 
     if not unchanged:
         results.problem(f"redelivery storm: {table} or processed_messages changed")
     results.add(
-        Figure("redelivery", f"{count:,} duplicates: acked as duplicate, rows unchanged", acked,
-               "msgs", target="all", met=acked == count and unchanged),
-        Figure("redelivery", "cost per duplicate (HTTP push to ack)", per_duplicate * 1000, "ms",
-               per_duplicate / per_health, "GET /health"),
-        Figure("redelivery", "dedupe lookup alone (in process)", per_lookup * 1000, "ms",
-               per_lookup / per_duplicate, "whole duplicate"),
-    )  # fmt: skip
+        Figure(
+            "redelivery",
+            f"{count:,} duplicates: acked as duplicate, rows unchanged",
+            acked,
+            "msgs",
+            target="all",
+            met=acked == count and unchanged,
+        ),
+        Figure(
+            "redelivery",
+            "cost per duplicate (HTTP push to ack)",
+            per_duplicate * 1000,
+            "ms",
+            per_duplicate / per_health,
+            "GET /health",
+        ),
+        Figure(
+            "redelivery",
+            "dedupe lookup alone (in process)",
+            per_lookup * 1000,
+            "ms",
+            per_lookup / per_duplicate,
+            "whole duplicate",
+        ),
+    )

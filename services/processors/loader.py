@@ -29,8 +29,12 @@ log = logging.getLogger(__name__)
 def load_message(clients: Clients, delivery: Delivery[ScraperComplete]) -> Applied:
     """Apply one nba-scraper-complete message: parse its file, upsert rows, publish phase 2."""
     attributes = delivery.envelope.message.attributes
-    with span_from(attributes, Phase.LOAD.action, scraper_name=attributes.get("scraper_name", ""),
-                   execution_id=delivery.work.execution_id):  # fmt: skip
+    with span_from(
+        attributes,
+        Phase.LOAD.action,
+        scraper_name=attributes.get("scraper_name", ""),
+        execution_id=delivery.work.execution_id,
+    ):
         return _load(clients, delivery)
 
 
@@ -71,9 +75,15 @@ def _load(clients: Clients, delivery: Delivery[ScraperComplete]) -> Applied:
     if dropped:
         log.warning(
             "rows sharing a natural key dropped; the last one listed was loaded",
-            extra={"fields": {"scraper_name": source.name, "gcs_path": message.gcs_path,
-                              "table": source.table.fqn, "rows_dropped": dropped}},
-        )  # fmt: skip
+            extra={
+                "fields": {
+                    "scraper_name": source.name,
+                    "gcs_path": message.gcs_path,
+                    "table": source.table.fqn,
+                    "rows_dropped": dropped,
+                }
+            },
+        )
     applied.record_count = len(rows)
     if not rows:
         applied.outcome = "no_data"
@@ -114,9 +124,11 @@ def check_message_against_file(
     message says another scraper, run or game date than the file's meta envelope does."""
     if meta is None:
         raise ParseError(
-            source.name, "meta", "missing: not a raw file of a scraper run (no meta envelope "
-            "with scraper_name, execution_id, fetched_at)"
-        )  # fmt: skip
+            source.name,
+            "meta",
+            "missing: not a raw file of a scraper run (no meta envelope "
+            "with scraper_name, execution_id, fetched_at)",
+        )
     day = message.game_date.isoformat() if message.game_date else None
     facts = [
         ("scraper_name", message.scraper_name, "meta.scraper_name", meta.get("scraper_name")),
