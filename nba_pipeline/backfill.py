@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from libs.common.quota import odds_api_cost
 from libs.common.sources.oddsapi import MARKET, REGIONS
 from libs.common.sources.registry import SOURCES
-from nba_pipeline.pipeline import PipelineClient, RunReport
+from nba_pipeline.pipeline import PipelineClient, RunReport, awaited
 
 WAIT_EVERY_DATES = 7
 """Let the pipeline catch up every week of dates, so a long backfill never floods it."""
@@ -193,7 +193,7 @@ def backfill(
     report = BackfillReport()
     if done:
         report.republished = client.republish_unfinished(list(done.values()))
-    in_flight: list[RunReport] = []
+    in_flight: list[str] = []
     pool = ThreadPoolExecutor(parallel, thread_name_prefix="backfill")
     try:
         for index, day in enumerate(dates(start, end), start=1):
@@ -201,20 +201,16 @@ def backfill(
             for name in names:
                 if execution_id := done.get((name, day.isoformat())):
                     # An interrupted backfill may have left it mid-pipeline: wait for it too.
-                    in_flight.append(
-                        RunReport(
-                            name, {}, 200, {"execution_id": execution_id, "status": "success"}
-                        )
-                    )
+                    in_flight.append(execution_id)
                     report.skipped += 1
                 else:
                     wanted.append(name)
             params = repeat({"date": day.isoformat()})
             runs = list(pool.map(client.scrape, wanted, params, repeat("BACKFILL")))
             report.runs += runs
-            in_flight += runs
+            in_flight += awaited(runs)
             if index % WAIT_EVERY_DATES == 0:
-                client.wait(in_flight, timeout=600)
+                client.wait_applied(in_flight, timeout=600)
                 in_flight = []
             if on_date is not None:
                 on_date(day)
@@ -223,6 +219,6 @@ def backfill(
         # start, and nobody waits for those already sent (each ends on its service; a re-run
         # skips what they recorded).
         pool.shutdown(wait=False, cancel_futures=True)
-    client.wait(in_flight, timeout=600)
+    client.wait_applied(in_flight, timeout=600)
     report.rows = client.table_counts(start, end)
     return report

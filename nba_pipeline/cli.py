@@ -132,7 +132,7 @@ def run_demo(scrapers_url: str, game_date: dt.date = DEMO_DATE) -> DemoReport:
     latency = time.monotonic() - started
     if report.failures:
         failed = report.failures[0]
-        raise RuntimeError(f"demo scrape failed: {failed.scraper_name}: {failed.body}")
+        raise RuntimeError(f"demo scrape failed: {failed.scraper_name}: {failed.error_message}")
     rows = {table: count for table, count in report.rows.items() if count}
     return DemoReport(rows, len(report.runs), latency)
 
@@ -299,9 +299,7 @@ def backfill(
             f"republished {len(report.republished)} runs an earlier backfill left unfinished"
         )
     for run in report.failures:
-        Console().print(
-            f"  failed {run.scraper_name} {run.params}: {run.body.get('error_message')}"
-        )
+        Console().print(f"  failed {run.scraper_name} {run.params}: {run.error_message}")
     if report.failures:
         raise typer.Exit(1)
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
+from libs.common.messages import RunResult
 from libs.common.reprocess import ReprocessRequest, ReprocessResult
 
 PROGRESS_BATCH = 1000
@@ -25,21 +28,32 @@ class PipelineTimeout(RuntimeError):
 
 @dataclass
 class RunReport:
-    """What one scrape request returned."""
+    """One scrape request and its answer: the run's result, or why no run was made."""
 
     scraper_name: str
     params: dict[str, Any]
     status_code: int
-    body: dict[str, Any]
+    result: RunResult | None
+    refusal: str = ""
+    """The answer when it is not a run (an unknown scraper, invalid params, a proxy's page)."""
 
     @property
     def execution_id(self) -> str | None:
-        value = self.body.get("execution_id")
-        return str(value) if value else None
+        return self.result.execution_id if self.result else None
 
     @property
     def status(self) -> str:
-        return str(self.body.get("status", "error"))
+        """The run's status; `error` when no run was made."""
+        return self.result.status if self.result else "error"
+
+    @property
+    def error_message(self) -> str | None:
+        return self.result.error_message if self.result else self.refusal
+
+
+def awaited(runs: Iterable[RunReport]) -> list[str]:
+    """The runs whose completion goes down the pipeline (a failed run's loads nothing)."""
+    return [run.result.execution_id for run in runs if run.result and run.result.status != "failed"]
 
 
 class PipelineClient:
@@ -55,12 +69,10 @@ class PipelineClient:
         request = {"scraper_name": scraper_name, "params": params, "workflow": workflow}
         response = self.http.post("/process", json=request)
         try:
-            body = response.json()
-        except ValueError:
-            body = {"status": "error", "error_message": response.text[:500]}
-        if not isinstance(body, dict) or "execution_id" not in body:
-            body = {"status": "error", "error_message": str(body)[:500]}
-        return RunReport(scraper_name, params, response.status_code, body)
+            result = RunResult.model_validate_json(response.content)
+        except ValidationError:
+            return RunReport(scraper_name, params, response.status_code, None, response.text[:500])
+        return RunReport(scraper_name, params, response.status_code, result)
 
     def pending(self, execution_ids: list[str], reprocess_id: str | None = None) -> list[str]:
         """The runs not yet applied by every phase (with `reprocess_id`: under that reprocess),
@@ -92,8 +104,7 @@ class PipelineClient:
 
     def wait(self, runs: list[RunReport], timeout: float = 120) -> float:
         """Block until every run that produced a message went through all phases."""
-        ids = [run.execution_id for run in runs if run.execution_id and run.status != "failed"]
-        return self.wait_applied(ids, timeout)
+        return self.wait_applied(awaited(runs), timeout)
 
     def wait_applied(
         self, execution_ids: list[str], timeout: float = 120, reprocess_id: str | None = None

@@ -135,6 +135,29 @@ class ScraperComplete(PipelineMessage):
         return attrs | ({"traceparent": traceparent} if traceparent else {})
 
 
+class RunResult(ScraperComplete):
+    """What one scraper run did, as the scrapers' `POST /process` answers it and the CLI reads
+    it: the run's completion message, the id Pub/Sub gave it (null when the publish failed,
+    which fails the run) and the class of the error that failed the run."""
+
+    message_id: str | None = None
+    error_class: str | None = None
+    rows: list[dict[str, Any]] = Field(default_factory=list, exclude=True, repr=False)
+    """The parsed rows, in the process that ran the scrape only (never serialized):
+    orchestration fans out from them, e.g. one props run per event found."""
+
+    @property
+    def published(self) -> bool:
+        """Whether its completion reached Pub/Sub: every run publishes one, a failed run too."""
+        return self.message_id is not None
+
+    def completion(self) -> ScraperComplete:
+        """The message published for this run."""
+        return ScraperComplete.model_validate(
+            self.model_dump(include=set(ScraperComplete.model_fields))
+        )
+
+
 class Phase2Complete(PipelineMessage):
     """Topic nba-phase2-complete: one per raw-table load."""
 

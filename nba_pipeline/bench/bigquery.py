@@ -316,8 +316,7 @@ def backfill_cost(stack: LocalStack, double: BigQueryDouble, observer: Observer,
     spent = Spent.since(double, mark)
     for run in report.failures:
         results.problem(
-            f"bigquery backfill: {run.scraper_name} {run.params} failed: "
-            f"{run.body.get('error_message')}"
+            f"bigquery backfill: {run.scraper_name} {run.params} failed: {run.error_message}"
         )
     days = list(dates(plan.backfill_from, plan.backfill_to))
     loaded_tables = [(table, day) for table in STATE_TABLES for day in days]

@@ -11,6 +11,7 @@ import orjson
 
 from libs.common.analytics import ANALYTICS_TABLES, builds_reading
 from libs.common.gcs import RawFileStore
+from libs.common.messages import RunResult
 from libs.common.rawfile import fetched_at, split_envelope
 from libs.common.sources.base import ParseContext
 from libs.common.sources.registry import get_source, raw_tables
@@ -19,7 +20,7 @@ from nba_pipeline.backfill import backfill, dates
 from nba_pipeline.bench.integrity import duplicated_keys, missing_rows
 from nba_pipeline.bench.parsers import Sample
 from nba_pipeline.bench.report import Figure, Results
-from nba_pipeline.pipeline import PipelineClient, RunReport
+from nba_pipeline.pipeline import PipelineClient
 from nba_pipeline.replay.season import Season
 from nba_pipeline.stack import LocalStack
 
@@ -51,13 +52,13 @@ def floor_seconds(samples: list[Sample], path: Path) -> float:
     return elapsed
 
 
-def sample_of(store: RawFileStore, run: RunReport) -> Sample:
+def sample_of(store: RawFileStore, run: RunResult) -> Sample:
     """A run's stored file and the context its processor parses it with."""
-    content, _ = store.read_bytes(str(run.body["gcs_path"]))
+    content, _ = store.read_bytes(str(run.gcs_path))
     meta, _ = split_envelope(orjson.loads(content))
     context = ParseContext(
-        str(run.execution_id),
-        str(run.body["gcs_path"]),
+        run.execution_id,
+        str(run.gcs_path),
         dt.date.fromisoformat(run.params["date"]),
         fetched_at(meta),
         run.params,
@@ -70,7 +71,7 @@ def _check(
     season: Season,
     start: dt.date,
     end: dt.date,
-    runs: list[RunReport],
+    runs: list[RunResult],
     results: Results,
 ) -> None:
     """Every run loaded exactly its rows: state tables match the season, snapshots their runs."""
@@ -83,7 +84,7 @@ def _check(
     for run in runs:
         target = get_source(run.scraper_name).table
         if "source_file" in target.natural_key:
-            snapshots[target.fqn] += int(run.body.get("record_count") or 0)
+            snapshots[target.fqn] += run.record_count
     for table, expected in snapshots.items():
         rows = warehouse.query(
             f"SELECT count(*) AS n FROM {{{table}}} WHERE list_contains(@ids, execution_id)",
@@ -107,13 +108,11 @@ def season_backfill(
     wall = time.perf_counter() - started
     client.close()
     for run in report.failures:
-        results.problem(
-            f"backfill: {run.scraper_name} {run.params} failed: {run.body.get('error_message')}"
-        )
-    loaded = [run for run in report.runs if run.status == "success"]
+        results.problem(f"backfill: {run.scraper_name} {run.params} failed: {run.error_message}")
+    loaded = [run.result for run in report.runs if run.result and run.result.status == "success"]
     _check(stack, season, start, end, loaded, results)
     samples = [sample_of(stack.clients.store, run) for run in loaded]
-    rows = sum(int(run.body.get("record_count") or 0) for run in loaded)
+    rows = sum(run.record_count for run in loaded)
     floor = floor_seconds(samples, workdir / "floor.duckdb")
     days = (end - start).days + 1
     results.add(

@@ -12,7 +12,7 @@ from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.deps import Clients
 from libs.common.errors import UnknownScraperError
-from libs.common.messages import SCRAPER_COMPLETE_TOPIC, Workflow
+from libs.common.messages import SCRAPER_COMPLETE_TOPIC, RunResult, Workflow
 from libs.common.secrets import secrets_from_settings, with_secrets
 from libs.common.service import create_service_app
 from libs.common.validation import error_details
@@ -56,27 +56,13 @@ class ScrapeRequest(BaseModel):
     workflow: Workflow = "MANUAL"
 
 
-class ScrapeResult(BaseModel):
-    """What the run did; the same facts the phase-1 message carries."""
-
-    execution_id: str
-    scraper_name: str
-    status: str
-    gcs_path: str | None
-    game_date: str | None
-    record_count: int
-    duration_seconds: float
-    error_message: str | None
-    message_id: str | None
-
-
 def process_router() -> APIRouter:
     """`POST /process` and the scraper catalog."""
     router = APIRouter(tags=["scrape"], dependencies=[Depends(require_admin_identity)])
 
     @router.post(
         "/process",
-        response_model=ScrapeResult,
+        response_model=RunResult,
         summary="Run one scraper",
         responses={
             400: {"description": "unknown scraper_name (lists the known ones)"},
@@ -85,11 +71,11 @@ def process_router() -> APIRouter:
                 "can answer (`loc` names `params.<field>`); nothing is run or recorded"
             },
             502: {
-                "model": ScrapeResult,
+                "model": RunResult,
                 "description": "the run failed; it is recorded with its error",
             },
             503: {
-                "model": ScrapeResult,
+                "model": RunResult,
                 "description": "the completion could not be published: the run is recorded as "
                 "failed, with `publish failed: ...` in error_message",
             },
@@ -98,18 +84,13 @@ def process_router() -> APIRouter:
     async def process(body: ScrapeRequest, request: Request) -> JSONResponse:
         runner: ScrapeRunner = request.app.state.runner
         try:
-            outcome = await runner.run(body.scraper_name, body.params, body.workflow)
+            run = await runner.run(body.scraper_name, body.params, body.workflow)
         except UnknownScraperError as exc:
-            raise HTTPException(400, str(exc)) from None
+            raise HTTPException(exc.status_code, str(exc)) from None
         except ValidationError as exc:
             raise HTTPException(422, error_details(exc.errors(), ("params",))) from None
-        message = outcome.message
-        result = ScrapeResult(
-            **message.model_dump(mode="json", include=set(ScrapeResult.model_fields)),
-            message_id=outcome.message_id,
-        )
-        code = 200 if message.status != "failed" else 502 if outcome.published else 503
-        return JSONResponse(result.model_dump(), code)
+        code = 200 if run.status != "failed" else 502 if run.published else 503
+        return JSONResponse(run.model_dump(mode="json"), code)
 
     @router.get("/scrapers", summary="The scraper catalog")
     def scrapers() -> list[dict[str, Any]]:

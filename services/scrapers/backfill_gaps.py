@@ -12,10 +12,11 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from libs.common.errors import UnknownScraperError
+from libs.common.messages import RunResult
 from libs.common.sources.registry import get_source
 from services.scrapers.alerts import GAPS, gap_conditions, utc
 from services.scrapers.failures import after_run, all_open_gaps, params_key, save_gap
-from services.scrapers.runner import RunOutcome, ScrapeRunner, validate_params
+from services.scrapers.runner import ScrapeRunner, validate_params
 from services.scrapers.tables import SCRAPER_FAILURES
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class BackfillReport:
         return dataclasses.asdict(self)
 
 
-async def _run(runner: ScrapeRunner, rerun: Rerun, failure_id: str) -> RunOutcome | None:
+async def _run(runner: ScrapeRunner, rerun: Rerun, failure_id: str) -> RunResult | None:
     """One re-run; None if it raised before it could run (it is logged)."""
     try:
         return await runner.run(rerun.scraper_name, rerun.params, WORKFLOW, scheduled=True)
@@ -102,7 +103,7 @@ async def backfill_gaps(runner: ScrapeRunner, budget: int) -> BackfillReport:
     gaps = await run_in_threadpool(all_open_gaps, warehouse)
     runner.gaps.reload(gaps)
     report, lost = BackfillReport(), []
-    done: dict[tuple[str, str], RunOutcome | None] = {}
+    done: dict[tuple[str, str], RunResult | None] = {}
     for gap in gaps:
         if gap["unrecoverable"]:
             continue
@@ -122,9 +123,9 @@ async def backfill_gaps(runner: ScrapeRunner, budget: int) -> BackfillReport:
             done[rerun.key] = await _run(runner, rerun, gap["failure_id"])
         outcome = done[rerun.key]
         if outcome is not None and rerun.scraper_name != gap["scraper_name"]:
-            row = after_run(gap, outcome.message, outcome.error_class, clock.now())
+            row = after_run(gap, outcome, outcome.error_class, clock.now())
             await run_in_threadpool(save_gap, warehouse, runner.gaps, row)
-        filled = outcome is not None and outcome.message.status == "success"
+        filled = outcome is not None and outcome.status == "success"
         (report.backfilled if filled else report.still_failing).append(gap["failure_id"])
     if lost:
         await run_in_threadpool(warehouse.upsert, SCRAPER_FAILURES, lost)

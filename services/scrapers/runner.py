@@ -6,7 +6,6 @@ import datetime as dt
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -18,12 +17,12 @@ from libs.common.audit import record_run
 from libs.common.clock import Clock
 from libs.common.deps import Clients
 from libs.common.gcs import object_name
-from libs.common.messages import SCRAPER_COMPLETE_TOPIC, Phase, ScraperComplete
+from libs.common.messages import SCRAPER_COMPLETE_TOPIC, Phase, RunResult
 from libs.common.metrics import count_run, observe_credits
 from libs.common.pubsub import PublishError
 from libs.common.quota import QuotaTally
 from libs.common.secrets import redact
-from libs.common.sources.base import ParseContext, Row, Source
+from libs.common.sources.base import ParseContext, Source
 from libs.common.sources.registry import get_source
 from libs.common.tracing import span_from, traceparent
 from services.scrapers.alerts import AlertBook
@@ -34,23 +33,6 @@ from services.scrapers.settings import ScraperSettings
 
 log = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs each URL at INFO, apiKey included
-
-
-@dataclass
-class RunOutcome:
-    """What a run did; becomes both the log row and the phase-1 message."""
-
-    message: ScraperComplete
-    message_id: str | None
-    rows: list[Row] = field(default_factory=list, repr=False)
-    """Parsed rows, so orchestration can fan out (e.g. one props run per event found)."""
-    error_class: str | None = None
-    """Class of the error that failed the run (the gap and the critical alert name it)."""
-
-    @property
-    def published(self) -> bool:
-        """Whether its completion reached Pub/Sub: every run publishes one, a failed run too."""
-        return self.message_id is not None
 
 
 def validate_params(source: Source, params: dict[str, Any]) -> BaseModel:
@@ -90,7 +72,7 @@ class ScrapeRunner:
 
     async def run(
         self, scraper_name: str, params: dict[str, Any], workflow: str, scheduled: bool = False
-    ) -> RunOutcome:
+    ) -> RunResult:
         """Run once. Upstream, parse and publish failures are recorded as failed runs, not raised;
         a `scheduled` run (one no person is watching) that fails sends a critical alert."""
         source = get_source(scraper_name)
@@ -98,21 +80,21 @@ class ScrapeRunner:
         with span_from(
             {}, f"{Phase.SCRAPE.action} {source.name}", scraper_name=source.name, workflow=workflow
         ):
-            outcome = await self._run(source, typed, workflow)
-        if outcome.message.status != "failed":
+            run = await self._run(source, typed, workflow)
+        if run.status != "failed":
             self.alerts.recovered(source.name)
         elif scheduled:
-            await run_in_threadpool(self.alerts.run_failed, outcome.message, outcome.error_class)
-        return outcome
+            await run_in_threadpool(self.alerts.run_failed, run, run.error_class)
+        return run
 
-    async def _run(self, source: Source, typed: BaseModel, workflow: str) -> RunOutcome:
+    async def _run(self, source: Source, typed: BaseModel, workflow: str) -> RunResult:
         execution_id = str(uuid.uuid4())
         get_current_span().set_attribute("execution_id", execution_id)
         started = time.monotonic()
         started_at = self.clock.now()
         fetcher = HttpFetcher(self.http, self.settings, source.upstream, self.breakers)
         game_date = source.game_date(typed)
-        message = ScraperComplete(
+        run = RunResult(
             scraper_name=source.name,
             execution_id=execution_id,
             status="failed",
@@ -124,60 +106,54 @@ class ScrapeRunner:
             params=typed.model_dump(mode="json"),
         )
         error: Exception | None = None
-        rows: list[Row] = []
         try:
             body = await source.fetch(fetcher, typed)
-            rows = await run_in_threadpool(
-                self._store_and_parse, source, body, fetcher, message, started_at
-            )
+            await run_in_threadpool(self._store_and_parse, source, body, fetcher, run, started_at)
         except Exception as exc:
             error = exc
-        message.duration_seconds = round(time.monotonic() - started, 3)
+        run.duration_seconds = round(time.monotonic() - started, 3)
         if error is not None:
-            message.status = "failed"
-            message.error_message = redact(
-                f"{type(error).__name__}: {error}", self.settings.api_keys()
-            )
+            run.status = "failed"
+            run.error_message = redact(f"{type(error).__name__}: {error}", self.settings.api_keys())
             log.warning(
                 "scraper run failed",
                 extra={
                     "fields": {
                         "scraper_name": source.name,
                         "execution_id": execution_id,
-                        "error": message.error_message,
+                        "error": run.error_message,
                     }
                 },
             )
-        message_id = await run_in_threadpool(
-            self._log_and_publish, message, started_at, error, traceparent(), fetcher.quota
+        run.message_id = await run_in_threadpool(
+            self._log_and_publish, run, started_at, error, traceparent(), fetcher.quota
         )
         count_run(
-            Phase.SCRAPE, source.name, message.status, message.record_count,
-            message.duration_seconds, execution_id=execution_id, workflow=workflow,
-            game_date=message.game_date,
+            Phase.SCRAPE, source.name, run.status, run.record_count, run.duration_seconds,
+            execution_id=execution_id, workflow=workflow, game_date=run.game_date,
         )  # fmt: skip
         if fetcher.quota.remaining is not None:
             observe_credits(source.upstream, fetcher.quota.remaining)
-        error_class = type(error).__name__ if error else None
-        if message_id is None and error is None:
-            error_class = PublishError.__name__  # the only error the publisher raises
-        return RunOutcome(message, message_id, rows, error_class)
+        run.error_class = type(error).__name__ if error else None
+        if not run.published and error is None:
+            run.error_class = PublishError.__name__  # the only error the publisher raises
+        return run
 
     def _store_and_parse(
         self,
         source: Source,
         body: Any,
         fetcher: HttpFetcher,
-        message: ScraperComplete,
+        run: RunResult,
         fetched_at: dt.datetime,
-    ) -> list[Row]:
+    ) -> None:
         """Write the raw file, then parse it to count records; a parse error keeps the file."""
-        name = object_name(source.gcs_prefix, message.game_date, fetched_at, message.execution_id)
+        name = object_name(source.gcs_prefix, run.game_date, fetched_at, run.execution_id)
         meta = {
             "scraper_name": source.name,
-            "execution_id": message.execution_id,
+            "execution_id": run.execution_id,
             "fetched_at": fetched_at.isoformat(),
-            "request": {"requests": fetcher.requests, "params": message.params},
+            "request": {"requests": fetcher.requests, "params": run.params},
         }
         store = self.clients.store
         if source.body_format == "html":
@@ -187,18 +163,17 @@ class ScrapeRunner:
             store.write_json(name, {"meta": meta, "data": None})
         else:
             store.write_json(name, {"meta": meta, "data": body})
-        message.gcs_path = store.gcs_path(name)
+        run.gcs_path = store.gcs_path(name)
         context = ParseContext(
-            message.execution_id, message.gcs_path, message.game_date, fetched_at, message.params
+            run.execution_id, run.gcs_path, run.game_date, fetched_at, run.params
         )
-        rows = source.parse(body, context)
-        message.record_count = len(rows)
-        message.status = "success" if rows else "no_data"
-        return rows
+        run.rows = source.parse(body, context)
+        run.record_count = len(run.rows)
+        run.status = "success" if run.rows else "no_data"
 
     def _log_and_publish(
         self,
-        message: ScraperComplete,
+        run: RunResult,
         started_at: dt.datetime,
         error: Exception | None,
         trace: str | None,
@@ -215,48 +190,48 @@ class ScrapeRunner:
         """
         warehouse = self.clients.warehouse
         fields = {
-            **message.model_dump(exclude={"schema_version", "published_at"}),
+            **run.model_dump(exclude={"schema_version", "published_at", "message_id"}),
             "error_class": type(error).__name__ if error else None,
             "started_at": started_at,
             "finished_at": self.clock.now(),
             "log_seq": 1,
             **quota.columns(),
         }
-        failed_before_publish = message.status == "failed"
+        failed_before_publish = run.status == "failed"
         record_run(warehouse, **fields)
         if failed_before_publish:
-            track_run(warehouse, self.gaps, message, fields["error_class"], fields["finished_at"])
+            track_run(warehouse, self.gaps, run, fields["error_class"], fields["finished_at"])
         try:
             message_id = self.clients.publisher.publish(
-                SCRAPER_COMPLETE_TOPIC, message, message.attributes(trace)
+                SCRAPER_COMPLETE_TOPIC, run.completion(), run.attributes(trace)
             )
         except Exception as exc:
-            message.status = "failed"
-            message.error_message = "; ".join(
-                filter(None, [message.error_message, f"publish failed: {exc}"])
+            run.status = "failed"
+            run.error_message = "; ".join(
+                filter(None, [run.error_message, f"publish failed: {exc}"])
             )
             superseding = fields | {
                 "status": "failed",
                 "error_class": type(exc).__name__,
-                "error_message": message.error_message,
+                "error_message": run.error_message,
                 "log_seq": 2,
             }
             record_run(warehouse, **superseding)
             if not failed_before_publish:
-                track_run(warehouse, self.gaps, message, type(exc).__name__, self.clock.now())
+                track_run(warehouse, self.gaps, run, type(exc).__name__, self.clock.now())
             log.error(
                 "scraper run's completion not published; the run is recorded as failed",
                 extra={
                     "fields": {
-                        "scraper_name": message.scraper_name,
-                        "execution_id": message.execution_id,
-                        "error": message.error_message,
+                        "scraper_name": run.scraper_name,
+                        "execution_id": run.execution_id,
+                        "error": run.error_message,
                     }
                 },
             )
             return None
         if not failed_before_publish:
-            track_run(warehouse, self.gaps, message, None, fields["finished_at"])
+            track_run(warehouse, self.gaps, run, None, fields["finished_at"])
         return message_id
 
     async def aclose(self) -> None:

@@ -107,7 +107,8 @@ def query(stack: LocalStack, sql: str, **params: Any) -> list[dict[str, Any]]:
 def logical_requests(stack: LocalStack, run: RunReport) -> int:
     """The upstream requests a run needed, as its raw file records them (retries not included)."""
     assert stack.clients is not None
-    stored = stack.clients.store.read_json(run.body["gcs_path"])
+    assert run.result is not None and run.result.gcs_path is not None
+    stored = stack.clients.store.read_json(run.result.gcs_path)
     return len(stored.document["meta"]["request"]["requests"])
 
 
@@ -133,10 +134,12 @@ def processor_loads(stack: LocalStack, execution_id: str) -> list[dict[str, Any]
     )
 
 
-def assert_loaded_once(stack: LocalStack, run: RunReport, day: dt.date, rows: int) -> None:
+def assert_loaded_once(
+    stack: LocalStack, scraper_name: str, execution_id: str | None, day: dt.date, rows: int
+) -> None:
     """The run's table holds `rows` distinct keys for the day, from one processors load."""
-    assert rows_by_key(stack, run.scraper_name, day) == (rows, rows)
-    [load] = processor_loads(stack, run.execution_id or "")
+    assert rows_by_key(stack, scraper_name, day) == (rows, rows)
+    [load] = processor_loads(stack, execution_id or "")
     assert (load["outcome"], load["rows_changed"]) == ("loaded", rows)
 
 
@@ -174,13 +177,13 @@ def test_429_with_retry_after_is_retried_and_the_data_lands_once(
     arm(faulty, prefix="/balldontlie", status=429, count=2, retry_after=1)
 
     run = pipeline.scrape("bdl_games", {"date": day.isoformat()})
-    assert run.status == "success", run.body
+    assert run.status == "success", run
     counts = upstream_counts(faulty)
     assert counts["faulted"] == {"/balldontlie": 2}
     assert counts["requests"] == {"/balldontlie": logical_requests(faulty, run) + 2}
 
     pipeline.wait([run], timeout=60)
-    assert_loaded_once(faulty, run, day, len(SEASON.games_on(day)))
+    assert_loaded_once(faulty, run.scraper_name, run.execution_id, day, len(SEASON.games_on(day)))
 
 
 def test_500s_open_the_breaker_for_every_instance_then_half_open_recovers(
@@ -206,7 +209,7 @@ def test_500s_open_the_breaker_for_every_instance_then_half_open_recovers(
     before = total_requests(faulty)
     for name in ("bdl_games", "espn_scoreboard"):
         fast = pipeline.scrape(name, params)
-        assert fast.status == "failed" and "circuit open" in fast.body["error_message"]
+        assert fast.status == "failed" and "circuit open" in str(fast.error_message)
     assert total_requests(faulty) == before, "an open circuit fails fast, upstream untouched"
 
     faulty.clock.advance(BREAKER_COOLDOWN + dt.timedelta(seconds=1))
@@ -218,7 +221,7 @@ def test_500s_open_the_breaker_for_every_instance_then_half_open_recovers(
 
     faulty.clock.advance(BREAKER_COOLDOWN + dt.timedelta(seconds=1))
     recovered = pipeline.scrape("bdl_games", params)
-    assert recovered.status == "success", recovered.body
+    assert recovered.status == "success", recovered
     assert breaker_state(faulty) == "closed"
     assert not other_instance.is_open("direct", host)
 
@@ -276,7 +279,7 @@ def test_a_crash_inside_the_load_leaves_no_partial_rows_and_the_retry_completes(
     warehouse = warehouse.inner
     with crash_mid_load(warehouse, 'nba_raw."bdl_player_boxscores"') as crash:
         run = pipeline.scrape("bdl_box_scores", {"date": day.isoformat()})
-        assert run.status == "success", run.body
+        assert run.status == "success", run
         wait_until(lambda: crash.fired > 0, "the push that loads the box scores", 30)
         assert crash.written_before_crash > 0
         assert rows_by_key(faulty, "bdl_box_scores", day) == (0, 0), (
@@ -287,8 +290,8 @@ def test_a_crash_inside_the_load_leaves_no_partial_rows_and_the_retry_completes(
 
     pipeline.wait([run], timeout=60)
     expected = SEASON.box_score_rows(day)
-    assert run.body["record_count"] == expected
-    assert_loaded_once(faulty, run, day, expected)
+    assert run.result is not None and run.result.record_count == expected
+    assert_loaded_once(faulty, run.scraper_name, run.execution_id, day, expected)
 
 
 def test_gcs_write_failure_is_recorded_then_backfilled_once(
@@ -300,7 +303,7 @@ def test_gcs_write_failure_is_recorded_then_backfilled_once(
         failed = pipeline.scrape("bdl_games", {"date": day.isoformat()})
         outage.down = False
     assert failed.status == "failed" and failed.status_code == 502
-    assert outage.refused == 1 and failed.body["gcs_path"] is None
+    assert outage.refused == 1 and failed.result is not None and failed.result.gcs_path is None
     [logged] = query(
         faulty,
         "SELECT status, error_class, error_message FROM {nba_orchestration.scraper_execution_log} "
@@ -330,7 +333,7 @@ def test_gcs_write_failure_is_recorded_then_backfilled_once(
     assert rerun == {"execution_id": gap["backfill_execution_id"], "workflow": "BACKFILL_GAPS",
                      "status": "success"}  # fmt: skip
 
-    pipeline.wait([RunReport("bdl_games", {}, 200, rerun)], timeout=60)
+    pipeline.wait_applied([rerun["execution_id"]], timeout=60)
     games = len(SEASON.games_on(day))
     assert rows_by_key(faulty, "bdl_games", day) == (games, games)
 
@@ -343,9 +346,10 @@ def test_a_failed_publish_is_one_failed_run_that_the_gap_backfiller_reruns_once(
     scrapers = faulty.url("scrapers")
     with missing_topic(faulty.clients.publisher, SCRAPER_COMPLETE_TOPIC):
         failed = pipeline.scrape("bdl_games", {"date": day.isoformat()})
-    assert (failed.status_code, failed.status, failed.body["message_id"]) == (503, "failed", None)
+    assert failed.result is not None
+    assert (failed.status_code, failed.status, failed.result.message_id) == (503, "failed", None)
     error = "publish failed: publish to nba-scraper-complete failed: 404"
-    assert failed.body["error_message"].startswith(error)
+    assert str(failed.error_message).startswith(error)
     shown = httpx.get(f"{scrapers}/executions/{failed.execution_id}").json()
     assert [(row["log_seq"], row["status"]) for row in shown["history"]] == [
         (2, "failed"),
@@ -371,9 +375,8 @@ def test_a_failed_publish_is_one_failed_run_that_the_gap_backfiller_reruns_once(
         scraper_name="bdl_games", game_date=day.isoformat(), status="success"
     )
     assert rerun["execution_id"] == gap_of(faulty, "bdl_games", day)["backfill_execution_id"]
-    run = RunReport("bdl_games", {}, 200, rerun)
-    pipeline.wait([run], timeout=60)
-    assert_loaded_once(faulty, run, day, len(SEASON.games_on(day)))
+    pipeline.wait_applied([rerun["execution_id"]], timeout=60)
+    assert_loaded_once(faulty, "bdl_games", rerun["execution_id"], day, len(SEASON.games_on(day)))
     assert processor_loads(faulty, failed.execution_id or "") == [], (
         "the unpublished file never loads"
     )
@@ -476,7 +479,7 @@ def test_an_upstream_timeout_is_retried_for_every_family(
     scraper_name, params = UPSTREAM_RUNS[prefix]
     arm(faulty, prefix=prefix, status=None, count=1, latency_ms=int(HTTP_TIMEOUT * 2500))
     run = pipeline.scrape(scraper_name, params)
-    assert run.status == "success", run.body
+    assert run.status == "success", run
     counts = upstream_counts(faulty)
     assert counts["requests"] == {prefix: logical_requests(faulty, run) + 1}
     assert breaker_state(faulty) == "closed"

@@ -70,8 +70,8 @@ def test_malformed_body_fails_the_run_and_keeps_the_file(
         upstream.route().pass_through()
         run = client.scrape(scraper, params)
     assert (run.status_code, run.status) == (502, "failed")
-    assert error in run.body["error_message"]
-    stored = stack.clients.store.read_json(run.body["gcs_path"])
+    assert error in run.result.error_message
+    stored = stack.clients.store.read_json(run.result.gcs_path)
     if kind == "json":
         assert json.dumps(stored.document["data"]) == served
     elif kind == "text":
@@ -81,9 +81,9 @@ def test_malformed_body_fails_the_run_and_keeps_the_file(
     logged = client.http.get(f"/executions/{run.execution_id}").json()
     assert {row["status"] for row in logged["history"]} == {"failed"}
     assert error in logged["execution"]["error_message"]
-    assert logged["execution"]["gcs_path"] == run.body["gcs_path"]
+    assert logged["execution"]["gcs_path"] == run.result.gcs_path
     table = get_source(scraper).table.fqn
     loaded = stack.clients.warehouse.query(
-        f"SELECT count(*) AS n FROM {{{table}}} WHERE source_file = @f", {"f": run.body["gcs_path"]}
+        f"SELECT count(*) AS n FROM {{{table}}} WHERE source_file = @f", {"f": run.result.gcs_path}
     )
     assert loaded[0]["n"] == 0, "nothing of the bad file is loaded"

@@ -58,7 +58,7 @@ def test_a_scrape_and_its_load_count_runs_and_rows(
     client = PipelineClient(stack.url("scrapers"))
     run = client.scrape("bdl_games", {"date": "2025-02-20"})
     client.wait([run])
-    records = run.body["record_count"]
+    records = run.result.record_count
     assert records > 0
     assert total(metric_reader, "nba.runs", **scrape_ok) == before["scrape_runs"] + 1
     assert total(metric_reader, "nba.rows", **scrape) == before["scrape_rows"] + records

@@ -76,7 +76,7 @@ def scraped(stack: LocalStack) -> dict[str, RunReport]:
     client = PipelineClient(stack.url("scrapers"))
     names = ["bdl_games", "bdl_games", "bdl_box_scores", "bp_events"]
     runs = [client.scrape(name, {"date": DAY.isoformat()}) for name in names]
-    assert [run.status for run in runs] == ["success"] * 4, [run.body for run in runs]
+    assert [run.status for run in runs] == ["success"] * 4, runs
     client.wait(runs, timeout=60)
     client.close()
     return {"old_games": runs[0], "games": runs[1], "box": runs[2], "events": runs[3]}

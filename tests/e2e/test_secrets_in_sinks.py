@@ -18,8 +18,8 @@ def test_keys_stay_out_of_every_sink(stack: LocalStack, caplog: pytest.LogCaptur
     caplog.set_level(logging.DEBUG)
     client = PipelineClient(stack.url("scrapers"))
     ok = client.scrape("oddsa_events", {"date": "2025-01-15"})
-    assert ok.status_code == 200, ok.body
-    stored = stack.clients.store.read_bytes(ok.body["gcs_path"])[0].decode()
+    assert ok.status_code == 200, ok
+    stored = stack.clients.store.read_bytes(ok.result.gcs_path)[0].decode()
     assert json.loads(stored)["meta"]["request"]["requests"], "the request is recorded"
 
     faults = httpx.post(f"{stack.url('replay')}/_control/faults",
@@ -36,7 +36,7 @@ def test_keys_stay_out_of_every_sink(stack: LocalStack, caplog: pytest.LogCaptur
 
     sinks = {
         "gcs file": stored,
-        "error message": json.dumps(failed.body),
+        "error message": failed.result.model_dump_json(),
         "execution log": execution,
         "logs": caplog.text,
         **{

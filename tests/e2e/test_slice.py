@@ -76,11 +76,11 @@ def test_scrape_writes_file_publishes_once_and_fills_all_three_layers(
     runs = demo_day["runs"]
     assert [run.status for run in runs] == ["success", "success"]
     games_run = runs[0]
-    stored = stack.clients.store.read_json(games_run.body["gcs_path"])
+    stored = stack.clients.store.read_json(games_run.result.gcs_path)
     assert stored.document["meta"]["execution_id"] == games_run.execution_id
     assert stored.document["meta"]["scraper_name"] == "bdl_games"
-    assert len(stored.document["data"]["data"]) == games_run.body["record_count"] == 9
-    assert "/ball-dont-lie/games/2025-02-20/" in games_run.body["gcs_path"]
+    assert len(stored.document["data"]["data"]) == games_run.result.record_count == 9
+    assert "/ball-dont-lie/games/2025-02-20/" in games_run.result.gcs_path
 
     phase1 = [m for m in demo_day["phase1"].seen if m.attributes["execution_id"] in demo_day["ids"]]
     assert sorted(m.attributes["scraper_name"] for m in phase1) == ["bdl_box_scores", "bdl_games"]
@@ -95,7 +95,7 @@ def test_scrape_writes_file_publishes_once_and_fills_all_three_layers(
         "nba_raw.bdl_games", "nba_raw.bdl_player_boxscores"]  # fmt: skip
 
     counts = slice_counts(stack, DEMO_DATE)
-    box_rows = runs[1].body["record_count"]
+    box_rows = runs[1].result.record_count
     assert counts == {"nba_raw.bdl_games": 9, "nba_raw.bdl_player_boxscores": box_rows,
                       "nba_analytics.player_game_summary": box_rows}  # fmt: skip
     joined = stack.clients.warehouse.query(
@@ -215,7 +215,7 @@ def test_no_data_run_writes_no_rows_and_is_acked(stack: LocalStack) -> None:
     observer = TopicObserver(stack.project, SCRAPER_COMPLETE_TOPIC)
     client = PipelineClient(stack.url("scrapers"))
     run = client.scrape("bdl_box_scores", {"date": EMPTY_DATE.isoformat()})
-    assert run.status_code == 200 and run.status == "no_data" and run.body["record_count"] == 0
+    assert run.status_code == 200 and run.status == "no_data" and run.result.record_count == 0
     client.wait([run], timeout=30)
     outcome = stack.clients.warehouse.query(
         "SELECT outcome FROM {nba_orchestration.processed_messages} WHERE execution_id = @e AND phase = 'processors'",

@@ -125,7 +125,7 @@ def scheduled_run(scrapers: Scrapers, answer: httpx.Response) -> str:
     run = partial(
         runner.run, "bdl_games", {"date": "2025-02-20"}, "post_game_collection", scheduled=True
     )
-    return scrapers.http.portal.call(run).message.status  # type: ignore[union-attr]
+    return scrapers.http.portal.call(run).status  # type: ignore[union-attr]
 
 
 RETRIED = httpx.Response(503, headers={"Retry-After": "0"})

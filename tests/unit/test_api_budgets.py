@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from libs.common.audit import SCRAPER_EXECUTION_LOG, record_run
 from libs.common.clock import Clock
 from libs.common.deps import Clients
+from libs.common.messages import RunResult
 from libs.common.pubsub import Publisher
 from libs.common.quota import QUOTA_HEADERS, QuotaTally, odds_api_cost
 from libs.common.sources.oddsapi import MARKET
@@ -240,8 +241,11 @@ class Service:
         return httpx.Response(200, json={"executions": found, "has_more": False})
 
     def scrape(self, request: httpx.Request) -> httpx.Response:
-        self.scraped.append(httpx.Response(200, content=request.content).json())
-        return httpx.Response(200, json={"execution_id": "e", "status": "no_data"})
+        asked = httpx.Response(200, content=request.content).json()
+        self.scraped.append(asked)
+        run = RunResult(scraper_name=asked["scraper_name"], execution_id="e", status="no_data",
+                        gcs_path=None, game_date=None, record_count=0, duration_seconds=0)  # fmt: skip
+        return httpx.Response(200, json=run.model_dump(mode="json"))
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from libs.common.messages import (
     MessageError,
     Phase2Complete,
     PushEnvelope,
+    RunResult,
     ScraperComplete,
     decode_message,
     encode_message,
@@ -97,3 +98,13 @@ def test_phase2_attributes_name_the_table_and_date() -> None:
         "scraper_name": "bdl_games", "source_table": "nba_raw.bdl_games", "game_date": "2025-02-20",
         "execution_id": "e", "schema_version": "1",
     }  # fmt: skip
+
+
+def test_a_run_result_is_its_completion_plus_what_only_the_caller_needs() -> None:
+    message = completed()
+    run = RunResult(**message.model_dump(), message_id="42", error_class=None, rows=[{"id": 1}])
+    assert run.completion() == message, "the published message carries no result-only field"
+    answer = run.model_dump(mode="json")
+    assert "rows" not in answer, "parsed rows never leave the process that ran the scrape"
+    assert RunResult.model_validate_json(json.dumps(answer)) == run.model_copy(update={"rows": []})
+    assert run.published and not run.model_copy(update={"message_id": None}).published

@@ -20,7 +20,7 @@ import pytest
 
 from libs.common.clock import EASTERN, Clock
 from libs.common.gcs import RawFileStore
-from libs.common.messages import ScraperComplete
+from libs.common.messages import RunResult
 from libs.common.sources.nbacom import NBAC_SCHEDULE
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from nba_pipeline.scheduler import SchedulerConfig, SchedulerLoop
@@ -33,7 +33,6 @@ from services.scrapers.orchestration.decisions import (
     expected_times,
 )
 from services.scrapers.orchestration.engine import Orchestrator, write_daily_schedule
-from services.scrapers.runner import RunOutcome
 from tests.utils.fakes import memory_store
 from tests.utils.tables import ORCHESTRATION_TABLES
 
@@ -178,17 +177,16 @@ class Scrapes:
     def clients(self) -> Any:
         return self
 
-    async def run(self, name: str, params: dict[str, Any], workflow: str, **_: Any) -> RunOutcome:
+    async def run(self, name: str, params: dict[str, Any], workflow: str, **_: Any) -> RunResult:
         self.log.append((self.clock.now(), name, params))
         rows = {
             "oddsa_events": [{"event_id": odds_id(g), "commence_time": t} for g, t in SLATE.items()],
             "bp_events": [{"event_id": bp_id(g), "scheduled": t} for g, t in SLATE.items()],
         }.get(name, [])  # fmt: skip
         status = "failed" if name in self.failing else "success" if rows else "no_data"
-        message = ScraperComplete(scraper_name=name, execution_id=str(uuid.uuid4()), status=status,
-                                  gcs_path=None, game_date=DAY, record_count=len(rows),
-                                  duration_seconds=0, workflow=workflow, params=params)  # fmt: skip
-        return RunOutcome(message, "message-1", rows)
+        return RunResult(scraper_name=name, execution_id=str(uuid.uuid4()), status=status,
+                         gcs_path=None, game_date=DAY, record_count=len(rows), duration_seconds=0,
+                         workflow=workflow, params=params, message_id="message-1", rows=rows)  # fmt: skip
 
 
 @dataclass

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from libs.common.audit import final_runs
 from libs.common.clock import EASTERN, Clock
 from libs.common.gcs import FileAlreadyExistsError, RawFileStore
+from libs.common.messages import RunResult
 from libs.common.sources.registry import get_source
 from libs.common.teams import TEAMS, Team
 from libs.common.warehouse.base import Warehouse
@@ -38,7 +39,7 @@ from services.scrapers.orchestration.decisions import (
     schedule_reason,
     target_date,
 )
-from services.scrapers.runner import RunOutcome, ScrapeRunner
+from services.scrapers.runner import ScrapeRunner
 from services.scrapers.tables import DAILY_EXPECTED_SCHEDULE, WORKFLOW_DECISIONS
 
 log = logging.getLogger(__name__)
@@ -173,9 +174,9 @@ def team_params(source_upstream: str, fields: set[str], team: Team) -> dict[str,
     return params | ({"slug": team.slug} if "slug" in fields else {})
 
 
-def run_ok(outcome: RunOutcome, rules: ScraperRules) -> bool:
+def run_ok(outcome: RunResult, rules: ScraperRules) -> bool:
     """Whether a run counts as a success for its workflow."""
-    status = outcome.message.status
+    status = outcome.status
     return status == "success" or (status == "no_data" and rules.treat_no_data_as_success)
 
 
@@ -183,13 +184,13 @@ def run_ok(outcome: RunOutcome, rules: ScraperRules) -> bool:
 class PlanResult:
     """Runs a plan made, per scraper."""
 
-    outcomes: dict[str, list[RunOutcome]]
+    outcomes: dict[str, list[RunResult]]
     skipped: dict[str, str]
     succeeded: bool
 
     @property
     def execution_ids(self) -> list[str]:
-        return [o.message.execution_id for runs in self.outcomes.values() for o in runs]
+        return [o.execution_id for runs in self.outcomes.values() for o in runs]
 
 
 CLAIMS_PREFIX = "orchestration/claims"
@@ -227,7 +228,7 @@ class Orchestrator:
         self._lock = asyncio.Lock()
 
     def params_for(
-        self, name: str, target: dt.date, outcomes: dict[str, list[RunOutcome]],
+        self, name: str, target: dt.date, outcomes: dict[str, list[RunResult]],
         tipoffs: tuple[dt.datetime, ...] = (),
     ) -> list[dict[str, Any]]:  # fmt: skip
         """Every parameter set one plan entry runs with (one per team/event when it fans out);
@@ -264,7 +265,7 @@ class Orchestrator:
             ),
             return_exceptions=True,
         )
-        result.outcomes[name] = [run for run in runs if isinstance(run, RunOutcome)]
+        result.outcomes[name] = [run for run in runs if isinstance(run, RunResult)]
         errors = [run for run in runs if isinstance(run, BaseException)]
         if errors:
             result.skipped[name] = f"{len(errors)} runs raised: {errors[0]}"
@@ -303,9 +304,9 @@ class Orchestrator:
             outcome = await self.runner.run(
                 SCHEDULE_SOURCE, {}, DAILY_SCHEDULE_WORKFLOW, scheduled=True
             )
-            rows, status = outcome.rows, outcome.message.status
+            rows, status = outcome.rows, outcome.status
             games_of = partial(day_games, rows, schedule_loaded=bool(rows))
-            execution_ids = [outcome.message.execution_id]
+            execution_ids = [outcome.execution_id]
             note = (f"season schedule was not loaded: scraped {SCHEDULE_SOURCE} ({status}, {len(rows)} games) "
                     "and built the schedule from it")  # fmt: skip
             if not rows:
