@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
@@ -127,8 +128,9 @@ def create_app(
         observe_dlq_depth(app, app.state.dead_letters.depths)
         app.state.runner = ScrapeRunner(settings, app.state.clients, clock)
         app.state.orchestrator = Orchestrator(
-            config, app.state.runner, app.state.clients.warehouse, clock
-        )
+            config, app.state.runner, app.state.clients.warehouse, clock,
+            dt.timedelta(minutes=settings.closing_line_max_age_minutes),
+        )  # fmt: skip
 
     async def close_runner(app: FastAPI) -> None:
         observe_dlq_depth(app, None)

@@ -18,13 +18,14 @@ from libs.common.analytics import ANALYTICS_TABLES
 from libs.common.audit import record_run
 from libs.common.clock import Clock
 from libs.common.service import dependency_checks
-from libs.common.sources.registry import raw_tables
+from libs.common.sources.registry import get_source, raw_tables
 from libs.common.warehouse.base import Row, Warehouse
 from services.analytics import board
 from services.scrapers import alerts, dashboard, failures
 from services.scrapers.app import create_app
 from services.scrapers.breakers import BreakerRegistry
 from services.scrapers.orchestration import cleanup, engine
+from services.scrapers.orchestration.lines import observe_games_without_lines
 from services.scrapers.settings import ScraperSettings
 from tests.utils.fakes import fake_clients
 from tests.utils.tables import ORCHESTRATION_TABLES
@@ -94,6 +95,10 @@ def drive_services(w: Recording) -> None:
     engine.games_on(warehouse, DAY)
     engine.history_of(warehouse, "morning_operations", DAY)
     engine.capture_history(warehouse, "props_captures", DAY)
+    tipoff = {"game_id": "g-lines", "game_date": DAY, "start_time_utc": NOW + dt.timedelta(minutes=30),
+              "execution_id": RUN_ID, "source_file": "gs://b/s.json", "loaded_at": NOW}  # fmt: skip
+    w.upsert(get_source("nbac_schedule").table, [tipoff])  # so the props are looked up too
+    observe_games_without_lines(warehouse, NOW, dt.timedelta(minutes=30))
     failures.open_gap(warehouse, "bdl_games", "{}")
     failures.all_open_gaps(warehouse)
     failures.OpenGaps(warehouse, Clock(NOW), dt.timedelta(0)).has("bdl_games", "{}")

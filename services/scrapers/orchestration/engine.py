@@ -18,6 +18,7 @@ from libs.common.audit import final_runs
 from libs.common.clock import EASTERN, Clock
 from libs.common.gcs import FileAlreadyExistsError, RawFileStore
 from libs.common.messages import RunResult
+from libs.common.sources.props import CLOSING_LINE_MAX_AGE_MINUTES
 from libs.common.sources.registry import get_source
 from libs.common.teams import TEAMS, Team
 from libs.common.warehouse.base import Warehouse
@@ -39,6 +40,7 @@ from services.scrapers.orchestration.decisions import (
     schedule_reason,
     target_date,
 )
+from services.scrapers.orchestration.lines import observe_games_without_lines
 from services.scrapers.runner import ScrapeRunner
 from services.scrapers.tables import DAILY_EXPECTED_SCHEDULE, WORKFLOW_DECISIONS
 
@@ -219,12 +221,20 @@ class Orchestrator:
     """Evaluates workflows and executes RUN plans through the scrape runner (`/process`'s path)."""
 
     def __init__(
-        self, config: WorkflowConfig, runner: ScrapeRunner, warehouse: Warehouse, clock: Clock
+        self,
+        config: WorkflowConfig,
+        runner: ScrapeRunner,
+        warehouse: Warehouse,
+        clock: Clock,
+        closing_line_max_age: dt.timedelta = dt.timedelta(minutes=CLOSING_LINE_MAX_AGE_MINUTES),
     ) -> None:
+        """`closing_line_max_age`: the setting `CLOSING_LINE_MAX_AGE_MINUTES`, which the
+        missing-lines gauge reads as the analytics do (`lines.py`)."""
         self.config = config
         self.runner = runner
         self.warehouse = warehouse
         self.clock = clock
+        self.closing_line_max_age = closing_line_max_age
         self._lock = asyncio.Lock()
 
     def params_for(
@@ -340,6 +350,10 @@ class Orchestrator:
                 history = await run_in_threadpool(capture_history, self.warehouse, name, today)
                 for decision in decide_captures(workflow, now, games, history):
                     records.append(await self._apply(name, workflow, now, today, decision))
+            await run_in_threadpool(
+                observe_games_without_lines, self.warehouse, self.clock.now(),
+                self.closing_line_max_age,
+            )  # fmt: skip
             return records
 
     def _by_priority(self, anchored: bool) -> list[tuple[str, Workflow]]:
