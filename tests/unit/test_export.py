@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import httpx
 import pytest
-import respx
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -18,9 +16,8 @@ from libs.common.analytics import ANALYTICS_TABLES, PLAYER_GAME_LINES
 from libs.common.sources.registry import raw_tables
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from nba_pipeline.cli import app
-from services.scrapers.app import create_app
-from tests.utils.fakes import fake_clients
 from tests.utils.props import DAY, YESTERDAY, fill_two_days
+from tests.utils.served import scrapers_at
 from tests.utils.tables import ORCHESTRATION_TABLES
 
 URL = "http://scrapers"
@@ -39,15 +36,8 @@ def warehouse() -> Iterator[DuckDBWarehouse]:
 @pytest.fixture
 def service(warehouse: DuckDBWarehouse) -> Iterator[TestClient]:
     """The scrapers service over `warehouse`, reachable by the CLI at URL."""
-    with TestClient(create_app(clients=fake_clients(warehouse))) as client:
-
-        def forward(request: httpx.Request) -> httpx.Response:
-            answer = client.get(request.url.path, params=dict(request.url.params))
-            return httpx.Response(answer.status_code, content=answer.content)
-
-        with respx.mock(assert_all_called=False) as mock:
-            mock.get(url__startswith=URL).mock(side_effect=forward)
-            yield client
+    with scrapers_at(URL, warehouse) as client:
+        yield client
 
 
 def stored(warehouse: DuckDBWarehouse) -> list[dict[str, Any]]:

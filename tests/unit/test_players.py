@@ -8,9 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import respx
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -22,6 +20,7 @@ from nba_pipeline.cli import app
 from services.scrapers import dashboard
 from services.scrapers.app import create_app
 from tests.utils.fakes import fake_clients
+from tests.utils.served import scrapers_at
 from tests.utils.tables import ORCHESTRATION_TABLES
 
 URL = "http://scrapers"
@@ -54,15 +53,8 @@ def mapped() -> Iterator[DuckDBWarehouse]:
 @pytest.fixture
 def service(mapped: DuckDBWarehouse) -> Iterator[TestClient]:
     """The scrapers service over `mapped`, reachable by the CLI at URL."""
-    with TestClient(create_app(clients=fake_clients(mapped))) as client:
-
-        def forward(request: httpx.Request) -> httpx.Response:
-            answer = client.get(request.url.path, params=dict(request.url.params))
-            return httpx.Response(answer.status_code, content=answer.content)
-
-        with respx.mock(assert_all_called=False) as mock:
-            mock.get(url__startswith=URL).mock(side_effect=forward)
-            yield client
+    with scrapers_at(URL, mapped) as client:
+        yield client
 
 
 def players(*args: str) -> Any:
