@@ -93,17 +93,22 @@ def test_team_summary_sums_players_and_names_the_winner(warehouse: DuckDBWarehou
     ]
 
 
-def test_hit_rate_looks_back_over_the_players_recent_games(warehouse: DuckDBWarehouse) -> None:
+def score_days(warehouse: DuckDBWarehouse, points: list[int]) -> None:
+    """Jayson Tatum's points on consecutive days from DAY, each against a 25.5 line, built."""
     table = get_source("oddsa_player_props").table
-    for offset, points in enumerate([20, 30, 10]):
+    for offset, scored in enumerate(points):
         day = DAY + dt.timedelta(days=offset)
         warehouse.upsert(
             get_source("bdl_box_scores").table,
-            [box(1, "Jayson Tatum", "BOS", "NYK", points, True, day)],
+            [box(1, "Jayson Tatum", "BOS", "NYK", scored, True, day)],
         )
         warehouse.upsert(table, [prop("draftkings", "Jayson Tatum", 25.5, TIP - dt.timedelta(hours=1), f"f{offset}", day)
                                  | {"commence_time": None}])  # fmt: skip
         build_all(warehouse, day)
+
+
+def test_hit_rate_looks_back_over_the_players_recent_games(warehouse: DuckDBWarehouse) -> None:
+    score_days(warehouse, [20, 30, 10])
     last = warehouse.query(
         "SELECT games, lines, overs, unders, hit_rate FROM {nba_analytics.player_prop_results} WHERE game_date = @d",
         {"d": DAY + dt.timedelta(days=2)},
@@ -284,16 +289,7 @@ def test_closing_line_value_of_a_bet_at_the_opening_price(warehouse: DuckDBWareh
 
 
 def test_rates_before_the_day_leave_the_day_out(warehouse: DuckDBWarehouse) -> None:
-    table = get_source("oddsa_player_props").table
-    for offset, points in enumerate([30, 30, 10]):
-        day = DAY + dt.timedelta(days=offset)
-        warehouse.upsert(
-            get_source("bdl_box_scores").table,
-            [box(1, "Jayson Tatum", "BOS", "NYK", points, True, day)],
-        )
-        warehouse.upsert(table, [prop("draftkings", "Jayson Tatum", 25.5, TIP - dt.timedelta(hours=1), f"f{offset}", day)
-                                 | {"commence_time": None}])  # fmt: skip
-        build_all(warehouse, day)
+    score_days(warehouse, [30, 30, 10])
     rates = warehouse.query(
         "SELECT game_date, games, hit_rate, games_before, lines_before, overs_before, hit_rate_before "
         "FROM {nba_analytics.player_prop_results} WHERE market = 'player_points' ORDER BY game_date"
