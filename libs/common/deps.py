@@ -1,9 +1,14 @@
-"""The clients a service talks to, built once per process and shared by its routes."""
+"""The clients a service talks to, built once per process and shared by its routes, and the
+dependency aliases a route declares what it touches with (`WarehouseDep`, `SettingsDep`...).
+
+The getters are `async` so FastAPI awaits them in the event loop instead of handing each one
+to its thread pool: they only read what the app made when it was created or started.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Annotated, Any, Literal
+from collections.abc import Awaitable, Callable, Collection
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import Depends, Request
 
@@ -69,15 +74,47 @@ class Clients:
         self.warehouse.close()
 
 
-def get_clients(request: Request) -> Clients:
-    """The app's shared clients."""
-    clients: Clients = request.app.state.clients
-    return clients
+T = TypeVar("T")
 
 
-def get_settings(request: Request) -> Any:
-    """The app's settings object."""
-    return request.app.state.settings
+def app_state(name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
+    """A dependency returning the app's `name`, a `kind` the app made when it was created or
+    started (`app.state`); tests override it by this getter."""
+
+    async def get(request: Request) -> T:
+        value: T = getattr(request.app.state, name)
+        return value
+
+    return get
 
 
+get_clients = app_state("clients", Clients)
 ClientsDep = Annotated[Clients, Depends(get_clients)]
+"""The app's shared clients."""
+get_settings = app_state("settings", CommonSettings)
+SettingsDep = Annotated[CommonSettings, Depends(get_settings)]
+"""The app's settings."""
+
+
+async def get_warehouse(clients: ClientsDep) -> Warehouse:
+    """The app's warehouse."""
+    return clients.warehouse
+
+
+WarehouseDep = Annotated[Warehouse, Depends(get_warehouse)]
+
+
+async def get_store(clients: ClientsDep) -> RawFileStore:
+    """The app's raw-file store (a service started without one fails here)."""
+    return clients.store
+
+
+StoreDep = Annotated[RawFileStore, Depends(get_store)]
+
+
+async def get_publisher(clients: ClientsDep) -> Publisher:
+    """The app's publisher (a service started without one fails here)."""
+    return clients.publisher
+
+
+PublisherDep = Annotated[Publisher, Depends(get_publisher)]

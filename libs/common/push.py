@@ -16,14 +16,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from libs.common.audit import record_processed
 from libs.common.auth import require_push_identity
-from libs.common.deps import Clients, ClientsDep
+from libs.common.deps import Clients, ClientsDep, SettingsDep, app_state
 from libs.common.errors import status_code_of
 from libs.common.ledger import WarehouseLedger, Work, WorkLedger, open_ledger
 from libs.common.messages import (
@@ -35,7 +35,7 @@ from libs.common.messages import (
     decode_message,
 )
 from libs.common.metrics import count_run
-from libs.common.settings import WorkLedgerKind
+from libs.common.settings import CommonSettings
 from libs.common.validation import bounded
 
 log = logging.getLogger(__name__)
@@ -302,20 +302,38 @@ def push_responses(acked: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def push_router(
-    phase: PushPhase[Any], summary: str, acked: str, ledger: WorkLedgerKind
-) -> APIRouter:
-    """The one `POST /process` of a push-driven service, deduplicating through `ledger`."""
-    router = APIRouter(tags=["process"])
-    deliveries = Deliveries()
+DeliveriesDep = Annotated[Deliveries, Depends(app_state("deliveries", Deliveries))]
+"""The deliveries this app is applying and applied lately (`push_state`)."""
 
-    @router.post(
-        "/process",
-        summary=summary,
-        responses=push_responses(acked),
-        dependencies=[Depends(require_push_identity)],
-    )
-    def process(envelope: PushEnvelope, clients: ClientsDep) -> JSONResponse:
-        return handle_push(envelope, phase, clients, deliveries, open_ledger(ledger, clients))
+
+async def get_ledger(settings: SettingsDep, clients: ClientsDep) -> WorkLedger:
+    """The work ledger the settings choose (`WORK_LEDGER`)."""
+    return open_ledger(settings.work_ledger, clients)
+
+
+LedgerDep = Annotated[WorkLedger, Depends(get_ledger)]
+
+
+def push_state() -> dict[str, object]:
+    """What a push-driven app keeps for its `POST /process` (`create_service_app(state=...)`)."""
+    return {"deliveries": Deliveries()}
+
+
+def push_router(
+    summary: str, acked: str, phase_for: Callable[[CommonSettings], PushPhase[Any]]
+) -> APIRouter:
+    """The `POST /process` of a push-driven service, which only Pub/Sub's push identity may
+    call; `phase_for` is the service's phase under its settings."""
+    router = APIRouter(tags=["process"], dependencies=[Depends(require_push_identity)])
+
+    @router.post("/process", summary=summary, responses=push_responses(acked))
+    def process(
+        envelope: PushEnvelope,
+        settings: SettingsDep,
+        clients: ClientsDep,
+        deliveries: DeliveriesDep,
+        ledger: LedgerDep,
+    ) -> JSONResponse:
+        return handle_push(envelope, phase_for(settings), clients, deliveries, ledger)
 
     return router

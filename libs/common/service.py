@@ -8,9 +8,10 @@ import os
 import resource
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,7 +21,14 @@ from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.common.auth import auth_mode, push_verifier, require_admin_identity
-from libs.common.deps import ALL_DEPENDENCIES, Clients, ClientsDep, Dependency
+from libs.common.deps import (
+    ALL_DEPENDENCIES,
+    Clients,
+    ClientsDep,
+    Dependency,
+    SettingsDep,
+    app_state,
+)
 from libs.common.logs import configure_logging
 from libs.common.metrics import configure_metrics
 from libs.common.settings import CommonSettings
@@ -43,11 +51,13 @@ def create_service_app(
     on_shutdown: Callable[[FastAPI], Awaitable[None]] | None = None,
     uses: Collection[Dependency] = ALL_DEPENDENCIES,
     publishes: str | None = None,
+    state: Mapping[str, object] | None = None,
 ) -> FastAPI:
     """A FastAPI app whose clients come from settings, unless the caller shares its own.
 
     `uses` names the clients besides the warehouse that the service needs: only those are
     built at startup, and only those `/ready` checks; `publishes` is the topic it checks.
+    `state` holds the app's own objects that its routes' dependencies read (`app.state`).
     """
     if "pubsub" in uses and publishes is None:
         raise ValueError(f"{title}: a service that uses pubsub names the topic it publishes")
@@ -81,11 +91,14 @@ def create_service_app(
         exception_handlers={RequestValidationError: invalid_request},
     )
     app.state.settings = settings
+    app.state.checks = ServiceChecks(title, uses, publishes)
+    for name, value in (state or {}).items():
+        setattr(app.state, name, value)
     if clients is not None:
         app.state.clients = clients
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestTrace)
-    app.include_router(health_router(uses, publishes))
+    app.include_router(health_router)
     for router in routers:
         app.include_router(router)
     return app
@@ -219,50 +232,61 @@ class CachedChecks:
             return self._ran[1], self._ran[2]
 
 
-def health_router(
-    uses: Collection[Dependency] = ALL_DEPENDENCIES, publishes: str | None = None
-) -> APIRouter:
-    """`/health` (liveness) and `/ready` (dependencies, 503 naming the failure), open for
-    probes; `/health/detailed` (configuration, cached checks) for admin identities only."""
-    router = APIRouter(tags=["health"])
-    cached = CachedChecks(DETAILED_CHECKS_SECONDS)
+@dataclass
+class ServiceChecks:
+    """What a service's `/ready` and `/health/detailed` reach, and the latter's cache."""
 
-    @router.get("/health", summary="Liveness: the process answers")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    title: str
+    uses: Collection[Dependency] = ALL_DEPENDENCIES
+    publishes: str | None = None
+    cached: CachedChecks = field(default_factory=lambda: CachedChecks(DETAILED_CHECKS_SECONDS))
 
-    @router.get("/ready", summary="Readiness: the dependencies this service uses are reachable")
-    def ready(clients: ClientsDep) -> JSONResponse:
-        checks = dependency_checks(clients, uses, publishes)
-        failing = [c["name"] for c in checks if c["status"] != "ok"]
-        if failing:
-            return JSONResponse(
-                {"status": "unavailable", "failing": failing, "checks": checks}, 503
-            )
-        return JSONResponse({"status": "ready", "checks": checks})
+    def run(self, clients: Clients) -> list[dict[str, Any]]:
+        """Every check, now."""
+        return dependency_checks(clients, self.uses, self.publishes)
 
-    @router.get(
-        "/health/detailed",
-        summary="Per-dependency status and latency (checked at most every "
-        f"{DETAILED_CHECKS_SECONDS:.0f} s), keys present, memory, scrapers, version, auth",
-        dependencies=[Depends(require_admin_identity)],
-    )
-    def detailed(request: Request, clients: ClientsDep) -> JSONResponse:
-        settings: CommonSettings = request.app.state.settings
-        checked_at, checks = cached.get(lambda: dependency_checks(clients, uses, publishes))
-        ok = all(c["status"] == "ok" for c in checks)
-        body = {
-            "status": "ok" if ok else "degraded",
-            "version": settings.service_version,
-            "service": request.app.title,
-            "warehouse": settings.warehouse,
-            "checked_at": checked_at,
-            "checks": checks,
-            "api_keys_present": keys_present(settings),
-            "memory_rss_bytes": rss_bytes(),
-            "registered_scrapers": len(LOADED_BY),
-            "auth": auth_mode(settings),
-        }
-        return JSONResponse(body, 200 if ok else 503)
 
-    return router
+ChecksDep = Annotated[ServiceChecks, Depends(app_state("checks", ServiceChecks))]
+"""What the app's health routes check."""
+
+health_router = APIRouter(tags=["health"])
+"""`/health` (liveness) and `/ready` (dependencies, 503 naming the failure), open for probes;
+`/health/detailed` (configuration, cached checks) for admin identities only."""
+
+
+@health_router.get("/health", summary="Liveness: the process answers")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@health_router.get("/ready", summary="Readiness: the dependencies this service uses are reachable")
+def ready(clients: ClientsDep, service: ChecksDep) -> JSONResponse:
+    checks = service.run(clients)
+    failing = [c["name"] for c in checks if c["status"] != "ok"]
+    if failing:
+        return JSONResponse({"status": "unavailable", "failing": failing, "checks": checks}, 503)
+    return JSONResponse({"status": "ready", "checks": checks})
+
+
+@health_router.get(
+    "/health/detailed",
+    summary="Per-dependency status and latency (checked at most every "
+    f"{DETAILED_CHECKS_SECONDS:.0f} s), keys present, memory, scrapers, version, auth",
+    dependencies=[Depends(require_admin_identity)],
+)
+def detailed(settings: SettingsDep, clients: ClientsDep, service: ChecksDep) -> JSONResponse:
+    checked_at, checks = service.cached.get(lambda: service.run(clients))
+    ok = all(c["status"] == "ok" for c in checks)
+    body = {
+        "status": "ok" if ok else "degraded",
+        "version": settings.service_version,
+        "service": service.title,
+        "warehouse": settings.warehouse,
+        "checked_at": checked_at,
+        "checks": checks,
+        "api_keys_present": keys_present(settings),
+        "memory_rss_bytes": rss_bytes(),
+        "registered_scrapers": len(LOADED_BY),
+        "auth": auth_mode(settings),
+    }
+    return JSONResponse(body, 200 if ok else 503)

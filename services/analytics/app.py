@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import partial
+from functools import cache, partial
 
 from fastapi import FastAPI
 
@@ -11,7 +11,7 @@ from libs.common.audit import PROCESSED_MESSAGES
 from libs.common.deps import Clients
 from libs.common.ledger import ledger_uses
 from libs.common.messages import MessageError, Phase, Phase2Complete
-from libs.common.push import DUPLICATE, Applied, Delivery, PushPhase, push_router
+from libs.common.push import DUPLICATE, Applied, Delivery, PushPhase, push_router, push_state
 from libs.common.service import create_service_app
 from libs.common.settings import CommonSettings
 from libs.common.sources.props import CLOSING_LINE_MAX_AGE_MINUTES
@@ -62,6 +62,7 @@ def _build(
     return applied
 
 
+@cache
 def build_phase(closing_line_max_age_minutes: int) -> PushPhase[Phase2Complete]:
     """Phase 3: a phase-2 message's work is its run's load of one raw table."""
     apply = partial(build_for, closing_line_max_age_minutes=closing_line_max_age_minutes)
@@ -70,6 +71,12 @@ def build_phase(closing_line_max_age_minutes: int) -> PushPhase[Phase2Complete]:
 
 BUILD_PHASE = build_phase(CLOSING_LINE_MAX_AGE_MINUTES)
 """Phase 3 with the default closing-line age limit."""
+
+router = push_router(
+    "Rebuild the analytics a raw-table load affects",
+    "built, or no analytics table reads that raw table",
+    lambda settings: build_phase(settings.closing_line_max_age_minutes),
+)
 
 
 def create_app(settings: CommonSettings | None = None, clients: Clients | None = None) -> FastAPI:
@@ -80,17 +87,10 @@ def create_app(settings: CommonSettings | None = None, clients: Clients | None =
         "Builds nba_analytics.* for a game date whenever a raw table it reads is loaded.",
         settings,
         (PROCESSED_MESSAGES, *ANALYTICS_TABLES),
-        [
-            push_router(
-                build_phase(settings.closing_line_max_age_minutes),
-                "Rebuild the analytics a raw-table load affects",
-                "built, or no analytics table reads that raw table",
-                settings.work_ledger,
-            ),
-            board_router,
-        ],
+        [router, board_router],
         clients,
         # Builds read and write only the warehouse: no raw files, no next phase; the bucket
         # only when it holds the work ledger, so otherwise no storage client at cold start.
         uses=ledger_uses(settings.work_ledger),
+        state=push_state(),
     )

@@ -11,7 +11,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.analytics import (
     ANALYTICS_TABLES,
@@ -21,11 +21,12 @@ from libs.common.analytics import (
 )
 from libs.common.audit import RUN_ROWS_FINAL_FIRST, final_runs, pending_executions
 from libs.common.auth import require_admin_identity
-from libs.common.deps import ClientsDep
+from libs.common.deps import WarehouseDep
 from libs.common.messages import ExecutionId, GameDate
 from libs.common.players import unmatched_names
 from libs.common.sources.registry import SOURCES
 from libs.common.warehouse import TableNotFoundError
+from services.scrapers.deps import RunnerDep
 
 EXECUTION_COLUMNS = (
     "execution_id, scraper_name, workflow, status, game_date, params, gcs_path, record_count, "
@@ -65,144 +66,166 @@ def tables_with_game_date() -> list[str]:
     return sorted(name for name, table in tables.items() if "game_date" in table.column_names)
 
 
-def admin_router() -> APIRouter:
-    """`/executions/{id}`, `/admin/recent-executions`, `/admin/pipeline-progress`,
-    `/admin/table-counts`, `/admin/players/unmatched`, `/admin/export`."""
-    router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_identity)])
+router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_identity)])
+"""`/executions/{id}`, `/admin/recent-executions`, `/admin/pipeline-progress`,
+`/admin/table-counts`, `/admin/players/unmatched`, `/admin/export`,
+`/admin/circuit-breakers/reset`."""
 
-    @router.get(
-        "/executions/{execution_id}",
-        summary="One run: its final log row, and every row, final first",
-        responses={404: {"description": "no run has this execution_id"}},
+
+@router.get(
+    "/executions/{execution_id}",
+    summary="One run: its final log row, and every row, final first",
+    responses={404: {"description": "no run has this execution_id"}},
+)
+def execution(execution_id: uuid.UUID, warehouse: WarehouseDep) -> dict[str, Any]:
+    rows = warehouse.query(
+        f"SELECT {EXECUTION_COLUMNS} FROM {{nba_orchestration.scraper_execution_log}} "
+        f"WHERE execution_id = @id ORDER BY {RUN_ROWS_FINAL_FIRST}",
+        {"id": str(execution_id)},
     )
-    def execution(execution_id: uuid.UUID, clients: ClientsDep) -> dict[str, Any]:
-        rows = clients.warehouse.query(
-            f"SELECT {EXECUTION_COLUMNS} FROM {{nba_orchestration.scraper_execution_log}} "
-            f"WHERE execution_id = @id ORDER BY {RUN_ROWS_FINAL_FIRST}",
-            {"id": str(execution_id)},
+    if not rows:
+        raise HTTPException(
+            404,
+            f"no run with execution_id '{execution_id}'; GET /admin/recent-executions lists runs",
         )
-        if not rows:
-            raise HTTPException(
-                404,
-                f"no run with execution_id '{execution_id}'; GET /admin/recent-executions lists runs",
-            )
-        return {"execution": rows[0], "history": rows}
+    return {"execution": rows[0], "history": rows}
 
-    @router.get(
-        "/admin/recent-executions",
-        summary="Runs (each by its final log row), newest first, filtered and paginated",
-    )
-    def recent_executions(
-        clients: ClientsDep,
-        scraper_name: str | None = None,
-        status: RunStatus | None = None,
-        workflow: Annotated[str | None, Query(max_length=100)] = None,
-        game_date: dt.date | None = None,
-        date_from: Annotated[dt.date | None, Query(alias="from")] = None,
-        date_to: Annotated[dt.date | None, Query(alias="to")] = None,
-        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-    ) -> dict[str, Any]:
-        if scraper_name is not None and scraper_name not in SOURCES:
-            raise query_error(
-                "scraper_name", f"unknown scraper '{scraper_name}'; known: {', '.join(SOURCES)}"
-            )
-        if date_from and date_to and date_from > date_to:
-            raise query_error("from", f"'from' ({date_from}) is after 'to' ({date_to})")
-        filters = {"scraper_name": scraper_name, "workflow": workflow, "game_date": game_date}
-        where = [f"{name} = @{name}" for name, value in filters.items() if value is not None]
-        params: dict[str, Any] = {k: v for k, v in filters.items() if v is not None}
-        if date_from:
-            where.append("game_date >= @date_from")
-            params["date_from"] = date_from
-        if date_to:
-            where.append("game_date <= @date_to")
-            params["date_to"] = date_to
-        by_status = ""
-        if status is not None:  # on the final row: a superseded row has another status
-            by_status = "WHERE status = @status"
-            params["status"] = status
-        rows = clients.warehouse.query(
-            f"SELECT {EXECUTION_COLUMNS} FROM {final_runs(' AND '.join(where) or 'TRUE')} "
-            f"{by_status} ORDER BY finished_at DESC, execution_id "
-            f"LIMIT {limit + 1} OFFSET {offset}",
-            params,
+
+@router.get(
+    "/admin/recent-executions",
+    summary="Runs (each by its final log row), newest first, filtered and paginated",
+)
+def recent_executions(
+    warehouse: WarehouseDep,
+    scraper_name: str | None = None,
+    status: RunStatus | None = None,
+    workflow: Annotated[str | None, Query(max_length=100)] = None,
+    game_date: dt.date | None = None,
+    date_from: Annotated[dt.date | None, Query(alias="from")] = None,
+    date_to: Annotated[dt.date | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> dict[str, Any]:
+    if scraper_name is not None and scraper_name not in SOURCES:
+        raise query_error(
+            "scraper_name", f"unknown scraper '{scraper_name}'; known: {', '.join(SOURCES)}"
         )
-        return {
-            "executions": rows[:limit],
-            "limit": limit,
-            "offset": offset,
-            "has_more": len(rows) > limit,
-        }
-
-    @router.post(
-        "/admin/pipeline-progress", summary="Which of these runs have not reached every phase yet"
+    if date_from and date_to and date_from > date_to:
+        raise query_error("from", f"'from' ({date_from}) is after 'to' ({date_to})")
+    filters = {"scraper_name": scraper_name, "workflow": workflow, "game_date": game_date}
+    where = [f"{name} = @{name}" for name, value in filters.items() if value is not None]
+    params: dict[str, Any] = {k: v for k, v in filters.items() if v is not None}
+    if date_from:
+        where.append("game_date >= @date_from")
+        params["date_from"] = date_from
+    if date_to:
+        where.append("game_date <= @date_to")
+        params["date_to"] = date_to
+    by_status = ""
+    if status is not None:  # on the final row: a superseded row has another status
+        by_status = "WHERE status = @status"
+        params["status"] = status
+    rows = warehouse.query(
+        f"SELECT {EXECUTION_COLUMNS} FROM {final_runs(' AND '.join(where) or 'TRUE')} "
+        f"{by_status} ORDER BY finished_at DESC, execution_id "
+        f"LIMIT {limit + 1} OFFSET {offset}",
+        params,
     )
-    def pipeline_progress(body: ProgressRequest, clients: ClientsDep) -> dict[str, list[str]]:
-        reprocess_id = str(body.reprocess_id) if body.reprocess_id else None
-        return {"pending": pending_executions(clients.warehouse, body.execution_ids, reprocess_id)}
+    return {
+        "executions": rows[:limit],
+        "limit": limit,
+        "offset": offset,
+        "has_more": len(rows) > limit,
+    }
 
-    @router.get("/admin/table-counts", summary="Rows per raw and analytics table over a date range")
-    def table_counts(
-        clients: ClientsDep,
-        date_from: Annotated[dt.date, Query(alias="from")],
-        date_to: Annotated[dt.date, Query(alias="to")],
-    ) -> dict[str, int | None]:
-        counts: dict[str, int | None] = {}
-        for table in tables_with_game_date():
-            try:
-                rows = clients.warehouse.query(
-                    f"SELECT count(*) AS n FROM {{{table}}} WHERE game_date BETWEEN @a AND @b",
-                    {"a": date_from, "b": date_to},
-                )
-            except TableNotFoundError:  # no service that writes it has started yet
-                counts[table] = None
-            else:
-                counts[table] = int(rows[0]["n"])
-        return counts
 
-    @router.get(
-        "/admin/players/unmatched",
-        summary="Prop names of a date range that matched no player (nba_analytics.player_map)",
-        responses={503: {"description": "the analytics service has not created the map yet"}},
-    )
-    def players_unmatched(
-        clients: ClientsDep,
-        date_from: Annotated[dt.date, Query(alias="from")],
-        date_to: Annotated[dt.date, Query(alias="to")],
-    ) -> dict[str, Any]:
-        if date_from > date_to:
-            raise query_error("from", f"'from' ({date_from}) is after 'to' ({date_to})")
-        if (date_to - date_from).days >= MAX_UNMATCHED_DAYS:
-            raise query_error(
-                "to", f"at most {MAX_UNMATCHED_DAYS} days at once; ask for a shorter range"
+@router.post(
+    "/admin/pipeline-progress", summary="Which of these runs have not reached every phase yet"
+)
+def pipeline_progress(body: ProgressRequest, warehouse: WarehouseDep) -> dict[str, list[str]]:
+    reprocess_id = str(body.reprocess_id) if body.reprocess_id else None
+    return {"pending": pending_executions(warehouse, body.execution_ids, reprocess_id)}
+
+
+@router.get("/admin/table-counts", summary="Rows per raw and analytics table over a date range")
+def table_counts(
+    warehouse: WarehouseDep,
+    date_from: Annotated[dt.date, Query(alias="from")],
+    date_to: Annotated[dt.date, Query(alias="to")],
+) -> dict[str, int | None]:
+    counts: dict[str, int | None] = {}
+    for table in tables_with_game_date():
+        try:
+            rows = warehouse.query(
+                f"SELECT count(*) AS n FROM {{{table}}} WHERE game_date BETWEEN @a AND @b",
+                {"a": date_from, "b": date_to},
             )
-        try:
-            return {"names": unmatched_names(clients.warehouse, date_from, date_to)}
-        except TableNotFoundError:
-            raise HTTPException(
-                503, "nba_analytics.player_map does not exist yet: start the analytics service"
-            ) from None
+        except TableNotFoundError:  # no service that writes it has started yet
+            counts[table] = None
+        else:
+            counts[table] = int(rows[0]["n"])
+    return counts
 
-    @router.get(
-        "/admin/export",
-        summary="One game date of an analytics table, for `nba-pipeline export`",
-        responses={503: {"description": "the analytics service has not created the table yet"}},
+
+@router.get(
+    "/admin/players/unmatched",
+    summary="Prop names of a date range that matched no player (nba_analytics.player_map)",
+    responses={503: {"description": "the analytics service has not created the map yet"}},
+)
+def players_unmatched(
+    warehouse: WarehouseDep,
+    date_from: Annotated[dt.date, Query(alias="from")],
+    date_to: Annotated[dt.date, Query(alias="to")],
+) -> dict[str, Any]:
+    if date_from > date_to:
+        raise query_error("from", f"'from' ({date_from}) is after 'to' ({date_to})")
+    if (date_to - date_from).days >= MAX_UNMATCHED_DAYS:
+        raise query_error(
+            "to", f"at most {MAX_UNMATCHED_DAYS} days at once; ask for a shorter range"
+        )
+    try:
+        return {"names": unmatched_names(warehouse, date_from, date_to)}
+    except TableNotFoundError:
+        raise HTTPException(
+            503, "nba_analytics.player_map does not exist yet: start the analytics service"
+        ) from None
+
+
+@router.get(
+    "/admin/export",
+    summary="One game date of an analytics table, for `nba-pipeline export`",
+    responses={503: {"description": "the analytics service has not created the table yet"}},
+)
+def export(
+    warehouse: WarehouseDep,
+    table: AnalyticsTableName,
+    date: GameDate,
+) -> dict[str, Any]:
+    # One date per request: a day of player_game_lines is a few MB of JSON, well under
+    # Cloud Run's 32 MB response limit; a season in one answer would not be.
+    declared = analytics_table(table)
+    try:
+        rows = warehouse.query(export_sql(declared), {"game_date": date})
+    except TableNotFoundError:
+        raise HTTPException(
+            503, f"{table} does not exist yet: start the analytics service"
+        ) from None
+    return {"table": table, "columns": declared.column_names, "rows": rows}
+
+
+class ResetRequest(BaseModel):
+    """Which circuits to close; both empty closes every open one."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{}, {"host": "api.balldontlie.io"}]}
     )
-    def export(
-        clients: ClientsDep,
-        table: AnalyticsTableName,
-        date: GameDate,
-    ) -> dict[str, Any]:
-        # One date per request: a day of player_game_lines is a few MB of JSON, well under
-        # Cloud Run's 32 MB response limit; a season in one answer would not be.
-        declared = analytics_table(table)
-        try:
-            rows = clients.warehouse.query(export_sql(declared), {"game_date": date})
-        except TableNotFoundError:
-            raise HTTPException(
-                503, f"{table} does not exist yet: start the analytics service"
-            ) from None
-        return {"table": table, "columns": declared.column_names, "rows": rows}
+    provider: str | None = Field(None, description="proxy provider name (`direct` without proxies)")
+    host: str | None = Field(None, description="upstream host, with :port when it has one")
 
-    return router
+
+@router.post(
+    "/admin/circuit-breakers/reset",
+    summary="Close open circuits now instead of waiting for the cooldown",
+)
+def reset_breakers(body: ResetRequest, runner: RunnerDep) -> dict[str, list[str]]:
+    return {"closed": runner.breakers.reset(body.provider, body.host)}

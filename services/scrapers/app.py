@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -17,14 +17,15 @@ from libs.common.messages import SCRAPER_COMPLETE_TOPIC, RunResult, Workflow
 from libs.common.secrets import secrets_from_settings, with_secrets
 from libs.common.service import create_service_app
 from libs.common.validation import error_details
-from services.scrapers.admin import admin_router
-from services.scrapers.breakers import breaker_router
-from services.scrapers.dashboard import dashboard_router
+from services.scrapers.admin import router as admin_router
+from services.scrapers.dashboard import DashboardCache
+from services.scrapers.dashboard import router as dashboard_router
 from services.scrapers.dead_letters import DeadLetterCounter, observe_dlq_depth
+from services.scrapers.deps import RunnerDep
 from services.scrapers.orchestration.config import load_workflows
 from services.scrapers.orchestration.engine import Orchestrator
-from services.scrapers.orchestration.router import gaps_router, orchestration_router
-from services.scrapers.reprocess import reprocess_router
+from services.scrapers.orchestration.router import router as orchestration_router
+from services.scrapers.reprocess import router as reprocess_router
 from services.scrapers.runner import ScrapeRunner
 from services.scrapers.settings import ScraperSettings
 from services.scrapers.tables import SCRAPERS_TABLES
@@ -57,58 +58,56 @@ class ScrapeRequest(BaseModel):
     workflow: Workflow = "MANUAL"
 
 
-def process_router() -> APIRouter:
-    """`POST /process` and the scraper catalog."""
-    router = APIRouter(tags=["scrape"], dependencies=[Depends(require_admin_identity)])
+router = APIRouter(tags=["scrape"], dependencies=[Depends(require_admin_identity)])
+"""`POST /process` and the scraper catalog."""
 
-    @router.post(
-        "/process",
-        response_model=RunResult,
-        summary="Run one scraper",
-        responses={
-            400: {"description": "unknown scraper_name (lists the known ones)"},
-            422: {
-                "description": "params invalid for that scraper, or outside what its upstream "
-                "can answer (`loc` names `params.<field>`); nothing is run or recorded"
-            },
-            502: {
-                "model": RunResult,
-                "description": "the run failed; it is recorded with its error",
-            },
-            503: {
-                "model": RunResult,
-                "description": "the completion could not be published: the run is recorded as "
-                "failed, with `publish failed: ...` in error_message",
-            },
+
+@router.post(
+    "/process",
+    response_model=RunResult,
+    summary="Run one scraper",
+    responses={
+        400: {"description": "unknown scraper_name (lists the known ones)"},
+        422: {
+            "description": "params invalid for that scraper, or outside what its upstream "
+            "can answer (`loc` names `params.<field>`); nothing is run or recorded"
         },
-    )
-    async def process(body: ScrapeRequest, request: Request) -> JSONResponse:
-        runner: ScrapeRunner = request.app.state.runner
-        try:
-            run = await runner.run(body.scraper_name, body.params, body.workflow)
-        except UnknownScraperError as exc:
-            raise HTTPException(exc.status_code, str(exc)) from None
-        except ValidationError as exc:
-            raise HTTPException(422, error_details(exc.errors(), ("params",))) from None
-        code = 200 if run.status != "failed" else 502 if run.published else 503
-        return JSONResponse(run.model_dump(mode="json"), code)
+        502: {
+            "model": RunResult,
+            "description": "the run failed; it is recorded with its error",
+        },
+        503: {
+            "model": RunResult,
+            "description": "the completion could not be published: the run is recorded as "
+            "failed, with `publish failed: ...` in error_message",
+        },
+    },
+)
+async def process(body: ScrapeRequest, runner: RunnerDep) -> JSONResponse:
+    try:
+        run = await runner.run(body.scraper_name, body.params, body.workflow)
+    except UnknownScraperError as exc:
+        raise HTTPException(exc.status_code, str(exc)) from None
+    except ValidationError as exc:
+        raise HTTPException(422, error_details(exc.errors(), ("params",))) from None
+    code = 200 if run.status != "failed" else 502 if run.published else 503
+    return JSONResponse(run.model_dump(mode="json"), code)
 
-    @router.get("/scrapers", summary="The scraper catalog")
-    def scrapers() -> list[dict[str, Any]]:
-        from libs.common.sources.registry import SOURCES
 
-        return [
-            {
-                "scraper_name": s.name,
-                "upstream": s.upstream,
-                "table": s.table.fqn,
-                "description": s.description,
-                "params": s.params_model.model_json_schema(),
-            }
-            for s in SOURCES.values()
-        ]
+@router.get("/scrapers", summary="The scraper catalog")
+def scrapers() -> list[dict[str, Any]]:
+    from libs.common.sources.registry import SOURCES
 
-    return router
+    return [
+        {
+            "scraper_name": s.name,
+            "upstream": s.upstream,
+            "table": s.table.fqn,
+            "description": s.description,
+            "params": s.params_model.model_json_schema(),
+        }
+        for s in SOURCES.values()
+    ]
 
 
 def create_app(
@@ -123,7 +122,6 @@ def create_app(
     config = load_workflows(settings.workflows_file)
 
     def start_runner(app: FastAPI) -> None:
-        app.state.clock = clock
         app.state.dead_letters = DeadLetterCounter(settings.gcp_project)
         observe_dlq_depth(app, app.state.dead_letters.depths)
         app.state.runner = ScrapeRunner(settings, app.state.clients, clock)
@@ -142,17 +140,10 @@ def create_app(
         "Fetches upstreams, writes immutable raw files to GCS, publishes nba-scraper-complete.",
         settings,
         SCRAPERS_TABLES,
-        [
-            process_router(),
-            admin_router(),
-            orchestration_router(),
-            gaps_router(),
-            breaker_router(),
-            reprocess_router(),
-            dashboard_router(),
-        ],
+        [router, admin_router, orchestration_router, reprocess_router, dashboard_router],
         clients,
         on_startup=start_runner,
         on_shutdown=close_runner,
         publishes=SCRAPER_COMPLETE_TOPIC,
+        state={"clock": clock, "dashboard_cache": DashboardCache()},
     )

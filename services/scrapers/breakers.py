@@ -18,10 +18,7 @@ import time
 from typing import Any
 
 import pybreaker
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
 
-from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock
 from libs.common.warehouse.base import Warehouse
 from services.scrapers.tables import CIRCUIT_BREAKER_STATE
@@ -163,28 +160,3 @@ class BreakerRegistry:
                 breaker.close()
                 closed.append(str(breaker.name))
         return closed
-
-
-class ResetRequest(BaseModel):
-    """Which circuits to close; both empty closes every open one."""
-
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{}, {"host": "api.balldontlie.io"}]}
-    )
-    provider: str | None = Field(None, description="proxy provider name (`direct` without proxies)")
-    host: str | None = Field(None, description="upstream host, with :port when it has one")
-
-
-def breaker_router() -> APIRouter:
-    """`POST /admin/circuit-breakers/reset`."""
-    router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_identity)])
-
-    @router.post(
-        "/admin/circuit-breakers/reset",
-        summary="Close open circuits now instead of waiting for the cooldown",
-    )
-    def reset(body: ResetRequest, request: Request) -> dict[str, list[str]]:
-        registry: BreakerRegistry = request.app.state.runner.breakers
-        return {"closed": registry.reset(body.provider, body.host)}
-
-    return router

@@ -7,15 +7,15 @@ import html
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
 from libs.common.audit import final_runs, query_processed
 from libs.common.auth import require_admin_identity
 from libs.common.clock import Clock, eastern_date
-from libs.common.deps import ClientsDep
+from libs.common.deps import WarehouseDep, app_state
 from libs.common.messages import Phase
 from libs.common.players import unmatched_per_day
 from libs.common.quota import QUOTA_HEADERS
@@ -23,6 +23,7 @@ from libs.common.sources.registry import SOURCES
 from libs.common.sources.upstreams import UPSTREAMS
 from libs.common.warehouse.base import TableNotFoundError, Warehouse
 from services.scrapers.dead_letters import DeadLetterCounter, dead_letter_depths
+from services.scrapers.deps import ClockDep, DeadLettersDep
 
 log = logging.getLogger(__name__)
 
@@ -364,18 +365,17 @@ class DashboardCache:
             return self._page[1]
 
 
-def dashboard_router() -> APIRouter:
-    """`GET /dashboard`."""
-    router = APIRouter(tags=["dashboard"], dependencies=[Depends(require_admin_identity)])
-    cache = DashboardCache()
+PageCacheDep = Annotated[DashboardCache, Depends(app_state("dashboard_cache", DashboardCache))]
+"""This app's last rendered page."""
 
-    @router.get(
-        "/dashboard", response_class=HTMLResponse, summary="Health of every scraper and workflow"
-    )
-    def dashboard(request: Request, clients: ClientsDep) -> HTMLResponse:
-        state = request.app.state
-        return HTMLResponse(
-            cache.page(clients.warehouse, state.clock, getattr(state, "dead_letters", None))
-        )
+router = APIRouter(tags=["dashboard"], dependencies=[Depends(require_admin_identity)])
+"""`GET /dashboard`."""
 
-    return router
+
+@router.get(
+    "/dashboard", response_class=HTMLResponse, summary="Health of every scraper and workflow"
+)
+def dashboard(
+    cache: PageCacheDep, warehouse: WarehouseDep, clock: ClockDep, dead_letters: DeadLettersDep
+) -> HTMLResponse:
+    return HTMLResponse(cache.page(warehouse, clock, dead_letters))

@@ -19,10 +19,10 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import ValidationError
 
 from libs.common.auth import require_admin_identity
-from libs.common.deps import Clients, ClientsDep
+from libs.common.deps import PublisherDep, StoreDep
 from libs.common.gcs import UNDATED, RawFileStore, StorageError
 from libs.common.messages import REPROCESS_ATTRIBUTE, SCRAPER_COMPLETE_TOPIC, ScraperComplete
-from libs.common.pubsub import PublishError
+from libs.common.pubsub import Publisher, PublishError
 from libs.common.rawfile import split_envelope
 from libs.common.reprocess import (
     REPROCESS_WORKFLOW,
@@ -109,9 +109,10 @@ def date_files(store: RawFileStore, day: dt.date, names: list[str], undated: boo
     ]
 
 
-def reprocess_date(clients: Clients, body: ReprocessRequest, names: list[str]) -> ReprocessResult:
+def reprocess_date(
+    store: RawFileStore, publisher: Publisher, body: ReprocessRequest, names: list[str]
+) -> ReprocessResult:
     """Find the date's files of `names`, rebuild their completions, publish them."""
-    store = clients.store
     paths = date_files(store, body.date, names, body.undated)
     errors: list[FileProblem] = []
     runs: list[StoredRun] = []
@@ -134,7 +135,7 @@ def reprocess_date(clients: Clients, body: ReprocessRequest, names: list[str]) -
             trace = traceparent()
             for stored in runs:
                 attributes = stored.message.attributes(trace) | {REPROCESS_ATTRIBUTE: reprocess_id}
-                clients.publisher.publish(SCRAPER_COMPLETE_TOPIC, stored.message, attributes)
+                publisher.publish(SCRAPER_COMPLETE_TOPIC, stored.message, attributes)
     log.info(
         "reprocess date",
         extra={"fields": {"reprocess_id": reprocess_id, "game_date": str(body.date),
@@ -150,27 +151,25 @@ def reprocess_date(clients: Clients, body: ReprocessRequest, names: list[str]) -
     )
 
 
-def reprocess_router() -> APIRouter:
-    """`POST /admin/reprocess`."""
-    router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_identity)])
+router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_identity)])
+"""`POST /admin/reprocess`."""
 
-    @router.post(
-        "/admin/reprocess",
-        response_model=ReprocessResult,
-        summary="Republish the completions of a game date's raw files (no upstream request)",
-        responses={
-            400: {"description": "an unknown scraper, or one never dated without `undated`"},
-            503: {"description": "a publish failed; republishing is safe, retry the request"},
-        },
-    )
-    def reprocess(body: ReprocessRequest, clients: ClientsDep) -> ReprocessResult:
-        try:
-            names = check_scrapers(body.scrapers or default_scrapers(body.undated), body.undated)
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from None
-        try:
-            return reprocess_date(clients, body, names)
-        except PublishError as exc:
-            raise HTTPException(503, f"{exc}; republishing is safe, retry the request") from None
 
-    return router
+@router.post(
+    "/admin/reprocess",
+    response_model=ReprocessResult,
+    summary="Republish the completions of a game date's raw files (no upstream request)",
+    responses={
+        400: {"description": "an unknown scraper, or one never dated without `undated`"},
+        503: {"description": "a publish failed; republishing is safe, retry the request"},
+    },
+)
+def reprocess(body: ReprocessRequest, store: StoreDep, publisher: PublisherDep) -> ReprocessResult:
+    try:
+        names = check_scrapers(body.scrapers or default_scrapers(body.undated), body.undated)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    try:
+        return reprocess_date(store, publisher, body, names)
+    except PublishError as exc:
+        raise HTTPException(503, f"{exc}; republishing is safe, retry the request") from None

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from libs.common.deps import Clients
 from libs.common.gcs import RawFileStore
-from libs.common.service import health_router
+from libs.common.service import ServiceChecks, health_router
 from libs.common.sources.registry import SOURCES
 from nba_pipeline.stack import LOCAL_API_KEY, LocalStack
 
@@ -53,7 +53,8 @@ def test_a_missing_bucket_or_topic_is_not_ready_and_names_the_fix(stack: LocalSt
         stack.clients.warehouse, RawFileStore("nba-no-such-bucket", "nba-test"),
         stack.clients.publisher,
     )  # fmt: skip
-    app.include_router(health_router(("gcs", "pubsub"), "nba-no-such-topic"))
+    app.state.checks = ServiceChecks("scrapers", ("gcs", "pubsub"), "nba-no-such-topic")
+    app.include_router(health_router)
     response = TestClient(app).get("/ready")
     assert response.status_code == 503
     assert response.json()["failing"] == ["gcs", "pubsub"]

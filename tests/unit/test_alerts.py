@@ -17,6 +17,7 @@ import httpx
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from services.scrapers.alerts import gap_conditions, send_alert
 from services.scrapers.dead_letters import DLQ_SUBSCRIPTIONS, DeadLetterCounter
+from services.scrapers.deps import get_dead_letters
 from services.scrapers.runner import ScrapeRunner
 from services.scrapers.settings import ScraperSettings
 from tests.utils.receivers import Received, smtp_server, webhook_receiver
@@ -191,7 +192,8 @@ def test_a_dead_lettered_message_alerts_once_per_order_of_magnitude_until_the_qu
     queue = "nba-scraper-complete-dlq-sub"
     with channels() as sent, scrapers_app(**sent.settings) as scrapers:
         dlq = DeadLetters()
-        scrapers.http.app.state.dead_letters = DeadLetterCounter("nba-test", subscriber=dlq)  # type: ignore[attr-defined]
+        counter = DeadLetterCounter("nba-test", subscriber=dlq)
+        scrapers.http.app.dependency_overrides[get_dead_letters] = lambda: counter  # type: ignore[attr-defined]
 
         def check(depth: int) -> dict[str, Any]:
             dlq.waiting[queue] = depth

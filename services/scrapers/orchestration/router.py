@@ -7,20 +7,25 @@ import datetime as dt
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from libs.common.auth import require_admin_identity
-from libs.common.clock import Clock
 from libs.common.deps import ClientsDep
 from libs.common.messages import ExecutionId, GameDate
 from services.scrapers.alerts import DEAD_LETTERS, dead_letter_conditions
 from services.scrapers.backfill_gaps import backfill_gaps
 from services.scrapers.dead_letters import dead_letter_depths
+from services.scrapers.deps import (
+    ClockDep,
+    DeadLettersDep,
+    OrchestratorDep,
+    RunnerDep,
+    SettingsDep,
+)
 from services.scrapers.orchestration.cleanup import run_cleanup
-from services.scrapers.orchestration.engine import DailySchedule, DecisionRecord, Orchestrator
-from services.scrapers.runner import ScrapeRunner
+from services.scrapers.orchestration.engine import DailySchedule, DecisionRecord
 
 log = logging.getLogger(__name__)
 
@@ -51,54 +56,51 @@ class CleanupRequest(BaseModel):
     )
 
 
-def orchestration_router() -> APIRouter:
-    """`/generate-daily-schedule`, `/evaluate-workflows`, `/evaluate-captures`, `/run-cleanup`."""
-    router = APIRouter(tags=["orchestration"], dependencies=[Depends(require_admin_identity)])
+router = APIRouter(tags=["orchestration"], dependencies=[Depends(require_admin_identity)])
+"""`/generate-daily-schedule`, `/evaluate-workflows`, `/evaluate-captures`, `/run-cleanup`,
+`/backfill-gaps` (every 4 h) and `/check-dead-letters` (every 5 min), called by Cloud
+Scheduler."""
 
-    @router.post("/generate-daily-schedule", summary="Write today's expected schedule (05:00 ET)")
-    async def generate_daily_schedule(
-        request: Request, body: ScheduleRequest | None = None
-    ) -> DailySchedule:
-        orchestrator: Orchestrator = request.app.state.orchestrator
-        clock: Clock = request.app.state.clock
-        return await orchestrator.daily_schedule(
-            (body.date if body else None) or clock.eastern().date()
-        )
 
-    @router.post(
-        "/evaluate-workflows",
-        summary="Decide RUN / SKIP / ABORT for every workflow and run (hourly)",
+@router.post("/generate-daily-schedule", summary="Write today's expected schedule (05:00 ET)")
+async def generate_daily_schedule(
+    orchestrator: OrchestratorDep, clock: ClockDep, body: ScheduleRequest | None = None
+) -> DailySchedule:
+    return await orchestrator.daily_schedule(
+        (body.date if body else None) or clock.eastern().date()
     )
-    async def evaluate_workflows(request: Request) -> list[DecisionRecord]:
-        orchestrator: Orchestrator = request.app.state.orchestrator
-        return await orchestrator.evaluate()
 
-    @router.post(
-        "/evaluate-captures",
-        summary="Run the props captures due before each tip-off (every 5 min)",
-    )
-    async def evaluate_captures(request: Request) -> list[DecisionRecord]:
-        orchestrator: Orchestrator = request.app.state.orchestrator
-        return await orchestrator.evaluate_captures()
 
-    @router.post(
-        "/run-cleanup",
-        summary="Republish runs whose completion never produced a raw load (every 15 min)",
-    )
-    async def cleanup(
-        request: Request, clients: ClientsDep, body: CleanupRequest | None = None
-    ) -> dict[str, Any]:
-        settings = request.app.state.settings
-        clock: Clock = request.app.state.clock
-        report = await run_in_threadpool(
-            run_cleanup, clients, clock.now(),
-            dt.timedelta(minutes=settings.cleanup_lookback_minutes),
-            dt.timedelta(minutes=settings.cleanup_grace_minutes),
-            body.execution_ids if body else None,
-        )  # fmt: skip
-        return dataclasses.asdict(report)
+@router.post(
+    "/evaluate-workflows",
+    summary="Decide RUN / SKIP / ABORT for every workflow and run (hourly)",
+)
+async def evaluate_workflows(orchestrator: OrchestratorDep) -> list[DecisionRecord]:
+    return await orchestrator.evaluate()
 
-    return router
+
+@router.post(
+    "/evaluate-captures",
+    summary="Run the props captures due before each tip-off (every 5 min)",
+)
+async def evaluate_captures(orchestrator: OrchestratorDep) -> list[DecisionRecord]:
+    return await orchestrator.evaluate_captures()
+
+
+@router.post(
+    "/run-cleanup",
+    summary="Republish runs whose completion never produced a raw load (every 15 min)",
+)
+async def cleanup(
+    clients: ClientsDep, settings: SettingsDep, clock: ClockDep, body: CleanupRequest | None = None
+) -> dict[str, Any]:
+    report = await run_in_threadpool(
+        run_cleanup, clients, clock.now(),
+        dt.timedelta(minutes=settings.cleanup_lookback_minutes),
+        dt.timedelta(minutes=settings.cleanup_grace_minutes),
+        body.execution_ids if body else None,
+    )  # fmt: skip
+    return dataclasses.asdict(report)
 
 
 class BackfillGapsRequest(BaseModel):
@@ -108,31 +110,26 @@ class BackfillGapsRequest(BaseModel):
     budget: int | None = Field(None, ge=1, le=1000)
 
 
-def gaps_router() -> APIRouter:
-    """`/backfill-gaps` (every 4 h) and `/check-dead-letters` (every 5 min)."""
-    router = APIRouter(tags=["orchestration"], dependencies=[Depends(require_admin_identity)])
+@router.post(
+    "/backfill-gaps",
+    summary="Re-run failed scrapes oldest first; alert on scrapers with gaps on 3 of 7 days",
+)
+async def backfill(
+    runner: RunnerDep, settings: SettingsDep, body: BackfillGapsRequest | None = None
+) -> dict[str, Any]:
+    budget = (body.budget if body else None) or settings.backfill_budget
+    report = await backfill_gaps(runner, budget)
+    return report.as_dict()
 
-    @router.post(
-        "/backfill-gaps",
-        summary="Re-run failed scrapes oldest first; alert on scrapers with gaps on 3 of 7 days",
+
+@router.post(
+    "/check-dead-letters",
+    summary="Alert at once when a dead-letter queue holds messages (every 5 min)",
+)
+async def check_dead_letters(runner: RunnerDep, dead_letters: DeadLettersDep) -> dict[str, Any]:
+    depths = await run_in_threadpool(dead_letter_depths, dead_letters)
+    unread = [f"{DEAD_LETTERS}:{name}" for name, depth in depths.items() if depth is None]
+    reconciled = await run_in_threadpool(
+        runner.alerts.reconcile, DEAD_LETTERS, dead_letter_conditions(depths), unread
     )
-    async def backfill(request: Request, body: BackfillGapsRequest | None = None) -> dict[str, Any]:
-        settings = request.app.state.settings
-        budget = (body.budget if body else None) or settings.backfill_budget
-        report = await backfill_gaps(request.app.state.runner, budget)
-        return report.as_dict()
-
-    @router.post(
-        "/check-dead-letters",
-        summary="Alert at once when a dead-letter queue holds messages (every 5 min)",
-    )
-    async def check_dead_letters(request: Request) -> dict[str, Any]:
-        runner: ScrapeRunner = request.app.state.runner
-        depths = await run_in_threadpool(dead_letter_depths, request.app.state.dead_letters)
-        unread = [f"{DEAD_LETTERS}:{name}" for name, depth in depths.items() if depth is None]
-        reconciled = await run_in_threadpool(
-            runner.alerts.reconcile, DEAD_LETTERS, dead_letter_conditions(depths), unread
-        )
-        return {"depths": depths} | dataclasses.asdict(reconciled)
-
-    return router
+    return {"depths": depths} | dataclasses.asdict(reconciled)
