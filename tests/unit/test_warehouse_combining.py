@@ -100,6 +100,26 @@ def in_threads(calls: list[Callable[[], Any]]) -> tuple[list[threading.Thread], 
     return threads, results
 
 
+def release_after_queueing(
+    gated: Gated,
+    threads: list[threading.Thread],
+    started: Callable[[], bool],
+    queued: Callable[[], bool],
+    meanwhile: Callable[[], object] = lambda: None,
+) -> None:
+    """Start the first call and let it reach the gate (`started`), do `meanwhile`, start the
+    others until `queued` says they wait behind it, then open the gate and wait for all."""
+    threads[0].start()
+    until(started)
+    meanwhile()
+    for thread in threads[1:]:
+        thread.start()
+    until(queued)
+    gated.gate.set()
+    for thread in threads:
+        thread.join(10)
+
+
 def queued(combining: CombiningWarehouse) -> int:
     return sum(len(queue) for queue in combining._queues.values())
 
@@ -138,14 +158,10 @@ def test_concurrent_upserts_share_one_transaction_and_keep_their_own_counts(
     ]
     unchanged = lambda: combining.upsert(SCORES, scores({1: 10}))  # noqa: E731
     threads, results = in_threads([first, *others, unchanged])
-    threads[0].start()
-    until(lambda: gated.upsert_calls == [1])
-    for thread in threads[1:]:
-        thread.start()
-    until(lambda: queued(combining) == len(threads) - 1)
-    gated.gate.set()
-    for thread in threads:
-        thread.join(10)
+    release_after_queueing(
+        gated, threads, lambda: gated.upsert_calls == [1],
+        lambda: queued(combining) == len(threads) - 1,
+    )  # fmt: skip
     assert gated.upsert_calls == [1, len(threads) - 1], "everything that queued went in one go"
     assert results == {0: 1, **{i: 2 for i in range(1, len(threads) - 1)}, len(threads) - 1: 0}
     assert len(all_scores(gated)) == 1 + 1 + 10
@@ -184,14 +200,9 @@ def test_a_bad_batch_fails_alone_and_the_others_land(gated: Gated) -> None:
         lambda: combining.upsert(SCORES, scores({4: 4})),
     ]
     threads, results = in_threads(calls)
-    threads[0].start()
-    until(lambda: gated.upsert_calls == [1])
-    for thread in threads[1:]:
-        thread.start()
-    until(lambda: queued(combining) == 3)
-    gated.gate.set()
-    for thread in threads:
-        thread.join(10)
+    release_after_queueing(
+        gated, threads, lambda: gated.upsert_calls == [1], lambda: queued(combining) == 3
+    )
     assert results[0] == results[1] == results[3] == 1
     assert "NOT NULL" in str(results[2]), results[2]
     assert all_scores(gated) == {1: 1, 2: 2, 4: 4}
@@ -206,15 +217,11 @@ def test_rebuilds_asked_for_while_one_runs_share_the_next_one(gated: Gated) -> N
         return combining.rebuild([TOTALS_TARGET], {"game_date": DAY})
 
     threads, results = in_threads([rebuild] * 6)
-    threads[0].start()
-    until(lambda: gated.rebuild_calls == 1)
-    combining.upsert(SCORES, scores({3: 30}))  # committed while the first rebuild runs
-    for thread in threads[1:]:
-        thread.start()
-    until(lambda: combining._rebuilds[KEY].callers == 6)
-    gated.gate.set()
-    for thread in threads:
-        thread.join(10)
+    release_after_queueing(
+        gated, threads, lambda: gated.rebuild_calls == 1,
+        lambda: combining._rebuilds[KEY].callers == 6,
+        lambda: combining.upsert(SCORES, scores({3: 30})),  # committed while the first runs
+    )  # fmt: skip
     assert gated.rebuild_calls == 2, "the five that waited were answered by one more rebuild"
     assert all(result == [1] for result in results.values()), results
     assert gated.query("SELECT pts FROM {nba_analytics.totals}") == [{"pts": 60}], (
@@ -349,14 +356,12 @@ def test_rebuilds_of_different_days_that_wait_together_share_one_call(gated: Gat
     gated.hold = "rebuild"
     calls = [lambda day=day: combining.rebuild([TOTALS_TARGET], {"game_date": day}) for day in days]
     threads, results = in_threads([*calls, calls[1]])  # type: ignore[list-item]
-    threads[0].start()
-    until(lambda: gated.rebuild_calls == 1)
-    for thread in threads[1:]:
-        thread.start()
-    until(lambda: combining._rebuilds[KEY].callers == 4)
-    gated.gate.set()
-    for thread in threads:
-        thread.join(10)
+    release_after_queueing(
+        gated,
+        threads,
+        lambda: gated.rebuild_calls == 1,
+        lambda: combining._rebuilds[KEY].callers == 4,
+    )
     assert results == {i: [1] for i in range(4)}, results
     assert gated.days_per_rebuild == [1, 2], "the two days asked for meanwhile, once each"
     found = gated.query("SELECT game_date, pts FROM {nba_analytics.totals} ORDER BY 1")
