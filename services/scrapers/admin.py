@@ -6,8 +6,10 @@ these endpoints instead of opening the file; in production they read BigQuery th
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -58,6 +60,18 @@ warehouse itself would fail."""
 def query_error(field: str, message: str) -> HTTPException:
     """A 422 shaped like FastAPI's own validation errors, naming the query parameter."""
     return HTTPException(422, [{"loc": ["query", field], "msg": message, "type": "value_error"}])
+
+
+@contextlib.contextmanager
+def analytics_table_needed(table: str) -> Iterator[None]:
+    """A read of an analytics table the analytics service has not created yet is a 503
+    saying so (it creates its tables when it starts)."""
+    try:
+        yield
+    except TableNotFoundError:
+        raise HTTPException(
+            503, f"{table} does not exist yet: start the analytics service"
+        ) from None
 
 
 def tables_with_game_date() -> list[str]:
@@ -183,12 +197,8 @@ def players_unmatched(
         raise query_error(
             "to", f"at most {MAX_UNMATCHED_DAYS} days at once; ask for a shorter range"
         )
-    try:
+    with analytics_table_needed("nba_analytics.player_map"):
         return {"names": unmatched_names(warehouse, date_from, date_to)}
-    except TableNotFoundError:
-        raise HTTPException(
-            503, "nba_analytics.player_map does not exist yet: start the analytics service"
-        ) from None
 
 
 @router.get(
@@ -204,12 +214,8 @@ def export(
     # One date per request: a day of player_game_lines is a few MB of JSON, well under
     # Cloud Run's 32 MB response limit; a season in one answer would not be.
     declared = analytics_table(table)
-    try:
+    with analytics_table_needed(table):
         rows = warehouse.query(export_sql(declared), {"game_date": date})
-    except TableNotFoundError:
-        raise HTTPException(
-            503, f"{table} does not exist yet: start the analytics service"
-        ) from None
     return {"table": table, "columns": declared.column_names, "rows": rows}
 
 
