@@ -326,6 +326,7 @@ def replay_scrapes(season: Season) -> dict[str, dict[str, Any]]:
         "bdl_games": {"date": day},
         "bdl_box_scores": {"date": day},
         "bdl_players": {},
+        "bdl_player_injuries": {"date": day},
         "bp_events": {"date": day},
         "bp_player_props": {"date": day, "event_ids": [game.bp_id]},
         "espn_scoreboard": {"date": day},
