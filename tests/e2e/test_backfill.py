@@ -20,6 +20,7 @@ import respx
 from typer.testing import CliRunner
 
 from libs.common.analytics import ANALYTICS_TABLES
+from libs.common.messages import RunResult
 from libs.common.players import name_key
 from libs.common.sources.registry import SOURCES, raw_tables
 from libs.common.warehouse.schema import Table
@@ -226,11 +227,17 @@ SCRAPERS = "http://scrapers.test"
 
 @respx.mock
 def test_cli_lists_failures_and_exits_non_zero() -> None:
-    failed = {
-        "execution_id": "run-9",
-        "status": "failed",
-        "error_message": "HTTPStatusError: 503 from upstream",
-    }
+    failed = RunResult(
+        scraper_name="bdl_games",
+        execution_id="run-9",
+        status="failed",
+        gcs_path=None,
+        game_date=dt.date(2024, 12, 1),
+        record_count=0,
+        duration_seconds=0.2,
+        error_message="HTTPStatusError: 503 from upstream",
+        params={"date": "2024-12-01"},
+    ).model_dump(mode="json")  # the scrapers service's answer to a failed run
     respx.get(f"{SCRAPERS}/admin/recent-executions").respond(
         json={"executions": [], "has_more": False}
     )
