@@ -119,6 +119,38 @@ def _project_number(gcloud: Gcloud, project: str, given: str) -> str:
     return str(gcloud.output(command)).strip()
 
 
+EMULATOR_PROJECT = "nba-local"
+"""The project `make run`'s emulator serves (DESIGN §1)."""
+
+
+@infra_app.command("apply-topology")
+def infra_apply_topology(
+    project: Annotated[str, typer.Option(help="project on the emulator")] = EMULATOR_PROJECT,
+    processors_url: Annotated[str | None, typer.Option(help="processors base URL")] = None,
+    analytics_url: Annotated[str | None, typer.Option(help="analytics base URL")] = None,
+    push_service_account: Annotated[
+        str | None, typer.Option(help="identity of push tokens (none on the emulator)")
+    ] = None,
+    dry_run: DryRun = False,
+    local: Annotated[bool, typer.Option(help="use local_overrides (fast retries)")] = False,
+) -> None:
+    """Only the Pub/Sub topology of infra/pubsub/topology.yaml, on the emulator of
+    PUBSUB_EMULATOR_HOST: what is missing is created, what changed is updated in place."""
+    if not os.environ.get("PUBSUB_EMULATOR_HOST"):
+        raise _stop(
+            "set PUBSUB_EMULATOR_HOST; on Google Cloud, `infra apply --project P` does this"
+        )
+    urls = {
+        "processors": processors_url or "http://127.0.0.1:8082",
+        "analytics": analytics_url or "http://127.0.0.1:8083",
+    }
+    applier = TopologyApplier(project, urls, push_service_account or "")
+    topology = Topology.load(local=local)
+    actions = applier.plan(topology) if dry_run else applier.apply(topology)
+    for action in actions or ["nothing to change"]:
+        typer.echo(("would " if dry_run and actions else "") + action)
+
+
 @infra_app.command("apply")
 def infra_apply(
     project: Annotated[
@@ -152,15 +184,9 @@ def infra_apply(
     if project is None:
         if not os.environ.get("PUBSUB_EMULATOR_HOST"):
             raise _stop("give --project, or set PUBSUB_EMULATOR_HOST to apply to the emulator")
-        urls = {
-            "processors": processors_url or "http://127.0.0.1:8082",
-            "analytics": analytics_url or "http://127.0.0.1:8083",
-        }
-        applier = TopologyApplier("nba-local", urls, push_service_account or "")
-        topology = Topology.load(local=local)
-        actions = applier.plan(topology) if dry_run else applier.apply(topology)
-        for action in actions or ["nothing to change"]:
-            typer.echo(("would " if dry_run and actions else "") + action)
+        infra_apply_topology(
+            EMULATOR_PROJECT, processors_url, analytics_url, push_service_account, dry_run, local
+        )
         return
     gcloud = Gcloud(dry_run)
     try:

@@ -156,7 +156,9 @@ class PullScan:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DeprecationWarning)
                     response = self.subscriber.pull(
-                        request=request | {"return_immediately": True}, timeout=5
+                        request=request | {"return_immediately": True},
+                        timeout=5,
+                        retry=Retry(timeout=UNREACHABLE_AFTER_SECONDS),
                     )
             else:
                 response = self.subscriber.pull(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -39,9 +40,13 @@ class DeadLetterCounter:
         self.project = project
         self.subscriptions = tuple(subscriptions)
         self._subscriber = subscriber
+        if subscriber is None and os.environ.get("PUBSUB_EMULATOR_HOST"):
+            self._client()  # bound now: the environment may name another emulator later
 
     def _client(self) -> Any:
-        """Made on first use: an app that never counts needs no Pub/Sub credentials."""
+        """Made on first use (an app that never counts needs no Pub/Sub credentials), except
+        on an emulator, where the client is made with the app: a second local stack in the same
+        process changes PUBSUB_EMULATOR_HOST, and a client made then would talk to it."""
         if self._subscriber is None:
             from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 

@@ -25,7 +25,7 @@ from libs.common.sources.base import ParseContext
 from libs.common.sources.registry import get_source
 from libs.common.warehouse.schema import Table
 from nba_pipeline.replay import recordings
-from nba_pipeline.replay.season import ODDS_BOOKS, Game, Season
+from nba_pipeline.replay.season import BP_BOOKS, ODDS_BOOKS, Game, Season
 from nba_pipeline.replay.settings import ReplaySettings
 from nba_pipeline.scheduler import SchedulerConfig
 from nba_pipeline.stack import LocalStack
@@ -241,20 +241,32 @@ def predicted_raw_rows() -> Counter[tuple[str, dt.date | None]]:
                 rows[(table, target)] += per_date[table]
             elif CONFIG.scrapers[scraper].fan_out == "teams":
                 rows[(table, None)] += roster_rows(scraper)
+            elif scraper == "bdl_player_injuries":  # the replay serves the recorded report
+                rows[(table, None)] += len(get_source(scraper).parse(
+                    recordings.parsed(recordings.BDL_INJURIES), ParseContext("r", "r", DAY, START, {})
+                ))  # fmt: skip
             else:
                 rows[(table, None)] += len(SEASON.players)
     return rows
 
 
 def predicted_analytics() -> Counter[tuple[str, dt.date]]:
-    """Yesterday's games are final and have closing lines; today's have lines but no box scores."""
+    """Yesterday's games are final and have closing lines (the Odds API's history; BettingPros
+    keeps none); today's have lines from both books but no box scores. The player map names
+    every box-score player and every name each book quoted that day."""
     games = SEASON.games_on(YESTERDAY)
     quoted = [q for g in games for q in SEASON.quotes(g) if q.book in ODDS_BOOKS]
+    today = [q for g in SEASON.games_on(DAY) for q in SEASON.quotes(g)]
+    names_today = sum(len({q.player.key for q in today if q.book in books})
+                      for books in (ODDS_BOOKS, BP_BOOKS.values()))  # fmt: skip
     return Counter({
         ("nba_analytics.player_game_summary", YESTERDAY): SEASON.box_score_rows(YESTERDAY),
         ("nba_analytics.team_game_summary", YESTERDAY): 2 * len(games),
         ("nba_analytics.player_game_lines", YESTERDAY): len(quoted),
-        ("nba_analytics.player_prop_results", YESTERDAY): len({q.player.key for q in quoted}),
+        ("nba_analytics.player_prop_results", YESTERDAY): len({(q.player.key, q.market) for q in quoted}),
+        ("nba_analytics.player_map", YESTERDAY):
+            SEASON.box_score_rows(YESTERDAY) + len({q.player.key for q in quoted}),
+        ("nba_analytics.player_map", DAY): names_today,
     })  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""`nba-pipeline infra apply` against the real emulator: plan, create, idempotence, update."""
+"""`nba-pipeline infra apply-topology` against the real emulator: plan, create, idempotence, update."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ runner = CliRunner()
 
 
 def apply(project: str, *extra: str) -> list[str]:
-    result = runner.invoke(app, ["infra", "apply", "--project", project, *extra])
+    result = runner.invoke(app, ["infra", "apply-topology", "--project", project, *extra])
     assert result.exit_code == 0, result.output
     return result.stdout.splitlines()
 

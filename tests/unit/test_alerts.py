@@ -171,7 +171,7 @@ class DeadLetters:
         self.waiting = dict.fromkeys(DLQ_SUBSCRIPTIONS, 0)
         self.failing: set[str] = set()
 
-    def pull(self, request: dict[str, Any], timeout: float) -> Any:
+    def pull(self, request: dict[str, Any], timeout: float, retry: Any = None) -> Any:
         name = request["subscription"].rsplit("/", 1)[1]
         if name in self.failing:
             raise TimeoutError(f"{name} did not answer")

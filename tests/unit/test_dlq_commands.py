@@ -313,3 +313,17 @@ def test_the_counter_counts_each_waiting_message_once_and_consumes_none() -> Non
     counter = DeadLetterCounter("p", ["s"], subscriber)
     assert counter.depths() == {"s": 2}
     assert subscriber.acked == [] and subscriber.handed_back == ["a3", "a2"]
+
+
+def test_on_an_emulator_the_counter_keeps_the_one_its_app_started_with(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A second local stack in the same process (the bench's BigQuery section) moves
+    PUBSUB_EMULATOR_HOST; the first stack's dashboard must still count its own DLQs."""
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:18001")
+    counter = DeadLetterCounter("p")
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:18002")
+    try:
+        assert counter._client()._target == "127.0.0.1:18001"
+    finally:
+        counter.close()
