@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -15,7 +15,7 @@ from libs.common.settings import WorkLedgerKind
 from libs.common.warehouse.bigquery import BigQueryWarehouse
 from libs.common.warehouse.combining import CombiningWarehouse
 from tests.utils.bigquery_double import BigQueryDouble
-from tests.utils.offline import MemoryStore, Pipeline, Published, season_files
+from tests.utils.offline import MemoryStore, Pipeline, Published, in_order_tables, season_files
 
 DAYS = (dt.date(2024, 11, 4), dt.date(2024, 11, 5))
 
@@ -24,19 +24,16 @@ Built = tuple[MemoryStore, list[Published], dict[str, list[str]]]
 
 
 @pytest.fixture(scope="module")
-def on_duckdb() -> Iterator[Built]:
-    store, messages = season_files(*DAYS)
-    pipeline = Pipeline(store)
-    pipeline.run_in_order(messages)
-    yield store, messages, pipeline.tables()
-    pipeline.close()
+def on_duckdb() -> Built:
+    return *season_files(*DAYS), in_order_tables(*DAYS)
 
 
 def on_bigquery(
     store: MemoryStore, ledger: WorkLedgerKind = "warehouse"
 ) -> tuple[Pipeline, BigQueryDouble]:
     double = BigQueryDouble()
-    warehouse = CombiningWarehouse(BigQueryWarehouse(double.project, client=double))
+    # one delivery at a time: no write ever has company to wait for, so none waits
+    warehouse = CombiningWarehouse(BigQueryWarehouse(double.project, client=double), window_s=0)
     return Pipeline(store, warehouse=warehouse, work_ledger=ledger), double
 
 

@@ -19,7 +19,7 @@ from nba_pipeline.pipeline import PipelineClient
 from nba_pipeline.replay.season import Season
 from services.scrapers.dead_letters import DeadLetterCounter
 from tests.e2e.test_up import Up, assert_gone
-from tests.utils.offline import Pipeline, duplicate_keys, season_files
+from tests.utils.offline import duplicate_keys, in_order_tables
 
 pytestmark = pytest.mark.e2e
 
@@ -31,14 +31,11 @@ KILL_AFTER = dt.date(2024, 11, 8)
 
 def expected_counts() -> dict[str, int]:
     """Rows per table one in-order pass of the same generated files loads."""
-    store, messages = season_files(FIRST, LAST)
-    in_order = Pipeline(store)
-    in_order.run_in_order(messages)
-    counts = {
-        table: len(rows) for table, rows in in_order.tables().items() if table in TABLES_BY_DATE
+    return {
+        table: len(rows)
+        for table, rows in in_order_tables(FIRST, LAST).items()
+        if table in TABLES_BY_DATE
     }
-    in_order.close()
-    return counts
 
 
 TABLES_BY_DATE = (

@@ -11,30 +11,32 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.utils.offline import MemoryStore, Pipeline, Published, reprocessed, season_files
+from tests.utils.offline import (
+    MemoryStore,
+    Pipeline,
+    Published,
+    in_order_tables,
+    reprocessed,
+    season_files,
+)
 
 WEEKS = (dt.date(2024, 11, 4), dt.date(2024, 11, 17))
 """Two generated weeks with a full slate of games, lines and box scores."""
 
 
-Built = tuple[MemoryStore, list[Published], Pipeline]
-"""Raw files, their phase-1 messages in fetch order, and the pipeline that loaded them so."""
+Built = tuple[MemoryStore, list[Published], dict[str, list[str]]]
+"""Raw files, their phase-1 messages in fetch order, and every table one in-order pass builds."""
 
 
 @pytest.fixture(scope="module")
-def two_weeks() -> Iterator[Built]:
-    store, messages = season_files(*WEEKS)
-    in_order = Pipeline(store)
-    in_order.run_in_order(messages)
-    assert in_order.duplicate_keys() == {}
-    yield store, messages, in_order
-    in_order.close()
+def two_weeks() -> Built:
+    return *season_files(*WEEKS), in_order_tables(*WEEKS)
 
 
 def deliver_in_any_order(
@@ -61,8 +63,7 @@ def deliver_in_any_order(
 def test_two_weeks_delivered_shuffled_with_duplicates_equal_the_in_order_build(
     two_weeks: Built,
 ) -> None:
-    store, messages, in_order = two_weeks
-    expected = in_order.tables()
+    store, messages, expected = two_weeks
     order = random.Random(14)
     pipeline = Pipeline(store)
     deliver_in_any_order(pipeline, messages, order.randrange, restarts=2)
@@ -77,8 +78,7 @@ def test_a_late_load_of_an_early_day_refreshes_the_rolling_rates_of_later_days(
 ) -> None:
     """Everything but the first day's lines, then the first day's lines last: the hit rates of
     every later day must include them (a rebuild of that day alone would leave them stale)."""
-    store, messages, in_order = two_weeks
-    expected = in_order.tables()
+    store, messages, expected = two_weeks
     first_day = json.loads(messages[0].data)["game_date"]
 
     def early_lines(message: Published) -> bool:
@@ -94,8 +94,9 @@ def test_a_late_load_of_an_early_day_refreshes_the_rolling_rates_of_later_days(
 
 def test_a_reprocess_of_every_file_changes_no_row(two_weeks: Built) -> None:
     """What `nba-pipeline reprocess` does after a release without a parser change."""
-    _, messages, pipeline = two_weeks
-    expected = pipeline.tables()
+    store, messages, expected = two_weeks
+    pipeline = Pipeline(store)
+    pipeline.run_in_order(messages)
     newest = "SELECT max(loaded_at) AS t FROM {nba_raw.bdl_player_boxscores}"
     loaded_at = pipeline.warehouse.query(newest)
     pipeline.run_in_order([reprocessed(m, "r-1") for m in messages])
@@ -105,16 +106,16 @@ def test_a_reprocess_of_every_file_changes_no_row(two_weeks: Built) -> None:
         "SELECT count(*) AS n FROM {nba_orchestration.processed_messages} WHERE reprocess_id = 'r-1'"
     )
     assert reprocess_rows[0]["n"] == len(messages) + len(pipeline.publisher.sent) // 2
+    pipeline.close()
+
+
+TWO_DAYS = (dt.date(2024, 11, 12), dt.date(2024, 11, 13))
 
 
 @pytest.fixture(scope="module")
-def two_days() -> Iterator[tuple[MemoryStore, list[Published], dict[str, list[str]]]]:
+def two_days() -> Built:
     """A small slate for many interleavings: the files, their messages, the in-order tables."""
-    store, messages = season_files(dt.date(2024, 11, 12), dt.date(2024, 11, 13))
-    in_order = Pipeline(store)
-    in_order.run_in_order(messages)
-    yield store, messages, in_order.tables()
-    in_order.close()
+    return *season_files(*TWO_DAYS), in_order_tables(*TWO_DAYS)
 
 
 # An interleaving of a few dozen deliveries is a few hundred choices at its smallest, hence
@@ -126,7 +127,7 @@ def two_days() -> Iterator[tuple[MemoryStore, list[Published], dict[str, list[st
 )
 @given(order=st.randoms(use_true_random=False), restarts=st.integers(0, 3))
 def test_any_interleaving_of_deliveries_equals_one_in_order_pass(
-    two_days: tuple[MemoryStore, list[Published], dict[str, list[str]]],
+    two_days: Built,
     order: random.Random,
     restarts: int,
 ) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import datetime as dt
+import functools
 import gzip
 import json
 import uuid
@@ -261,7 +263,37 @@ def in_progress(body: Any) -> Any:
 
 def season_files(first: dt.date, last: dt.date) -> tuple[MemoryStore, list[Published]]:
     """Every date scraper's file for each day (what a backfill runs), plus an in-progress box
-    score fetched before the final one, and their phase-1 messages in fetch order."""
+    score fetched before the final one, and their phase-1 messages in fetch order; a store and
+    messages of the caller's own (generated once per session: the same seed, the same files)."""
+    files, messages = _season_files(first, last)
+    store = MemoryStore()
+    store.files = dict(files)
+    store._generation = max(generation for generation, _ in files.values())
+    return store, [dataclasses.replace(m, attributes=dict(m.attributes)) for m in messages]
+
+
+def in_order_tables(first: dt.date, last: dt.date) -> dict[str, list[str]]:
+    """Every table (as `Pipeline.tables`) after one in-order pass of `season_files(first,
+    last)`, which loads no natural key twice; computed once per session, a copy each call."""
+    return {table: list(rows) for table, rows in _in_order_tables(first, last).items()}
+
+
+@functools.cache
+def _in_order_tables(first: dt.date, last: dt.date) -> dict[str, list[str]]:
+    store, messages = season_files(first, last)
+    in_order = Pipeline(store)
+    try:
+        in_order.run_in_order(messages)
+        assert in_order.duplicate_keys() == {}, "an in-order pass loads each key once"
+        return in_order.tables()
+    finally:
+        in_order.close()
+
+
+@functools.cache
+def _season_files(
+    first: dt.date, last: dt.date
+) -> tuple[dict[str, tuple[int, bytes]], tuple[Published, ...]]:
     replay = create_app(ReplaySettings(seed=2025, latency_ms=0))
     store = MemoryStore()
     messages = []
@@ -274,4 +306,4 @@ def season_files(first: dt.date, last: dt.date) -> tuple[MemoryStore, list[Publi
         messages += [scrape(replay, store, name, params, evening)
                      for name in date_scrapers() if name != "bdl_box_scores"]  # fmt: skip
         messages.append(final)
-    return store, messages
+    return store.files, tuple(messages)

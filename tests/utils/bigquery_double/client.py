@@ -35,6 +35,7 @@ from google.api_core.exceptions import GoogleAPICallError
 from google.cloud import bigquery
 from sqlglot import exp
 
+from libs.common.warehouse.bigquery.client import request_bytes
 from tests.utils.bigquery_double import billing, dialect, rules, tables
 from tests.utils.bigquery_double.concurrency import TableActivity
 from tests.utils.bigquery_double.streaming import Clock, StreamingBuffer
@@ -122,9 +123,16 @@ class BigQueryDouble:
     """Stands in for `google.cloud.bigquery.Client` (see the module docstring)."""
 
     def __init__(
-        self, project: str = "nba-test", location: str = "US", clock: Clock | None = None
+        self,
+        project: str = "nba-test",
+        location: str = "US",
+        clock: Clock | None = None,
+        estimates_bytes: bool = True,
     ) -> None:
+        """`estimates_bytes` off: no job's bytes are estimated (faster, for a test that
+        counts none)."""
         self.project = project
+        self.estimates_bytes = estimates_bytes
         self.location = location
         self.clock = clock or Clock()
         self.counts = Counts()
@@ -357,10 +365,10 @@ class BigQueryDouble:
         """A query job: parsed as BigQuery SQL, run under BigQuery's rules; errors are raised
         by `result()`, as a real job's are."""
         job_config = job_config or bigquery.QueryJobConfig()
-        if request_bytes(query, job_config) > rules.MAX_REQUEST_BYTES:
+        if request_bytes(query, job_config) > rules.MAX_REQUEST_BYTES:  # as the client sends it
             raise rules.request_too_large()  # the API refuses the request: no job is made
         job_id = f"job_{uuid.uuid4().hex}"
-        params = {p.name: p for p in job_config.query_parameters}
+        params = dialect.parameters(job_config)
         tally = None if self._observing() else _Tally()
         if tally is not None:
             with self._lock:
@@ -457,7 +465,8 @@ class BigQueryDouble:
                 if target is not None:
                     self.counts.dml[target] += 1
                 catalog = billing.Catalog(self.project, dict(self._tables))
-            tally.estimate += billing.estimate(cur, statement, catalog)
+            if self.estimates_bytes:
+                tally.estimate += billing.estimate(cur, statement, catalog)
             tally.tables |= {dialect.table_id(t, self.project) for t in stored}
             tally.dml += target is not None
         sql = dialect.to_duckdb(statement)
@@ -580,9 +589,9 @@ def _parameter_tables(cur: duckdb.DuckDBPyConnection, params: Mapping[str, Any])
     filled from the values as the request carries them, each cast to its field's type."""
     names = set()
     for name, param in params.items():
-        if not dialect.is_struct_array(param):
+        if not isinstance(param, dialect.StructRows):
             continue
-        resource = param.to_api_repr()
+        resource = param.resource
         fields = [(f["name"], tables.DUCKDB_TYPES[f["type"]["type"]])
                   for f in resource["parameterType"]["arrayType"]["structTypes"]]  # fmt: skip
         values = [{field: item["structValues"].get(field, {}).get("value") for field, _ in fields}
@@ -597,14 +606,6 @@ def _parameter_tables(cur: duckdb.DuckDBPyConnection, params: Mapping[str, Any])
             )
         names.add(dialect.parameter_table(name))
     return frozenset(names)
-
-
-def request_bytes(query: str, job_config: bigquery.QueryJobConfig) -> int:
-    """The size of a query job's request body as the client sends it: its configuration, the
-    query text and its parameters, as JSON (rule 5 counts the parameters)."""
-    resource = job_config.to_api_repr()
-    resource["query"] = {**resource.get("query", {}), "query": query}
-    return len(json.dumps({"configuration": resource}).encode())
 
 
 def _table_id(table: Any, project: str) -> str:

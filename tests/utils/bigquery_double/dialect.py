@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlglot
@@ -132,12 +133,31 @@ def bind(statement: exp.Expression, params: Mapping[str, Any]) -> exp.Expression
     return statement.copy().transform(replace)
 
 
+@dataclass(frozen=True)
+class StructRows:
+    """An array-of-structs parameter (rows) as the request carries it: the double fills a
+    table from this resource, where the client's `query_parameters` would first rebuild every
+    row as an object, then the double turn each back into this."""
+
+    resource: dict[str, Any]
+
+
+def parameters(job_config: bigquery.QueryJobConfig) -> dict[str, Any]:
+    """A query job's parameters by name: `StructRows` for rows, the client's objects else."""
+    from google.cloud.bigquery.query import _query_param_from_api_repr
+
+    resources = job_config._properties.get("query", {}).get("queryParameters", [])
+    return {
+        resource["name"]: StructRows(resource)
+        if resource["parameterType"].get("arrayType", {}).get("type") == "STRUCT"
+        else _query_param_from_api_repr(resource)
+        for resource in resources
+    }
+
+
 def is_struct_array(param: Any) -> bool:
     """Whether `param` is an array of structs (rows, in a request)."""
-    return isinstance(param, bigquery.ArrayQueryParameter) and (
-        param.array_type == "STRUCT"
-        or isinstance(param.array_type, bigquery.StructQueryParameterType)
-    )
+    return isinstance(param, StructRows)
 
 
 def parameter_table(name: str) -> str:

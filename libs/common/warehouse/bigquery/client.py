@@ -180,8 +180,8 @@ def with_suffix(sql: str, where: Mapping[str, Any], suffix: str) -> str:
 def request_bytes(query: str, config: bigquery.QueryJobConfig) -> int:
     """About what a query job's request weighs: its configuration, query text and parameters
     as JSON (BigQuery counts the parameters in its request size limit)."""
-    resource = config.to_api_repr()
-    resource["query"] = {**resource.get("query", {}), "query": query}
+    resource = config._properties  # what to_api_repr() returns, without its deep copy
+    resource = {**resource, "query": {**resource.get("query", {}), "query": query}}
     return len(json.dumps({"configuration": resource}).encode())
 
 
