@@ -1,4 +1,5 @@
-"""Shared fixtures. The local stack is started once per session, for real, or the run fails."""
+"""Shared fixtures. The local stack is started once per session (per pytest-xdist worker that
+runs an end-to-end test), for real, or the run fails."""
 
 from __future__ import annotations
 

@@ -15,17 +15,15 @@ from libs.common.settings import WorkLedgerKind
 from libs.common.warehouse.bigquery import BigQueryWarehouse
 from libs.common.warehouse.combining import CombiningWarehouse
 from tests.utils.bigquery_double import BigQueryDouble
-from tests.utils.offline import MemoryStore, Pipeline, Published, in_order_tables, season_files
+from tests.utils.offline import Built, MemoryStore, Pipeline, Published, built
 
 DAYS = (dt.date(2024, 11, 4), dt.date(2024, 11, 5))
-
-Built = tuple[MemoryStore, list[Published], dict[str, list[str]]]
-"""Raw files, their phase-1 messages in fetch order, and every table of an in-order DuckDB run."""
 
 
 @pytest.fixture(scope="module")
 def on_duckdb() -> Built:
-    return *season_files(*DAYS), in_order_tables(*DAYS)
+    """The files, their messages, and every table of an in-order DuckDB run."""
+    return built(*DAYS)
 
 
 def on_bigquery(

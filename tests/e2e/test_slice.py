@@ -105,17 +105,27 @@ def test_scrape_writes_file_publishes_once_and_fills_all_three_layers(
     assert joined[0]["n"] == box_rows, "every player row is joined to its game"
 
 
+def demo_message(demo_day: dict[str, Any], scraper: str) -> Any:
+    """The phase-1 message of one of the demo day's runs of `scraper`."""
+    return next(m for m in demo_day["phase1"].seen if m.attributes["scraper_name"] == scraper
+                and m.attributes["execution_id"] in demo_day["ids"])  # fmt: skip
+
+
+def push_envelope(message: Any, message_id: str) -> dict[str, Any]:
+    """`message` as a push to the processors' subscription would carry it, under `message_id`."""
+    return {
+        "message": {"data": base64.b64encode(message.data).decode(), "attributes": dict(message.attributes),
+                    "messageId": message_id, "publishTime": "2025-02-20T23:00:00Z"},
+        "subscription": "projects/nba-test/subscriptions/nba-processors-sub",
+    }  # fmt: skip
+
+
 def test_same_push_message_delivered_three_times_changes_no_table(
     stack: LocalStack, demo_day: dict[str, Any]
 ) -> None:
     before = table_state(stack, DEMO_DATE)
-    message = next(m for m in demo_day["phase1"].seen if m.attributes["scraper_name"] == "bdl_box_scores"
-                   and m.attributes["execution_id"] in demo_day["ids"])  # fmt: skip
-    envelope = {
-        "message": {"data": base64.b64encode(message.data).decode(), "attributes": dict(message.attributes),
-                    "messageId": message.message_id, "publishTime": "2025-02-20T23:00:00Z"},
-        "subscription": f"projects/{stack.project}/subscriptions/nba-processors-sub",
-    }  # fmt: skip
+    message = demo_message(demo_day, "bdl_box_scores")
+    envelope = push_envelope(message, message.message_id)
     for _ in range(3):
         response = httpx.post(f"{stack.url('processors')}/process", json=envelope, timeout=30)
         assert response.status_code == 200
@@ -133,10 +143,7 @@ def test_the_same_run_republished_under_a_new_message_id_is_a_duplicate(
     stack: LocalStack, demo_day: dict[str, Any]
 ) -> None:
     before = table_state(stack, DEMO_DATE)
-    message = next(m for m in demo_day["phase1"].seen if m.attributes["scraper_name"] == "bdl_games"
-                   and m.attributes["execution_id"] in demo_day["ids"])  # fmt: skip
-    envelope = {"message": {"data": base64.b64encode(message.data).decode(), "attributes": dict(message.attributes),
-                            "message_id": f"republished-{uuid.uuid4()}"}}  # fmt: skip
+    envelope = push_envelope(demo_message(demo_day, "bdl_games"), f"republished-{uuid.uuid4()}")
     response = httpx.post(f"{stack.url('processors')}/process", json=envelope, timeout=30)
     assert response.status_code == 200
     assert response.json()["status"] == "duplicate", "the work decides, not the message id"

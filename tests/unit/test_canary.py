@@ -18,6 +18,7 @@ from nba_pipeline.canary.decision import CanarySettings, RevisionHealth, judge
 from nba_pipeline.canary.metrics import MONITORING_API, CloudMonitoring, MonitoringError
 from nba_pipeline.canary.release import CommandFailed, RealGcloud, Release, ReleaseError, main
 from nba_pipeline.deploy.settings import DeploySettings
+from tests.unit.test_deploy import ENV
 
 START = dt.datetime(2026, 12, 7, 9, tzinfo=dt.UTC)
 OLD, NEW = "nba-scrapers-00041-old", "nba-scrapers-00042-new"
@@ -32,14 +33,6 @@ DEPLOY = ["gcloud", "run", "deploy", *SCOPE, f"--image={IMAGE}", "--no-traffic",
           "--update-env-vars=SERVICE_VERSION=abc1234"]  # fmt: skip
 PROMOTE = [*TRAFFIC, "--to-tags=canary=100"]
 ROLLBACK = [*TRAFFIC, "--to-tags=previous=100"]
-ENV = {
-    "GCP_PROJECT": "nba-prod",
-    "GCP_PROJECT_NUMBER": "123456789012",
-    "GCP_REGION": "europe-west1",
-    "IMAGE_TAG": "abc1234",
-    "PUSH_SERVICE_ACCOUNT": "nba-push@nba-prod.iam.gserviceaccount.com",
-    "SCHEDULER_SERVICE_ACCOUNT": "nba-scheduler@nba-prod.iam.gserviceaccount.com",
-}
 LIMITS = CanarySettings()
 HEALTHY = RevisionHealth(requests=200, errors=1, p95_ms=320)
 BASELINE = RevisionHealth(requests=1800, errors=9, p95_ms=300)

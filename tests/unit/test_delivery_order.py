@@ -17,26 +17,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.utils.offline import (
-    MemoryStore,
-    Pipeline,
-    Published,
-    in_order_tables,
-    reprocessed,
-    season_files,
-)
+from tests.utils.offline import Built, Pipeline, Published, built, reprocessed
 
 WEEKS = (dt.date(2024, 11, 4), dt.date(2024, 11, 17))
 """Two generated weeks with a full slate of games, lines and box scores."""
 
 
-Built = tuple[MemoryStore, list[Published], dict[str, list[str]]]
-"""Raw files, their phase-1 messages in fetch order, and every table one in-order pass builds."""
-
-
 @pytest.fixture(scope="module")
 def two_weeks() -> Built:
-    return *season_files(*WEEKS), in_order_tables(*WEEKS)
+    return built(*WEEKS)
 
 
 def deliver_in_any_order(
@@ -115,7 +104,7 @@ TWO_DAYS = (dt.date(2024, 11, 12), dt.date(2024, 11, 13))
 @pytest.fixture(scope="module")
 def two_days() -> Built:
     """A small slate for many interleavings: the files, their messages, the in-order tables."""
-    return *season_files(*TWO_DAYS), in_order_tables(*TWO_DAYS)
+    return built(*TWO_DAYS)
 
 
 # An interleaving of a few dozen deliveries is a few hundred choices at its smallest, hence

@@ -272,6 +272,15 @@ def season_files(first: dt.date, last: dt.date) -> tuple[MemoryStore, list[Publi
     return store, [dataclasses.replace(m, attributes=dict(m.attributes)) for m in messages]
 
 
+Built = tuple[MemoryStore, list[Published], dict[str, list[str]]]
+"""Raw files, their phase-1 messages in fetch order, and every table one in-order pass builds."""
+
+
+def built(first: dt.date, last: dt.date) -> Built:
+    """`season_files(first, last)` and `in_order_tables(first, last)` together."""
+    return *season_files(first, last), in_order_tables(first, last)
+
+
 def in_order_tables(first: dt.date, last: dt.date) -> dict[str, list[str]]:
     """Every table (as `Pipeline.tables`) after one in-order pass of `season_files(first,
     last)`, which loads no natural key twice; computed once per session, a copy each call."""
