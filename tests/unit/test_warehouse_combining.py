@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from libs.common.warehouse.base import RebuildTarget, Row
-from libs.common.warehouse.combining import CombiningWarehouse, WriteClock
+from libs.common.warehouse.combining import CombiningWarehouse, WriteClock, merged_targets
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from libs.common.warehouse.schema import Table
 from tests.utils.tables import BOX, SCORES, TOTALS
@@ -366,3 +366,37 @@ def test_rebuilds_of_different_days_that_wait_together_share_one_call(gated: Gat
     assert gated.days_per_rebuild == [1, 2], "the two days asked for meanwhile, once each"
     found = gated.query("SELECT game_date, pts FROM {nba_analytics.totals} ORDER BY 1")
     assert [row["pts"] for row in found] == [10, 20, 30]
+
+
+def test_with_a_window_rebuilds_of_different_targets_share_one_call(gated: Gated) -> None:
+    """BigQuery: a games load asks for fewer analytics tables than a box-score load; waiting
+    together they share one `rebuild_many` of every target asked for, in dependency order,
+    and each caller gets the counts of its own targets."""
+    combining = CombiningWarehouse(gated, window_s=0.05)
+    days = [DAY + dt.timedelta(days=i) for i in range(3)]
+    for i, day in enumerate(days):
+        combining.upsert(SCORES, scores({i: 10 * (i + 1)}, day))
+    doubled = RebuildTarget(
+        dataclasses.replace(TOTALS, name="doubled"),
+        "SELECT game_date, 2 * pts FROM {nba_analytics.totals} WHERE game_date = @game_date",
+    )
+    gated.ensure_tables([doubled.table])
+    gated.hold = "rebuild"
+    calls = [
+        lambda: combining.rebuild([TOTALS_TARGET], {"game_date": days[0]}),
+        lambda: combining.rebuild([TOTALS_TARGET, doubled], {"game_date": days[1]}),
+        lambda: combining.rebuild([TOTALS_TARGET], {"game_date": days[2]}),
+    ]
+    threads, results = in_threads(calls)  # type: ignore[arg-type]
+    release_after_queueing(
+        gated,
+        threads,
+        lambda: gated.rebuild_calls == 1,
+        lambda: combining._rebuilds[("*",)].callers == 3,
+    )
+    assert results == {0: [1], 1: [1, 1], 2: [1]}, results
+    assert gated.days_per_rebuild == [1, 2], "the two asked for meanwhile: one call"
+    found = gated.query("SELECT game_date, pts FROM {nba_analytics.doubled} ORDER BY 1")
+    assert [row["pts"] for row in found] == [40, 60], "each day the call covered"
+    assert merged_targets([(TOTALS_TARGET,), (TOTALS_TARGET, doubled)]) == (TOTALS_TARGET, doubled)
+    assert merged_targets([(doubled,), (TOTALS_TARGET, doubled)]) == (TOTALS_TARGET, doubled)

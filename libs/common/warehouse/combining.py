@@ -18,9 +18,10 @@ analytics messages ask to rebuild the same tables for one game date or several. 
 There is no background thread and no timer: the caller that gets the turn does the work for
 everyone queued behind it, so with no window a lone write is applied at once. With a window
 (the backend's `combine_window_s`, BigQuery's 0.25 s) the caller first waits out the window
-opened by the oldest write queued, and upserts into every table share one queue, so the loads
-of different raw tables that arrive together go in one `upsert_tables` script job
-(docs/bigquery.md, rule 5).
+opened by the oldest write queued, upserts into every table share one queue, so the loads
+of different raw tables that arrive together go in one `upsert_tables` script job, and
+rebuilds of different targets share one too: every target asked for, merged in dependency
+order, for every partition asked for, in one `rebuild_many` (docs/bigquery.md, rule 5).
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ class _Upsert:
 
 @dataclass(eq=False)
 class _Rebuild:
-    """One caller's request: its partition, and what the rebuild that covered it wrote."""
+    """One caller's request: its targets and partition, and what the rebuild that covered it
+    wrote to each of its targets."""
 
+    targets: tuple[RebuildTarget, ...]
     where: tuple[tuple[str, Any], ...]
     queued_at: float
     done: bool = False
@@ -73,6 +76,7 @@ class _Running:
 
     began: int
     """The write clock when it began."""
+    targets: tuple[RebuildTarget, ...]
     wheres: list[tuple[tuple[str, Any], ...]]
     requests: list[_Rebuild]
     """Every request it answers: the ones it took, and those that joined it (`sees_every_write`)."""
@@ -80,7 +84,8 @@ class _Running:
 
 @dataclass(eq=False)
 class _Rebuilds:
-    """The rebuilds of one list of targets: whose turn it is, who waits, what runs."""
+    """The rebuilds of one list of targets (with a window: of any): whose turn it is, who
+    waits, what runs."""
 
     turn: threading.Lock = field(default_factory=threading.Lock)
     pending: list[_Rebuild] = field(default_factory=list)
@@ -144,6 +149,29 @@ def tables_read(targets: tuple[RebuildTarget, ...]) -> frozenset[str]:
     return frozenset(named - {t.table.fqn for t in targets})
 
 
+def merged_targets(lists: Sequence[tuple[RebuildTarget, ...]]) -> tuple[RebuildTarget, ...]:
+    """Every target of several requests once, in an order that keeps each list's own (each
+    lists its targets in dependency order, so the merge does too)."""
+    remaining = [list(targets) for targets in lists]
+    order: list[RebuildTarget] = []
+    while any(remaining):
+        head = next(
+            (
+                targets[0]
+                for targets in remaining
+                if targets and not any(targets[0] in other[1:] for other in remaining)
+            ),
+            None,
+        )
+        if head is None:
+            raise ValueError("rebuild targets asked for in conflicting orders")
+        order.append(head)
+        for targets in remaining:
+            if targets and targets[0] == head:
+                targets.pop(0)
+    return tuple(order)
+
+
 def natural_keys(table: Table, rows: Sequence[Row]) -> frozenset[tuple[Any, ...]]:
     """The natural-key values of `rows`, to tell whether two batches touch the same rows."""
     return frozenset(tuple(row.get(k) for k in table.natural_key) for row in rows)
@@ -171,7 +199,7 @@ class CombiningWarehouse:
         self._guard = threading.Lock()
         self._queues: dict[str, list[_Upsert]] = defaultdict(list)
         self._turns: dict[str, threading.Lock] = defaultdict(threading.Lock)
-        self._rebuilds: dict[tuple[RebuildTarget, ...], _Rebuilds] = {}
+        self._rebuilds: dict[tuple[object, ...], _Rebuilds] = {}
 
     def _linger(self, queued_at: float) -> None:
         """Wait out the window opened by the oldest write waiting for this turn."""
@@ -269,10 +297,11 @@ class CombiningWarehouse:
         return counts
 
     def rebuild(self, targets: Sequence[RebuildTarget], where: Mapping[str, Any]) -> list[int]:
-        """Shared with the requests for the same targets in the same order: of any partition
-        when they wait together (one `rebuild_many`), or answered by the running one."""
-        key = tuple(targets)
-        mine = _Rebuild(tuple(sorted(where.items())), time.monotonic())
+        """Shared with the requests for the same targets in the same order (with a window: for
+        any targets) of any partition when they wait together (one `rebuild_many`), or
+        answered by the running one."""
+        mine = _Rebuild(tuple(targets), tuple(sorted(where.items())), time.monotonic())
+        key: tuple[object, ...] = ("*",) if self.window_s > 0 else mine.targets
         with self._guard:
             state = self._rebuilds.setdefault(key, _Rebuilds())
             state.callers += 1
@@ -280,8 +309,9 @@ class CombiningWarehouse:
             if (
                 self.sees_every_write
                 and running is not None
+                and running.targets == mine.targets
                 and mine.where in running.wheres
-                and self._clock.unchanged_since(tables_read(key), where, running.began)
+                and self._clock.unchanged_since(tables_read(mine.targets), where, running.began)
             ):
                 running.requests.append(mine)
             else:
@@ -290,7 +320,7 @@ class CombiningWarehouse:
             with state.turn:
                 while not mine.done:
                     self._linger(state.pending[0].queued_at)
-                    self._rebuild_next(key, state)
+                    self._rebuild_next(state)
         finally:
             with self._guard:
                 state.callers -= 1
@@ -300,15 +330,18 @@ class CombiningWarehouse:
             raise mine.error
         return mine.written
 
-    def _rebuild_next(self, targets: tuple[RebuildTarget, ...], state: _Rebuilds) -> None:
-        """Rebuild every partition asked for so far (up to `MAX_COMBINED_PARTITIONS`) in one
-        call; if it fails as a whole, each partition on its own."""
+    def _rebuild_next(self, state: _Rebuilds) -> None:
+        """Rebuild every target and partition asked for so far (up to
+        `MAX_COMBINED_PARTITIONS`) in one call; if it fails as a whole, each partition on its
+        own. Every partition gets every target asked for: more work than each request needs,
+        still one job, and a rebuild gives the same rows whoever asks."""
         with self._guard:
             wheres = list(dict.fromkeys(request.where for request in state.pending))
             wheres = wheres[:MAX_COMBINED_PARTITIONS]
             taken = [request for request in state.pending if request.where in wheres]
             state.pending = [request for request in state.pending if request.where not in wheres]
-            running = state.running = _Running(self._clock.now(), wheres, taken)
+            targets = merged_targets([request.targets for request in taken])
+            running = state.running = _Running(self._clock.now(), targets, wheres, taken)
         written: dict[tuple[tuple[str, Any], ...], list[int] | BaseException] = {}
         try:
             results = self.inner.rebuild_many(targets, [dict(where) for where in wheres])
@@ -336,7 +369,7 @@ class CombiningWarehouse:
                 if isinstance(result, BaseException):
                     request.error = result
                 else:
-                    request.written = result
+                    request.written = [result[targets.index(t)] for t in request.targets]
                 request.done = True
             state.running = None
 
