@@ -400,3 +400,33 @@ def test_with_a_window_rebuilds_of_different_targets_share_one_call(gated: Gated
     assert [row["pts"] for row in found] == [40, 60], "each day the call covered"
     assert merged_targets([(TOTALS_TARGET,), (TOTALS_TARGET, doubled)]) == (TOTALS_TARGET, doubled)
     assert merged_targets([(doubled,), (TOTALS_TARGET, doubled)]) == (TOTALS_TARGET, doubled)
+
+
+def test_a_combined_rebuild_that_fails_leaves_only_the_request_that_broke_it_failing(
+    gated: Gated,
+) -> None:
+    """One request's table cannot be built: the combined call fails, each request is then
+    rebuilt alone, and only the one that asked for that table gets the error."""
+    combining = CombiningWarehouse(gated, window_s=0.05)
+    combining.upsert(SCORES, scores({1: 10}))
+    broken = RebuildTarget(
+        dataclasses.replace(TOTALS, name="broken"),
+        "SELECT game_date, no_such_column FROM {nba_analytics.totals} WHERE game_date = @game_date",
+    )
+    gated.ensure_tables([broken.table])
+    gated.hold = "rebuild"
+    threads, results = in_threads([
+        lambda: combining.rebuild([TOTALS_TARGET], {"game_date": DAY + dt.timedelta(days=1)}),
+        lambda: combining.rebuild([TOTALS_TARGET, broken], {"game_date": DAY}),
+        lambda: combining.rebuild([TOTALS_TARGET], {"game_date": DAY}),
+    ])  # fmt: skip
+    release_after_queueing(
+        gated,
+        threads,
+        lambda: gated.rebuild_calls == 1,
+        lambda: combining._rebuilds[("*",)].callers == 3,
+    )
+    assert results[0] == [0] and results[2] == [1], results
+    assert isinstance(results[1], Exception) and "no_such_column" in str(results[1])
+    found = gated.query("SELECT game_date, pts FROM {nba_analytics.totals} ORDER BY 1")
+    assert [row["pts"] for row in found] == [10]

@@ -70,14 +70,18 @@ class _Rebuild:
     error: BaseException | None = None
 
 
+Asked = tuple[tuple[tuple[str, Any], ...], tuple[RebuildTarget, ...]]
+"""What one rebuild request asks for: its partition and its targets."""
+
+
 @dataclass(eq=False)
 class _Running:
-    """The rebuild being run for one list of targets."""
+    """The rebuild being run: one call for every request it took."""
 
     began: int
     """The write clock when it began."""
-    targets: tuple[RebuildTarget, ...]
-    wheres: list[tuple[tuple[str, Any], ...]]
+    asked: list[Asked]
+    """Each partition and list of targets it rebuilds for a request."""
     requests: list[_Rebuild]
     """Every request it answers: the ones it took, and those that joined it (`sees_every_write`)."""
 
@@ -309,8 +313,7 @@ class CombiningWarehouse:
             if (
                 self.sees_every_write
                 and running is not None
-                and running.targets == mine.targets
-                and mine.where in running.wheres
+                and (mine.where, mine.targets) in running.asked
                 and self._clock.unchanged_since(tables_read(mine.targets), where, running.began)
             ):
                 running.requests.append(mine)
@@ -341,35 +344,38 @@ class CombiningWarehouse:
             taken = [request for request in state.pending if request.where in wheres]
             state.pending = [request for request in state.pending if request.where not in wheres]
             targets = merged_targets([request.targets for request in taken])
-            running = state.running = _Running(self._clock.now(), targets, wheres, taken)
-        written: dict[tuple[tuple[str, Any], ...], list[int] | BaseException] = {}
+            asked = list(dict.fromkeys((request.where, request.targets) for request in taken))
+            running = state.running = _Running(self._clock.now(), asked, taken)
+        written: dict[Asked, list[int] | BaseException] = {}
         try:
             results = self.inner.rebuild_many(targets, [dict(where) for where in wheres])
-            written.update(zip(wheres, results, strict=True))
+            by_where = dict(zip(wheres, results, strict=True))
+            for where, own in asked:
+                written[(where, own)] = [by_where[where][targets.index(t)] for t in own]
         except Exception as exc:
-            if len(wheres) == 1:
-                written[wheres[0]] = exc
+            if len(asked) == 1:
+                written[asked[0]] = exc
             else:
                 log.warning(
-                    "combined rebuild failed; rebuilding its partitions one by one",
-                    extra={"fields": {"partitions": len(wheres), "error": str(exc)}},
+                    "combined rebuild failed; rebuilding what each request asked for alone",
+                    extra={"fields": {"requests": len(asked), "error": str(exc)}},
                 )
-                for where in wheres:
+                for where, own in asked:
                     try:
-                        written[where] = self.inner.rebuild(targets, dict(where))
-                    except Exception as own:
-                        written[where] = own
-        for where, result in written.items():
+                        written[(where, own)] = self.inner.rebuild(own, dict(where))
+                    except Exception as error:
+                        written[(where, own)] = error
+        for (where, own), result in written.items():
             if not isinstance(result, BaseException):
-                for target in targets:  # onwards wrote later partitions too: count it as all
+                for target in own:  # onwards wrote later partitions too: count it as all
                     self._wrote(target.table, [{} if target.onwards else dict(where)])
         with self._guard:
             for request in running.requests:
-                result = written[request.where]
+                result = written[(request.where, request.targets)]
                 if isinstance(result, BaseException):
                     request.error = result
                 else:
-                    request.written = [result[targets.index(t)] for t in request.targets]
+                    request.written = result
                 request.done = True
             state.running = None
 

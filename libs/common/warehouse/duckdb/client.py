@@ -381,8 +381,9 @@ class DuckDBWarehouse:
         prepared: dict[str, str] = self._local.__dict__.setdefault("prepared", {})
         name = prepared.get(sql)
         if name is None:
-            name = prepared[sql] = f"prepared_{len(prepared)}"
+            name = f"prepared_{len(prepared)}"
             cur.execute(f"PREPARE {name} AS {sql}")
+            prepared[sql] = name  # only once prepared: a failed PREPARE is tried again next time
         arguments = ", ".join(f"{key} := {_literal(value)}" for key, value in params.items())
         return cur.execute(f"EXECUTE {name}({arguments})")
 
