@@ -377,7 +377,7 @@ def test_with_a_window_rebuilds_of_different_targets_share_one_call(gated: Gated
     for i, day in enumerate(days):
         combining.upsert(SCORES, scores({i: 10 * (i + 1)}, day))
     doubled = RebuildTarget(
-        dataclasses.replace(TOTALS, name="doubled"),
+        dataclasses.replace(TOTALS, name="doubled", partition_column="game_date"),
         "SELECT game_date, 2 * pts FROM {nba_analytics.totals} WHERE game_date = @game_date",
     )
     gated.ensure_tables([doubled.table])
@@ -398,6 +398,9 @@ def test_with_a_window_rebuilds_of_different_targets_share_one_call(gated: Gated
     assert gated.days_per_rebuild == [1, 2], "the two asked for meanwhile: one call"
     found = gated.query("SELECT game_date, pts FROM {nba_analytics.doubled} ORDER BY 1")
     assert [row["pts"] for row in found] == [40, 60], "each day the call covered"
+    assert not combining._clock.unchanged_since(
+        {"nba_analytics.doubled"}, {"game_date": days[2]}, 0
+    ), "the write clock counts the table a request did not ask for but the call wrote"
     assert merged_targets([(TOTALS_TARGET,), (TOTALS_TARGET, doubled)]) == (TOTALS_TARGET, doubled)
     assert merged_targets([(doubled,), (TOTALS_TARGET, doubled)]) == (TOTALS_TARGET, doubled)
 

@@ -335,9 +335,10 @@ class CombiningWarehouse:
 
     def _rebuild_next(self, state: _Rebuilds) -> None:
         """Rebuild every target and partition asked for so far (up to
-        `MAX_COMBINED_PARTITIONS`) in one call; if it fails as a whole, each partition on its
-        own. Every partition gets every target asked for: more work than each request needs,
-        still one job, and a rebuild gives the same rows whoever asks."""
+        `MAX_COMBINED_PARTITIONS`) in one call; if it fails as a whole, what each request asked
+        for on its own, so only a request whose own rebuild fails gets an error. Every
+        partition gets every target asked for: more work than each request needs, still one
+        job, and a rebuild gives the same rows whoever asks."""
         with self._guard:
             wheres = list(dict.fromkeys(request.where for request in state.pending))
             wheres = wheres[:MAX_COMBINED_PARTITIONS]
@@ -347,11 +348,13 @@ class CombiningWarehouse:
             asked = list(dict.fromkeys((request.where, request.targets) for request in taken))
             running = state.running = _Running(self._clock.now(), asked, taken)
         written: dict[Asked, list[int] | BaseException] = {}
+        rebuilt: list[Asked] = []  # for the write clock: a combined call wrote every target
         try:
             results = self.inner.rebuild_many(targets, [dict(where) for where in wheres])
             by_where = dict(zip(wheres, results, strict=True))
             for where, own in asked:
                 written[(where, own)] = [by_where[where][targets.index(t)] for t in own]
+            rebuilt = [(where, targets) for where in wheres]
         except Exception as exc:
             if len(asked) == 1:
                 written[asked[0]] = exc
@@ -365,10 +368,10 @@ class CombiningWarehouse:
                         written[(where, own)] = self.inner.rebuild(own, dict(where))
                     except Exception as error:
                         written[(where, own)] = error
-        for (where, own), result in written.items():
-            if not isinstance(result, BaseException):
-                for target in own:  # onwards wrote later partitions too: count it as all
-                    self._wrote(target.table, [{} if target.onwards else dict(where)])
+            rebuilt = [key for key, result in written.items() if isinstance(result, list)]
+        for where, done in rebuilt:
+            for target in done:  # onwards wrote later partitions too: count it as all
+                self._wrote(target.table, [{} if target.onwards else dict(where)])
         with self._guard:
             for request in running.requests:
                 result = written[(request.where, request.targets)]

@@ -121,7 +121,7 @@ def bind(statement: exp.Expression, params: Mapping[str, Any]) -> exp.Expression
         if isinstance(node, exp.Unnest) and len(node.expressions) == 1:
             unnested = node.expressions[0]
             param = params.get(unnested.name) if isinstance(unnested, exp.Parameter) else None
-            if is_struct_array(param):
+            if isinstance(param, StructRows):
                 table = exp.to_identifier(parameter_table(unnested.name))
                 return exp.Table(this=table, alias=node.args.get("alias"))
         if not isinstance(node, exp.Parameter):
@@ -155,11 +155,6 @@ def parameters(job_config: bigquery.QueryJobConfig) -> dict[str, Any]:
     }
 
 
-def is_struct_array(param: Any) -> bool:
-    """Whether `param` is an array of structs (rows, in a request)."""
-    return isinstance(param, StructRows)
-
-
 def parameter_table(name: str) -> str:
     """The table holding the rows of the array-of-structs parameter `name` while a job runs."""
     return f"__param_{name}"
@@ -167,6 +162,8 @@ def parameter_table(name: str) -> str:
 
 def value_of(param: Any) -> exp.Expression:
     """A query parameter as a literal: a scalar, a struct of scalars, an array of scalars."""
+    if isinstance(param, StructRows):
+        raise NotImplementedError("the BigQuery double unnests arrays of structs only")
     if isinstance(param, bigquery.ScalarQueryParameter):
         return literal(param.type_, param.value)
     if isinstance(param, bigquery.StructQueryParameter):
@@ -178,8 +175,6 @@ def value_of(param: Any) -> exp.Expression:
             fields.append(exp.PropertyEQ(this=exp.to_identifier(name), expression=value))
         return exp.Struct(expressions=fields)
     if isinstance(param, bigquery.ArrayQueryParameter) and isinstance(param.array_type, str):
-        if is_struct_array(param):
-            raise NotImplementedError("the BigQuery double unnests arrays of structs only")
         array = exp.Array(expressions=[literal(param.array_type, v) for v in param.values])
         return exp.cast(array, exp.DataType.build(f"ARRAY<{param.array_type}>", dialect="bigquery"))
     raise NotImplementedError(f"the BigQuery double binds no {type(param).__name__}")
