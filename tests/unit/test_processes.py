@@ -125,12 +125,17 @@ def test_a_process_whose_first_thread_exited_still_runs_until_its_last_thread_do
     """How a JVM or a Go program exits: /proc shows its first thread as a zombie with no
     command line while other threads still hold its pid and sockets."""
     code = (
-        "import ctypes, threading, time; threading.Thread(target=time.sleep, args=(60,)).start();"
-        "time.sleep(0.2); ctypes.CDLL(None).pthread_exit(None)"
+        "import ctypes, sys, threading, time; threading.Thread(target=time.sleep, args=(60,)).start();"
+        "sys.stdin.readline(); ctypes.CDLL(None).pthread_exit(None)"
     )
-    process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, start_new_session=True
+    )
     record = ChildRecord.of("exiting", process.pid, 0)
     assert record is not None
+    assert process.stdin is not None
+    process.stdin.write(b"exit your first thread\n")
+    process.stdin.close()
     stat = Path(f"/proc/{process.pid}/stat")
     deadline = time.monotonic() + 10
     while " Z " not in stat.read_text() and time.monotonic() < deadline:
