@@ -24,6 +24,7 @@ from libs.common.sources.registry import get_source
 from nba_pipeline.deploy.cli import deploy
 from nba_pipeline.dlq.cli import dlq_app
 from nba_pipeline.export import export
+from nba_pipeline.gaps import gaps_app
 from nba_pipeline.infra import infra_app
 from nba_pipeline.players import players_app
 
@@ -38,6 +39,7 @@ app = typer.Typer(
 app.add_typer(infra_app, name="infra")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(players_app, name="players")
+app.add_typer(gaps_app, name="gaps")
 app.command()(deploy)
 app.command()(export)
 console = Console(stderr=True)

@@ -144,6 +144,19 @@ class PipelineClient:
         response.raise_for_status()
         return list(response.json()["names"])
 
+    def gaps(self, include_closed: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+        """Failed scrapes (gaps), the last failed first; open ones unless `include_closed`."""
+        params = {"include_closed": include_closed, "limit": limit}
+        response = self.http.get("/admin/gaps", params=params)
+        response.raise_for_status()
+        return list(response.json()["gaps"])
+
+    def dismiss_gap(self, failure_id: str, reason: str) -> dict[str, Any]:
+        """Close a gap no run can fill: `{"gap": ..., "cleared_alerts": [...]}`."""
+        response = self.http.post(f"/admin/gaps/{failure_id}/dismiss", json={"reason": reason})
+        response.raise_for_status()
+        return dict(response.json())
+
     def executions(self, **filters: Any) -> list[dict[str, Any]]:
         """Every run matching the filters of `/admin/recent-executions` (all pages)."""
         found: list[dict[str, Any]] = []

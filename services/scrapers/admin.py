@@ -1,6 +1,7 @@
-"""Read-only views of runs and loads, served by the process that owns the warehouse.
+"""Operators' views of runs, loads and gaps, and their few actions (dismiss a gap, close a
+circuit), served by the process that owns the warehouse.
 
-Locally DuckDB admits one process per file, so the CLI (backfill, status) reads through
+Locally DuckDB admits one process per file, so the CLI (backfill, gaps, players) goes through
 these endpoints instead of opening the file; in production they read BigQuery the same way.
 """
 
@@ -14,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from libs.common.analytics import (
     ANALYTICS_TABLES,
@@ -28,7 +30,9 @@ from libs.common.messages import ExecutionId, GameDate
 from libs.common.players import unmatched_names
 from libs.common.sources.registry import SOURCES
 from libs.common.warehouse import TableNotFoundError
+from services.scrapers.backfill_gaps import reconcile_gap_alerts
 from services.scrapers.deps import RunnerDep
+from services.scrapers.failures import dismissed, gap_by_id, recent_gaps, save_gap
 
 EXECUTION_COLUMNS = (
     "execution_id, scraper_name, workflow, status, game_date, params, gcs_path, record_count, "
@@ -82,8 +86,8 @@ def tables_with_game_date() -> list[str]:
 
 router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_identity)])
 """`/executions/{id}`, `/admin/recent-executions`, `/admin/pipeline-progress`,
-`/admin/table-counts`, `/admin/players/unmatched`, `/admin/export`,
-`/admin/circuit-breakers/reset`."""
+`/admin/table-counts`, `/admin/players/unmatched`, `/admin/export`, `/admin/gaps`,
+`/admin/gaps/{failure_id}/dismiss`, `/admin/circuit-breakers/reset`."""
 
 
 @router.get(
@@ -235,3 +239,56 @@ class ResetRequest(BaseModel):
 )
 def reset_breakers(body: ResetRequest, runner: RunnerDep) -> dict[str, list[str]]:
     return {"closed": runner.breakers.reset(body.provider, body.host)}
+
+
+@router.get("/admin/gaps", summary="Failed scrapes (gaps), the last failed first")
+def gaps(
+    warehouse: WarehouseDep,
+    include_closed: Annotated[
+        bool, Query(description="also gaps closed by data or dismissed by an operator")
+    ] = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    return {"gaps": recent_gaps(warehouse, include_closed, limit)}
+
+
+class DismissGapRequest(BaseModel):
+    """Why no run will ever fill the gap; it is kept on the gap."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "game postponed: no box score will exist"}]},
+    )
+    reason: str = Field(min_length=3, max_length=500)
+
+
+@router.post(
+    "/admin/gaps/{failure_id}/dismiss",
+    summary="Close a gap no run can fill; the backfiller stops re-running it, its alert clears",
+    responses={
+        404: {"description": "no gap has this failure_id"},
+        409: {"description": "data has closed the gap already"},
+    },
+)
+async def dismiss_gap(
+    failure_id: uuid.UUID, body: DismissGapRequest, runner: RunnerDep
+) -> dict[str, Any]:
+    """Dismissing a dismissed gap again changes nothing (its first reason stays): safe to
+    repeat. A later failure of the same scrape opens a new gap."""
+    warehouse = runner.clients.warehouse
+    gap = await run_in_threadpool(gap_by_id, warehouse, str(failure_id))
+    if gap is None:
+        raise HTTPException(
+            404, f"no gap has failure_id '{failure_id}'; GET /admin/gaps lists the open ones"
+        )
+    if gap["backfilled"]:
+        raise HTTPException(
+            409,
+            f"gap '{failure_id}' was closed by data at {gap['backfilled_at']} (run "
+            f"{gap['backfill_execution_id']}); there is nothing to dismiss",
+        )
+    if gap["dismissed_at"] is None:
+        gap = dismissed(gap, body.reason, runner.clock.now())
+        await run_in_threadpool(save_gap, warehouse, runner.gaps, gap)
+    _, cleared = await reconcile_gap_alerts(runner)
+    return {"gap": gap, "cleared_alerts": cleared}

@@ -98,7 +98,7 @@ async def backfill_gaps(runner: ScrapeRunner, budget: int) -> BackfillReport:
     run is another scrape, so its outcome is recorded on the gap here. Two gaps that need the
     same run (a live gap and its counterpart's own gap) share one.
     """
-    warehouse, clock, settings = runner.clients.warehouse, runner.clock, runner.settings
+    warehouse, clock = runner.clients.warehouse, runner.clock
     today = clock.eastern().date()
     gaps = await run_in_threadpool(all_open_gaps, warehouse)
     runner.gaps.reload(gaps)
@@ -132,9 +132,17 @@ async def backfill_gaps(runner: ScrapeRunner, budget: int) -> BackfillReport:
         log.warning(
             "gaps no run can fill stay open", extra={"fields": {"gaps": report.unrecoverable}}
         )
-    gaps = await run_in_threadpool(all_open_gaps, warehouse)
+    report.alerts, report.cleared_alerts = await reconcile_gap_alerts(runner)
+    return report
+
+
+async def reconcile_gap_alerts(runner: ScrapeRunner) -> tuple[list[dict[str, Any]], list[str]]:
+    """Read every open gap, then send the gap alerts that now hold and clear those that no
+    longer do: (sent, cleared)."""
+    settings = runner.settings
+    gaps = await run_in_threadpool(all_open_gaps, runner.clients.warehouse)
     runner.gaps.reload(gaps)
+    today = runner.clock.eastern().date()
     holding = gap_conditions(gaps, today, settings.gap_alert_days, settings.gap_alert_window_days)
     reconciled = await run_in_threadpool(runner.alerts.reconcile, GAPS, holding)
-    report.alerts, report.cleared_alerts = reconciled.sent, reconciled.cleared
-    return report
+    return reconciled.sent, reconciled.cleared

@@ -24,6 +24,7 @@ from libs.common.sources.upstreams import UPSTREAMS
 from libs.common.warehouse.base import TableNotFoundError, Warehouse
 from services.scrapers.dead_letters import DeadLetterCounter, dead_letter_depths
 from services.scrapers.deps import ClockDep, DeadLettersDep
+from services.scrapers.failures import OPEN
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def collect(
     """Everything the page shows, from the warehouse and the DLQ subscriptions."""
     gaps = warehouse.query(
         "SELECT scraper_name, count(*) AS n FROM {nba_orchestration.scraper_failures} "
-        "WHERE NOT backfilled GROUP BY scraper_name"
+        f"WHERE {OPEN} GROUP BY scraper_name"
     )
     loaded = query_processed(
         warehouse,

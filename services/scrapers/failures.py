@@ -21,6 +21,10 @@ NO_DATA = "NoData"
 live-only upstream asked about a past date, or one not yet published, also answers nothing."""
 
 
+OPEN = "NOT backfilled AND dismissed_at IS NULL"
+"""The condition of an open gap: closed by data (backfilled) or by an operator (dismissed)."""
+
+
 def params_key(params: dict[str, Any]) -> str:
     """Canonical text of a run's params: the same scrape always has the same key."""
     return json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
@@ -39,7 +43,7 @@ def open_gap(warehouse: Warehouse, scraper_name: str, key: str) -> dict[str, Any
     """The open gap of this scrape, if any."""
     rows = warehouse.query(
         "SELECT * FROM {nba_orchestration.scraper_failures} "
-        "WHERE scraper_name = @s AND params_key = @k AND NOT backfilled",
+        f"WHERE scraper_name = @s AND params_key = @k AND {OPEN}",
         {"s": scraper_name, "k": key},
     )
     return _decoded(rows)[0] if rows else None
@@ -49,7 +53,7 @@ def all_open_gaps(warehouse: Warehouse) -> list[dict[str, Any]]:
     """Every open gap, oldest first: what the backfiller plans from and the gap alert counts."""
     return _decoded(
         warehouse.query(
-            "SELECT * FROM {nba_orchestration.scraper_failures} WHERE NOT backfilled "
+            f"SELECT * FROM {{nba_orchestration.scraper_failures}} WHERE {OPEN} "
             "ORDER BY first_failed_at, failure_id"
         )
     )
@@ -92,7 +96,7 @@ class OpenGaps:
             if self._read_at is None or not dt.timedelta(0) <= now - self._read_at < self.max_age:
                 rows = self.warehouse.query(
                     "SELECT scraper_name, params_key FROM {nba_orchestration.scraper_failures} "
-                    "WHERE NOT backfilled"
+                    f"WHERE {OPEN}"
                 )
                 self._keys = {(row["scraper_name"], row["params_key"]) for row in rows}
                 self._read_at = now
@@ -102,6 +106,32 @@ class OpenGaps:
         """Record this process's own write of a gap."""
         with self._lock:
             (self._keys.add if is_open else self._keys.discard)((scraper_name, key))
+
+
+def gap_by_id(warehouse: Warehouse, failure_id: str) -> dict[str, Any] | None:
+    """One gap, open or closed."""
+    rows = warehouse.query(
+        "SELECT * FROM {nba_orchestration.scraper_failures} WHERE failure_id = @id",
+        {"id": failure_id},
+    )
+    return _decoded(rows)[0] if rows else None
+
+
+def recent_gaps(warehouse: Warehouse, include_closed: bool, limit: int) -> list[dict[str, Any]]:
+    """The newest gaps first (by last failure), open ones only unless `include_closed`."""
+    where = "" if include_closed else f"WHERE {OPEN} "
+    return _decoded(
+        warehouse.query(
+            f"SELECT * FROM {{nba_orchestration.scraper_failures}} {where}"
+            f"ORDER BY coalesce(last_failed_at, first_failed_at) DESC, failure_id LIMIT {int(limit)}"
+        )
+    )
+
+
+def dismissed(gap: dict[str, Any], reason: str, now: dt.datetime) -> dict[str, Any]:
+    """The gap closed by an operator: no run will be asked to fill it again, and the data it
+    lacks stays lacking (`backfilled` stays false, so no report counts it as filled)."""
+    return gap | {"dismissed_at": now, "dismissed_reason": reason}
 
 
 def after_run(
@@ -124,16 +154,20 @@ def after_run(
                   "last_execution_id": message.execution_id, "attempts": int(gap["attempts"]) + 1}  # fmt: skip
 
 
+def is_open(gap: dict[str, Any]) -> bool:
+    """Whether neither data nor an operator has closed the gap (the row form of OPEN)."""
+    return not gap["backfilled"] and gap.get("dismissed_at") is None
+
+
 def save_gap(warehouse: Warehouse, gaps: OpenGaps, row: dict[str, Any]) -> None:
     """Write a gap and keep this instance's view of open gaps current."""
     warehouse.upsert(SCRAPER_FAILURES, [row])
-    gaps.mark(row["scraper_name"], row["params_key"], not row["backfilled"])
-    if row["backfilled"]:
-        log.info(
-            "gap closed",
-            extra={"fields": {"failure_id": row["failure_id"], "scraper_name": row["scraper_name"],
-                              "backfill_execution_id": row["backfill_execution_id"]}},
-        )  # fmt: skip
+    gaps.mark(row["scraper_name"], row["params_key"], is_open(row))
+    if is_open(row):
+        return
+    by = "backfill_execution_id" if row["backfilled"] else "dismissed_reason"
+    log.info("gap closed", extra={"fields": {"failure_id": row["failure_id"],
+                                             "scraper_name": row["scraper_name"], by: row[by]}})  # fmt: skip
 
 
 def track_run(

@@ -117,10 +117,18 @@ SCRAPER_FAILURES = Table(
             description="why no re-run can fill it (a live-only upstream, no historical "
             "counterpart, a date gone by); it stays open and the backfiller skips it",
         ),
+        col(
+            "dismissed_at",
+            "TIMESTAMP",
+            description="closed by an operator (`nba-pipeline gaps dismiss`), not by data: "
+            "no run is expected to fill it (a postponed game, a scrape no upstream can answer)",
+        ),
+        col("dismissed_reason", "STRING", description="why the operator closed it"),
     ),
     natural_key=("failure_id",),
     description="Failed scrapes (gaps), open until a re-run of the same scraper and params (or "
-    "its historical counterpart) loads data; a run with no data does not close one.",
+    "its historical counterpart) loads data, or an operator dismisses it; a run with no data "
+    "does not close one.",
 )
 
 ALERTS = Table(

@@ -273,3 +273,58 @@ def test_another_instances_gap_is_seen_once_the_view_is_older_than_its_max_age()
         scrapers.clock.advance(dt.timedelta(seconds=300))
         scrapers.scrape()
         assert gaps(scrapers)["elsewhere"]["backfilled"]
+
+
+def dismiss(scrapers: Scrapers, failure_id: str, reason: str = "game postponed") -> httpx.Response:
+    return scrapers.http.post(f"/admin/gaps/{failure_id}/dismiss", json={"reason": reason})
+
+
+def test_a_dismissed_gap_is_no_longer_re_run_or_alerted_and_a_new_failure_opens_another() -> None:
+    days = [dt.date(2025, 2, d) for d in (14, 16, 18)]
+    with webhook_receiver() as (url, hooks), scrapers_app(slack_webhook_url=url) as scrapers:
+        scrapers.clock.set(eastern(days[-1] + dt.timedelta(days=1), 9))
+        scrapers.upstream.mock(return_value=httpx.Response(404, json={"error": "not found"}))
+        postponed, *others = [scrape(scrapers, day) for day in days]
+        assert backfill(scrapers)["alerts"] != [], "3 gap days of 7"
+        calls = scrapers.upstream.call_count
+
+        answer = dismiss(scrapers, postponed)
+        assert answer.status_code == 200
+        assert answer.json()["cleared_alerts"] == ["gaps:bdl_games"], "2 gap days: it clears now"
+        report = backfill(scrapers)
+        assert report["attempted"] == 2 and scrapers.upstream.call_count == calls + 2, (
+            "only the two open gaps are re-run"
+        )
+        listed = scrapers.http.get("/admin/gaps").json()["gaps"]
+        assert sorted(gap["failure_id"] for gap in listed) == sorted(others)
+
+        again = dismiss(scrapers, postponed, "another reason")
+        assert (
+            again.status_code == 200 and again.json()["gap"]["dismissed_reason"] == "game postponed"
+        )
+        gap = gaps(scrapers)[postponed]
+        assert not gap["backfilled"] and gap["dismissed_reason"] == "game postponed"
+        everything = scrapers.http.get("/admin/gaps", params={"include_closed": True}).json()
+        assert len(everything["gaps"]) == 3
+
+        refailed = scrape(scrapers, days[0])
+        assert refailed != postponed and not gaps(scrapers)[refailed]["dismissed_at"], (
+            "a later failure of the dismissed scrape is a new gap"
+        )
+        assert len(gap_alerts(hooks)) == 1
+
+
+def test_dismissing_names_what_is_wrong_with_the_request() -> None:
+    with scrapers_app() as scrapers:
+        scrapers.upstream.mock(return_value=httpx.Response(404, json={"error": "not found"}))
+        failed = scrape(scrapers, DAY)
+        unknown = dismiss(scrapers, "6f0c5c43-2f1b-4a4c-9d43-7a2f0f3b8e11")
+        assert unknown.status_code == 404 and "6f0c5c43" in unknown.json()["detail"]
+        short = dismiss(scrapers, failed, "")
+        assert short.status_code == 422 and short.json()["detail"][0]["loc"] == ["body", "reason"]
+
+        scrapers.upstream.mock(return_value=httpx.Response(200, json=GAMES))
+        scrape(scrapers, DAY)
+        filled = dismiss(scrapers, failed)
+        assert filled.status_code == 409 and "closed by data" in filled.json()["detail"]
+        assert gaps(scrapers)[failed]["dismissed_at"] is None

@@ -99,7 +99,13 @@ def drive_services(w: Recording) -> None:
               "execution_id": RUN_ID, "source_file": "gs://b/s.json", "loaded_at": NOW}  # fmt: skip
     w.upsert(get_source("nbac_schedule").table, [tipoff])  # so the props are looked up too
     observe_games_without_lines(warehouse, NOW, dt.timedelta(minutes=30))
+    gap = {"failure_id": RUN_ID, "scraper_name": "bdl_games", "params": {}, "params_key": "{}",
+           "first_failed_at": NOW, "attempts": 1, "backfilled": False}  # fmt: skip
+    failures.save_gap(warehouse, failures.OpenGaps(warehouse, Clock(NOW), dt.timedelta(0)), gap)
     failures.open_gap(warehouse, "bdl_games", "{}")
+    failures.gap_by_id(warehouse, RUN_ID)
+    failures.recent_gaps(warehouse, include_closed=False, limit=5)
+    failures.recent_gaps(warehouse, include_closed=True, limit=5)
     failures.all_open_gaps(warehouse)
     failures.OpenGaps(warehouse, Clock(NOW), dt.timedelta(0)).has("bdl_games", "{}")
     alerts.AlertBook(ScraperSettings(), warehouse, Clock(NOW)).active(alerts.GAPS)
