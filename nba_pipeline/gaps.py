@@ -9,28 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from nba_pipeline.pipeline import PipelineClient
+from nba_pipeline.pipeline import ask_scrapers
 
 gaps_app = typer.Typer(help="Failed scrapes (gaps): list them, dismiss those no run can fill.")
 
 URL = typer.Option(help="scrapers service")
-
-
-def _failed(command: str, exc: httpx.HTTPError, url: str) -> typer.Exit:
-    """Print why the service refused (its own words for a 4xx) and return exit code 1."""
-    reason: Any = exc
-    if isinstance(exc, httpx.HTTPStatusError):
-        try:
-            reason = exc.response.json()["detail"]
-        except (ValueError, KeyError):
-            reason = exc.response.text
-    typer.echo(f"gaps {command}: {reason} (scrapers service {url})", err=True)
-    return typer.Exit(1)
 
 
 @gaps_app.command("list")
@@ -42,13 +29,7 @@ def list_gaps(
     url: Annotated[str, URL] = "http://127.0.0.1:8081",
 ) -> None:
     """List gaps, the last failed first: what failed, how often, and why it is still open."""
-    client = PipelineClient(url)
-    try:
-        gaps = client.gaps(include_closed, limit)
-    except httpx.HTTPError as exc:
-        raise _failed("list", exc, url) from None
-    finally:
-        client.close()
+    gaps = ask_scrapers("gaps list", url, lambda client: client.gaps(include_closed, limit))
     table = RichTable(title="Gaps" + (" (all)" if include_closed else " (open)"))
     for column in ("failure_id", "scraper", "game date", "attempts", "last error", "state"):
         table.add_column(column)
@@ -86,13 +67,9 @@ def dismiss(
     The data it lacks stays lacking, and a later failure of the same scrape opens a new gap.
     Dismissing twice changes nothing.
     """
-    client = PipelineClient(url)
-    try:
-        answer = client.dismiss_gap(failure_id, reason)
-    except httpx.HTTPError as exc:
-        raise _failed("dismiss", exc, url) from None
-    finally:
-        client.close()
+    answer = ask_scrapers(
+        "gaps dismiss", url, lambda client: client.dismiss_gap(failure_id, reason)
+    )
     gap = answer["gap"]
     typer.echo(f"dismissed {gap['failure_id']} ({gap['scraper_name']}): {gap['dismissed_reason']}")
     for alert in answer["cleared_alerts"]:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import typer
 from pydantic import ValidationError
 
 from libs.common.messages import RunResult
@@ -172,3 +173,25 @@ class PipelineClient:
 
     def close(self) -> None:
         self.http.close()
+
+
+Answer = TypeVar("Answer")
+
+
+def ask_scrapers(command: str, url: str, call: Callable[[PipelineClient], Answer]) -> Answer:
+    """One CLI command's call of the scrapers service; on failure it prints why (the service's
+    own words for a refusal) and exits 1."""
+    client = PipelineClient(url)
+    try:
+        return call(client)
+    except httpx.HTTPError as exc:
+        reason: Any = exc
+        if isinstance(exc, httpx.HTTPStatusError):
+            try:
+                reason = exc.response.json()["detail"]
+            except (ValueError, KeyError):
+                reason = exc.response.text
+        typer.echo(f"{command}: {reason} (scrapers service {url})", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        client.close()

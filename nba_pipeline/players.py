@@ -9,12 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from nba_pipeline.pipeline import PipelineClient
+from nba_pipeline.pipeline import ask_scrapers
 
 players_app = typer.Typer(help="The player identity: book names matched to players.")
 
@@ -38,14 +37,9 @@ def unmatched(
     if end < start:
         typer.echo("--to is before --from", err=True)
         raise typer.Exit(2)
-    client = PipelineClient(url)
-    try:
-        names = client.unmatched_names(start, end)
-    except httpx.HTTPError as exc:
-        typer.echo(f"players unmatched: {exc} (scrapers service {url})", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        client.close()
+    names = ask_scrapers(
+        "players unmatched", url, lambda client: client.unmatched_names(start, end)
+    )
     table = RichTable(title=f"Prop names matching no player, {start} to {end}")
     for column in ("game date", "book", "name"):
         table.add_column(column)
