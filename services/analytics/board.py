@@ -136,10 +136,12 @@ def ordered(rows: Sequence[Row], sort: SortKey, desc: bool) -> list[Row]:
 def sparkline(
     points: Sequence[tuple[dt.datetime, float]], width: int = 120, height: int = 28
 ) -> str:
-    """Inline SVG of a line over time: x by snapshot time, y by line, a dot at the close."""
+    """Inline SVG of a line over time: x by snapshot time, y by line, a dot at the close (at
+    the right edge, where a line of one snapshot shows only its dot)."""
     if not points:
         return '<span class="idle">-</span>'
-    start, end = points[0][0], points[-1][0]
+    end = points[-1][0]
+    start = points[0][0] if len(points) > 1 else end - dt.timedelta(seconds=1)
     span = (end - start).total_seconds() or 1.0
     low, high = min(p[1] for p in points), max(p[1] for p in points)
     pad = 3

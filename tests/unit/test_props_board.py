@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from libs.common.analytics import ANALYTICS_TABLES
 from libs.common.sources.registry import raw_tables
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from services.analytics.app import create_app
+from services.analytics.board import sparkline
 from tests.utils.fakes import fake_clients
 from tests.utils.props import DAY, UNSCORED_DAY, fill_two_days
 
@@ -131,3 +133,11 @@ def test_the_board_costs_two_queries(service: TestClient, monkeypatch: pytest.Mo
     monkeypatch.setattr(warehouse, "query", counted)
     board(service)
     assert calls == [{"game_date": DAY, "market": "player_points"}] * 2
+
+
+def test_a_line_of_one_snapshot_is_its_closing_dot_at_the_right_edge() -> None:
+    at = dt.datetime(2025, 2, 20, 23, 55, tzinfo=dt.UTC)
+    chart = sparkline([(at, 24.5)], width=120)
+    dot = re.search(r'<circle cx="([\d.]+)" cy="([\d.]+)"', chart)
+    assert dot is not None and float(dot[1]) > 100, "the close sits where closes sit"
+    assert "24.5 (23:55) UTC" in chart
