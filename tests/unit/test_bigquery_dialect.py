@@ -111,6 +111,10 @@ def rendered_writes() -> list[Sent]:
         client.origin = f"replace {table.fqn}"
         assert table.partition_column is not None
         backend.replace(table, {table.partition_column: DAY}, [sample_row(table)])
+        client.origin = f"replace {table.fqn} (rows staged by a load job)"
+        staging.replace(table, {table.partition_column: DAY}, [sample_row(table)])
+        client.origin = f"replace {table.fqn} with no rows"
+        backend.replace(table, {table.partition_column: DAY}, [])
     keyed = [table for table in DECLARED if table.natural_key and table.fqn not in rebuilt]
     client.origin = "upserts of every keyed table combined in one script"
     backend.upsert_tables([(table, [[sample_row(table)]]) for table in keyed])

@@ -292,13 +292,42 @@ def test_a_days_tables_and_an_onwards_one_are_one_script_job_each_in_its_own_sco
     assert [p.name for p in config.query_parameters] == ["game_date"]
 
 
-def test_replace_is_one_merge_of_the_staged_rows_without_a_transaction() -> None:
+def test_replace_is_one_script_job_of_one_merge_without_a_transaction() -> None:
     w, client = warehouse()
     w.replace(BDL_GAMES, {"game_date": DAY}, [{"game_id": 1, "game_date": DAY}])
-    ((_, (staging, _), _),) = client.of("load")
+    assert client.of("load") == [] and client.of("delete_table") == []
+    ((_, script, config),) = client.of("query")
+    staged, merge = script.split(";\n")
+    assert (
+        staged.startswith("CREATE TEMP TABLE staged_rows AS")
+        and "UNNEST(@replacement_rows)" in staged
+    )
+    assert merge.startswith("MERGE `proj.nba_raw.bdl_games` T USING staged_rows S ON FALSE")
+    assert "TRANSACTION" not in script
+    assert [p.name for p in config.query_parameters] == ["game_date", "replacement_rows"]
+    [row] = config.query_parameters[1].values
+    assert row.struct_values["game_id"] == 1
+
+
+def test_a_replace_with_no_rows_empties_the_partition_in_one_merge() -> None:
+    w, client = warehouse()
+    w.replace(BDL_GAMES, {"game_date": DAY}, [])
+    ((_, merge, config),) = client.of("query")
+    assert merge.startswith(
+        "MERGE `proj.nba_raw.bdl_games` T USING (SELECT * FROM `proj.nba_raw.bdl_games` WHERE FALSE)"
+    )
+    assert [p.name for p in config.query_parameters] == ["game_date"]
+
+
+def test_a_replace_too_heavy_for_one_request_is_staged_by_a_load_job() -> None:
+    client = RecordingClient()
+    w = BigQueryWarehouse(BigQueryConfig("proj", max_inline_request_bytes=2000), client=client)
+    rows = [{"game_id": i, "game_date": DAY} for i in range(40)]
+    w.replace(BDL_GAMES, {"game_date": DAY}, rows)
+    ((_, (staging, payload), _),) = client.of("load")
+    assert len(payload) == 40
     ((_, merge, config),) = client.of("query")
     assert merge.startswith(f"MERGE `proj.nba_raw.bdl_games` T USING `{staging}` S ON FALSE")
-    assert "TRANSACTION" not in merge
     assert [p.name for p in config.query_parameters] == ["game_date"]
     assert client.of("delete_table") == [("delete_table", staging, True)]
 

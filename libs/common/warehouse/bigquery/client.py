@@ -71,6 +71,9 @@ BATCH_COLUMN = "_batch"
 STAGED = "staged_rows"
 CHANGED = "changed_rows"
 """Temporary tables of an upsert script: the rows it loads, and its changed-row counts."""
+Parameter = bigquery.ScalarQueryParameter | bigquery.ArrayQueryParameter
+REPLACEMENT = "replacement_rows"
+"""The query parameter holding a replace's rows (no column is named so)."""
 
 
 def _replaces(table: Table) -> str:
@@ -393,17 +396,31 @@ class BigQueryWarehouse:
             self.client.delete_table(staging, not_found_ok=True)
 
     def replace(self, table: Table, where: Mapping[str, Any], rows: Sequence[Row]) -> None:
+        """One script job, like an upsert: the rows go in the request (a temporary table) and
+        one MERGE swaps the matching rows for them; rows too heavy for a request are staged
+        by a load job first (two jobs)."""
         self._kinds.claim([table], LOAD)  # a streamed table is refused before any job (rule 4)
-        target = self._table_id(table)
-        staging = f"{target}__staging_{uuid.uuid4().hex[:12]}"
-        self._load(staging, table, rows, bigquery.WriteDisposition.WRITE_TRUNCATE)
-        merge = replace_rows_sql(target, f"`{staging}`", table, _condition(where, alias="T"))
-        config = bigquery.QueryJobConfig(query_parameters=query_parameters(where))
+        target, condition = self._table_id(table), _condition(where, alias="T")
+        parameters: list[Parameter] = [*query_parameters(where)]
+        staged, source, staging = "", f"(SELECT * FROM `{target}` WHERE FALSE)", None
+        if rows:  # (an empty array parameter would have no struct type to send)
+            staged, source = staged_rows_sql(table, STAGED, REPLACEMENT), STAGED
+            parameters.append(rows_parameter(table, rows, [0] * len(rows), REPLACEMENT))
+            script = staged + replace_rows_sql(target, source, table, condition)
+            config = bigquery.QueryJobConfig(query_parameters=parameters)
+            if request_bytes(script, config) > self.config.max_inline_request_bytes:
+                staging = f"{target}__staging_{uuid.uuid4().hex[:12]}"
+                self._load(staging, table, rows, bigquery.WriteDisposition.WRITE_TRUNCATE)
+                staged, source = "", f"`{staging}`"
+                parameters.pop()
+        script = staged + replace_rows_sql(target, source, table, condition)
+        config = bigquery.QueryJobConfig(query_parameters=parameters)
         try:
             with self._mutating([table], LOAD):
-                self.client.query(merge, job_config=config).result()
+                self.client.query(script, job_config=config).result()
         finally:
-            self.client.delete_table(staging, not_found_ok=True)
+            if staging:
+                self.client.delete_table(staging, not_found_ok=True)
 
     def append(self, table: Table, rows: Sequence[Row]) -> None:
         """Streamed (insertAll), not a load job: log rows come one per run and per message, and
