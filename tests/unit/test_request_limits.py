@@ -19,18 +19,20 @@ from tests.utils.fakes import fake_clients
 LIMIT = 4096
 
 
-def apps() -> list[FastAPI]:
+def app_of(service: str) -> FastAPI:
+    """A service's app, made per test: one made at collection would keep its warehouse open
+    until the interpreter exits."""
     common = CommonSettings(max_body_bytes=LIMIT)
-    return [
-        scrapers_app(ScraperSettings(max_body_bytes=LIMIT), fake_clients()),
-        processors_app(common, fake_clients()),
-        analytics_app(common, fake_clients()),
-    ]
+    if service == "scrapers":
+        return scrapers_app(ScraperSettings(max_body_bytes=LIMIT), fake_clients())
+    return {"processors": processors_app, "analytics": analytics_app}[service](
+        common, fake_clients()
+    )
 
 
-@pytest.fixture(params=apps(), ids=["scrapers", "processors", "analytics"])
+@pytest.fixture(params=["scrapers", "processors", "analytics"])
 def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
-    with TestClient(request.param) as running:  # runs the lifespan: the scrapers' runner
+    with TestClient(app_of(request.param)) as running:  # runs the lifespan: the scrapers' runner
         yield running
 
 
