@@ -419,4 +419,8 @@ class DuckDBWarehouse:
                 for cursor in self._cursors:
                     cursor.close()
                 self._cursors.clear()
+            # Each thread's cursor is freed now, while the interpreter runs: a worker thread
+            # still idle at exit would otherwise free it during finalization, where duckdb's
+            # connection destructor can abort the process (duckdb/duckdb#13904).
+            self._local = threading.local()
             self._conn.close()
