@@ -21,7 +21,7 @@ run: install check-emulators ## start the local stack, run a demo day, keep serv
 	@$(UV) run --locked nba-pipeline up
 
 test: install check-emulators ## the whole suite; the emulators are started and stopped by the tests
-	@$(UV) run --locked pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	@$(UV) run --locked pytest -n 2 --dist loadfile --durations=10 $(PYTEST_ARGS)
 
 test-unit: install ## tests that need no emulator
 	@$(UV) run --locked pytest -m "not e2e" $(PYTEST_ARGS)
