@@ -135,7 +135,9 @@ def gap_condition(scraper: str, gaps: list[Row], window: int) -> Condition:
     if lost:
         text += f" {len(lost)} of them cannot be re-run: {lost[0]['unrecoverable']}."
     text += (" /backfill-gaps re-runs the others every 4 h; once the cause is fixed, "
-             "POST /backfill-gaps (docs/operations.md, 'Gap alert').")  # fmt: skip
+             "POST /backfill-gaps; a gap no run can fill: `nba-pipeline gaps list`, then "
+             "`nba-pipeline gaps dismiss FAILURE_ID --reason ...` (docs/operations.md, "
+             "'Gap alert').")  # fmt: skip
     subject = f"NBA pipeline gaps: {scraper} on {len(days)} of the last {window} days"
     return Condition(GAPS, scraper, subject, text, tuple(map(str, days)))
 

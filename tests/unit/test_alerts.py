@@ -94,6 +94,7 @@ def test_unrecoverable_gaps_are_named_in_the_alert() -> None:
     gaps = [gap(17), gap(18), gap(19, unrecoverable=reason)]
     [condition] = gap_conditions(gaps, TODAY, min_days=3, window=7)
     assert f"1 of them cannot be re-run: {reason}" in condition.text
+    assert "nba-pipeline gaps dismiss FAILURE_ID" in condition.text, "and how to close them"
 
 
 @dataclass
