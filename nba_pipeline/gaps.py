@@ -50,7 +50,8 @@ def _state(gap: dict[str, Any]) -> str:
     if gap["backfilled"]:
         return f"filled by {gap['backfill_execution_id']}"
     if gap["dismissed_at"]:
-        return f"dismissed: {gap['dismissed_reason']}"
+        by = f" by {gap['dismissed_by']}" if gap["dismissed_by"] else ""
+        return f"dismissed{by}: {gap['dismissed_reason']}"
     if gap["unrecoverable"]:
         return f"open, cannot be re-run: {gap['unrecoverable']}"
     return "open"

@@ -24,7 +24,7 @@ from libs.common.analytics import (
     export_sql,
 )
 from libs.common.audit import RUN_ROWS_FINAL_FIRST, final_runs, pending_executions
-from libs.common.auth import require_admin_identity
+from libs.common.auth import Claims, require_admin_identity
 from libs.common.deps import WarehouseDep
 from libs.common.messages import ExecutionId, GameDate
 from libs.common.players import unmatched_names
@@ -271,10 +271,14 @@ class DismissGapRequest(BaseModel):
     },
 )
 async def dismiss_gap(
-    failure_id: uuid.UUID, body: DismissGapRequest, runner: RunnerDep
+    failure_id: uuid.UUID,
+    body: DismissGapRequest,
+    runner: RunnerDep,
+    caller: Annotated[Claims | None, Depends(require_admin_identity)],
 ) -> dict[str, Any]:
     """Dismissing a dismissed gap again changes nothing (its first reason stays): safe to
-    repeat. A later failure of the same scrape opens a new gap."""
+    repeat. A later failure of the same scrape opens a new gap. With authentication on, the
+    caller's email is kept on the gap (`dismissed_by`)."""
     warehouse = runner.clients.warehouse
     gap = await run_in_threadpool(gap_by_id, warehouse, str(failure_id))
     if gap is None:
@@ -288,7 +292,7 @@ async def dismiss_gap(
             f"{gap['backfill_execution_id']}); there is nothing to dismiss",
         )
     if gap["dismissed_at"] is None:
-        gap = dismissed(gap, body.reason, runner.clock.now())
+        gap = dismissed(gap, body.reason, caller.email if caller else None, runner.clock.now())
         await run_in_threadpool(save_gap, warehouse, runner.gaps, gap)
     _, cleared = await reconcile_gap_alerts(runner)
     return {"gap": gap, "cleared_alerts": cleared}

@@ -128,10 +128,10 @@ def recent_gaps(warehouse: Warehouse, include_closed: bool, limit: int) -> list[
     )
 
 
-def dismissed(gap: dict[str, Any], reason: str, now: dt.datetime) -> dict[str, Any]:
+def dismissed(gap: dict[str, Any], reason: str, by: str | None, now: dt.datetime) -> dict[str, Any]:
     """The gap closed by an operator: no run will be asked to fill it again, and the data it
     lacks stays lacking (`backfilled` stays false, so no report counts it as filled)."""
-    return gap | {"dismissed_at": now, "dismissed_reason": reason}
+    return gap | {"dismissed_at": now, "dismissed_reason": reason, "dismissed_by": by}
 
 
 def after_run(

@@ -124,6 +124,11 @@ SCRAPER_FAILURES = Table(
             "no run is expected to fill it (a postponed game, a scrape no upstream can answer)",
         ),
         col("dismissed_reason", "STRING", description="why the operator closed it"),
+        col(
+            "dismissed_by",
+            "STRING",
+            description="the operator's email, from the admin token (NULL without authentication)",
+        ),
     ),
     natural_key=("failure_id",),
     description="Failed scrapes (gaps), open until a re-run of the same scraper and params (or "

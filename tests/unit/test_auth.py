@@ -28,6 +28,11 @@ from libs.common.auth import (
     require_admin_identity,
     require_push_identity,
 )
+from libs.common.warehouse.duckdb import DuckDBWarehouse
+from services.scrapers.app import create_app as create_scrapers_app
+from services.scrapers.settings import ScraperSettings
+from services.scrapers.tables import SCRAPER_FAILURES
+from tests.utils.fakes import fake_clients
 
 AUDIENCE = "https://nba-processors-123.us-central1.run.app"
 PUSH_SA = "pubsub-push@proj.iam.gserviceaccount.com"
@@ -306,3 +311,28 @@ def test_disabled_mode_accepts_requests_without_a_header() -> None:
     client = TestClient(tiny_app(AuthSettings(_env_file=None, push_auth_enabled=False)))
     assert client.post("/process").status_code == 200
     assert client.get("/admin/thing").status_code == 200
+
+
+def test_a_dismissed_gap_keeps_the_email_of_the_operator_who_dismissed_it(
+    settings: AuthSettings, key: rsa.RSAPrivateKey
+) -> None:
+    warehouse = DuckDBWarehouse(":memory:")
+    scrapers = create_scrapers_app(
+        ScraperSettings(**settings.model_dump()), fake_clients(warehouse)
+    )
+    failure_id = "0b6c4b1e-2d55-4a8f-8f43-6f6d1f2c9a01"
+    with TestClient(scrapers) as client:
+        warehouse.upsert(SCRAPER_FAILURES, [
+            {"failure_id": failure_id, "scraper_name": "bdl_box_scores", "params": {},
+             "params_key": "{}", "first_failed_at": dt.datetime.now(dt.UTC), "attempts": 1,
+             "backfilled": False}
+        ])  # fmt: skip
+        path, body = f"/admin/gaps/{failure_id}/dismiss", {"reason": "game postponed"}
+        as_push = {"Authorization": f"Bearer {token(key)}"}
+        assert client.post(path, json=body, headers=as_push).status_code == 403
+        as_operator = {"Authorization": f"Bearer {token(key, email=SCHEDULER_SA)}"}
+        answer = client.post(path, json=body, headers=as_operator)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["gap"]["dismissed_by"] == SCHEDULER_SA
+    [row] = warehouse.query("SELECT dismissed_by FROM {nba_orchestration.scraper_failures}")
+    assert row["dismissed_by"] == SCHEDULER_SA
