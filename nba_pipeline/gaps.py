@@ -31,7 +31,8 @@ def list_gaps(
     """List gaps, the last failed first: what failed, how often, and why it is still open."""
     gaps = ask_scrapers("gaps list", url, lambda client: client.gaps(include_closed, limit))
     table = RichTable(title="Gaps" + (" (all)" if include_closed else " (open)"))
-    for column in ("failure_id", "scraper", "game date", "attempts", "last error", "state"):
+    table.add_column("failure_id", no_wrap=True, min_width=36)  # whole, to paste into dismiss
+    for column in ("scraper", "game date", "attempts", "last error", "state"):
         table.add_column(column)
     for gap in gaps:
         table.add_row(
@@ -42,7 +43,7 @@ def list_gaps(
             gap["error_message"] or gap["error_class"] or "",
             _state(gap),
         )
-    Console(width=200).print(table)
+    Console().print(table)
     typer.echo(f"gaps: {len(gaps)}")
 
 

@@ -185,13 +185,23 @@ def ask_scrapers(command: str, url: str, call: Callable[[PipelineClient], Answer
     try:
         return call(client)
     except httpx.HTTPError as exc:
-        reason: Any = exc
-        if isinstance(exc, httpx.HTTPStatusError):
-            try:
-                reason = exc.response.json()["detail"]
-            except (ValueError, KeyError):
-                reason = exc.response.text
+        reason = refusal(exc.response) if isinstance(exc, httpx.HTTPStatusError) else str(exc)
         typer.echo(f"{command}: {reason} (scrapers service {url})", err=True)
         raise typer.Exit(1) from None
     finally:
         client.close()
+
+
+def refusal(response: httpx.Response) -> str:
+    """The service's reason for a 4xx/5xx: its `detail`, a validation error as `field: why`."""
+    try:
+        detail = response.json()["detail"]
+    except (ValueError, KeyError, TypeError):
+        return response.text
+    if isinstance(detail, list):
+        return "; ".join(
+            f"{item['loc'][-1]}: {item['msg']}" if isinstance(item, dict) and item.get("loc")
+            else str(item)
+            for item in detail
+        )  # fmt: skip
+    return str(detail)

@@ -28,7 +28,7 @@ def gap(failure_id: str, day: dt.date, message: str, hours_later: int) -> dict[s
 
 
 def gaps(*args: str) -> Any:
-    return CliRunner().invoke(app, ["gaps", *args, "--url", URL])
+    return CliRunner().invoke(app, ["gaps", *args, "--url", URL], env={"COLUMNS": "160"})
 
 
 def test_an_operator_lists_open_gaps_and_dismisses_one() -> None:
@@ -60,3 +60,15 @@ def test_dismissing_an_unknown_gap_says_where_to_find_the_ids() -> None:
         done = gaps("dismiss", POSTPONED, "--reason", "game postponed")
     assert done.exit_code == 1
     assert f"no gap has failure_id '{POSTPONED}'" in done.output and "/admin/gaps" in done.output
+
+
+def test_a_refused_dismissal_names_the_field_to_fix() -> None:
+    with scrapers_at(URL, DuckDBWarehouse(":memory:")):
+        short = gaps("dismiss", POSTPONED, "--reason", "x")
+        not_an_id = gaps("dismiss", "not-a-uuid", "--reason", "game postponed")
+    assert (
+        short.exit_code == 1 and "reason: String should have at least 3 characters" in short.output
+    )
+    assert (
+        not_an_id.exit_code == 1 and "failure_id: Input should be a valid UUID" in not_an_id.output
+    )
