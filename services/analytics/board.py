@@ -136,18 +136,19 @@ def ordered(rows: Sequence[Row], sort: SortKey, desc: bool) -> list[Row]:
 def sparkline(
     points: Sequence[tuple[dt.datetime, float]], width: int = 120, height: int = 28
 ) -> str:
-    """Inline SVG of a line over time: x by snapshot time, y by line, a dot at the close (at
-    the right edge, where a line of one snapshot shows only its dot)."""
+    """Inline SVG of a line over time: x by snapshot time, y by line, a dot at the close.
+    x is measured back from the close at the right edge, so snapshots of one moment (a line
+    of one snapshot) sit there too."""
     if not points:
         return '<span class="idle">-</span>'
-    end = points[-1][0]
-    start = points[0][0] if len(points) > 1 else end - dt.timedelta(seconds=1)
-    span = (end - start).total_seconds() or 1.0
+    start, end = points[0][0], points[-1][0]
+    span = (end - start).total_seconds()
     low, high = min(p[1] for p in points), max(p[1] for p in points)
     pad = 3
 
     def xy(at: dt.datetime, line: float) -> str:
-        x = pad + (width - 2 * pad) * (at - start).total_seconds() / span
+        before_close = (end - at).total_seconds() / span if span else 0.0
+        x = width - pad - (width - 2 * pad) * before_close
         y = height / 2 if high == low else pad + (height - 2 * pad) * (high - line) / (high - low)
         return f"{x:.1f},{y:.1f}"
 
