@@ -71,7 +71,6 @@ BATCH_COLUMN = "_batch"
 STAGED = "staged_rows"
 CHANGED = "changed_rows"
 """Temporary tables of an upsert script: the rows it loads, and its changed-row counts."""
-Parameter = bigquery.ScalarQueryParameter | bigquery.ArrayQueryParameter
 REPLACEMENT = "replacement_rows"
 """The query parameter holding a replace's rows (no column is named so)."""
 
@@ -379,21 +378,28 @@ class BigQueryWarehouse:
             counts[int(row.get("part", 0))][int(row["batch"])] = int(row["n"])
         return counts
 
+    @contextlib.contextmanager
+    def _staged(
+        self, table: Table, rows: Sequence[Row], extra: Sequence[bigquery.SchemaField] = ()
+    ) -> Iterator[str]:
+        """A table of its own holding `rows`, put there by a load job, for rows too heavy for a
+        request; dropped after."""
+        staging = f"{self._table_id(table)}__staging_{uuid.uuid4().hex[:12]}"
+        self._load(staging, table, rows, bigquery.WriteDisposition.WRITE_TRUNCATE, extra)
+        try:
+            yield staging
+        finally:
+            self.client.delete_table(staging, not_found_ok=True)
+
     def _merge_staged(
         self, table: Table, rows: Sequence[Row], batch_of_row: Sequence[int]
     ) -> list[Any]:
-        """The upsert script over rows staged by a load job (a table of their own, dropped
-        after): for loads too heavy for a request."""
+        """The upsert script over rows staged by a load job: for loads too heavy for a request."""
         target = self._table_id(table)
-        staging = f"{target}__staging_{uuid.uuid4().hex[:12]}"
         staged = [{**row, BATCH_COLUMN: i} for row, i in zip(rows, batch_of_row, strict=True)]
         batch_field = bigquery.SchemaField(BATCH_COLUMN, "INT64", mode="REQUIRED")
-        self._load(staging, table, staged, bigquery.WriteDisposition.WRITE_TRUNCATE, [batch_field])
-        try:
-            with self._mutating([table], LOAD):
-                return list(self.client.query(upsert_script(target, staging, table)).result())
-        finally:
-            self.client.delete_table(staging, not_found_ok=True)
+        with self._staged(table, staged, [batch_field]) as staging, self._mutating([table], LOAD):
+            return list(self.client.query(upsert_script(target, staging, table)).result())
 
     def replace(self, table: Table, where: Mapping[str, Any], rows: Sequence[Row]) -> None:
         """One script job, like an upsert: the rows go in the request (a temporary table) and
@@ -401,26 +407,27 @@ class BigQueryWarehouse:
         by a load job first (two jobs)."""
         self._kinds.claim([table], LOAD)  # a streamed table is refused before any job (rule 4)
         target, condition = self._table_id(table), _condition(where, alias="T")
-        parameters: list[Parameter] = [*query_parameters(where)]
-        staged, source, staging = "", f"(SELECT * FROM `{target}` WHERE FALSE)", None
-        if rows:  # (an empty array parameter would have no struct type to send)
-            staged, source = staged_rows_sql(table, STAGED, REPLACEMENT), STAGED
-            parameters.append(rows_parameter(table, rows, [0] * len(rows), REPLACEMENT))
-            script = staged + replace_rows_sql(target, source, table, condition)
-            config = bigquery.QueryJobConfig(query_parameters=parameters)
-            if request_bytes(script, config) > self.config.max_inline_request_bytes:
-                staging = f"{target}__staging_{uuid.uuid4().hex[:12]}"
-                self._load(staging, table, rows, bigquery.WriteDisposition.WRITE_TRUNCATE)
-                staged, source = "", f"`{staging}`"
-                parameters.pop()
-        script = staged + replace_rows_sql(target, source, table, condition)
-        config = bigquery.QueryJobConfig(query_parameters=parameters)
-        try:
-            with self._mutating([table], LOAD):
-                self.client.query(script, job_config=config).result()
-        finally:
-            if staging:
-                self.client.delete_table(staging, not_found_ok=True)
+        where_parameters = query_parameters(where)
+        by_where = bigquery.QueryJobConfig(query_parameters=where_parameters)
+        if not rows:  # an empty array parameter would have no struct type to send
+            nothing = f"(SELECT * FROM `{target}` WHERE FALSE)"
+            self._run_replace(table, replace_rows_sql(target, nothing, table, condition), by_where)
+            return
+        in_request = rows_parameter(table, rows, [0] * len(rows), REPLACEMENT)
+        inline = bigquery.QueryJobConfig(query_parameters=[*where_parameters, in_request])
+        script = staged_rows_sql(table, STAGED, REPLACEMENT) + replace_rows_sql(
+            target, STAGED, table, condition
+        )
+        if request_bytes(script, inline) <= self.config.max_inline_request_bytes:
+            self._run_replace(table, script, inline)
+            return
+        with self._staged(table, rows) as staging:
+            merge = replace_rows_sql(target, f"`{staging}`", table, condition)
+            self._run_replace(table, merge, by_where)
+
+    def _run_replace(self, table: Table, sql: str, config: bigquery.QueryJobConfig) -> None:
+        with self._mutating([table], LOAD):
+            self.client.query(sql, job_config=config).result()
 
     def append(self, table: Table, rows: Sequence[Row]) -> None:
         """Streamed (insertAll), not a load job: log rows come one per run and per message, and
