@@ -33,6 +33,7 @@ from services.scrapers.app import create_app as create_scrapers_app
 from services.scrapers.settings import ScraperSettings
 from services.scrapers.tables import SCRAPER_FAILURES
 from tests.utils.fakes import fake_clients
+from tests.utils.scrapers import open_gap_row
 
 AUDIENCE = "https://nba-processors-123.us-central1.run.app"
 PUSH_SA = "pubsub-push@proj.iam.gserviceaccount.com"
@@ -322,11 +323,7 @@ def test_a_dismissed_gap_keeps_the_email_of_the_operator_who_dismissed_it(
     )
     failure_id = "0b6c4b1e-2d55-4a8f-8f43-6f6d1f2c9a01"
     with TestClient(scrapers) as client:
-        warehouse.upsert(SCRAPER_FAILURES, [
-            {"failure_id": failure_id, "scraper_name": "bdl_box_scores", "params": {},
-             "params_key": "{}", "first_failed_at": dt.datetime.now(dt.UTC), "attempts": 1,
-             "backfilled": False}
-        ])  # fmt: skip
+        warehouse.upsert(SCRAPER_FAILURES, [open_gap_row(failure_id, "bdl_box_scores", {})])
         path, body = f"/admin/gaps/{failure_id}/dismiss", {"reason": "game postponed"}
         as_push = {"Authorization": f"Bearer {token(key)}"}
         assert client.post(path, json=body, headers=as_push).status_code == 403

@@ -18,7 +18,7 @@ from nba_pipeline.scheduler import SchedulerConfig, SchedulerLoop
 from services.scrapers.tables import SCRAPER_FAILURES
 from tests.conftest import RECORDINGS
 from tests.utils.receivers import Received, smtp_server, webhook_receiver
-from tests.utils.scrapers import DAY, GAMES, STARTED, Scrapers, scrapers_app
+from tests.utils.scrapers import DAY, GAMES, Scrapers, open_gap_row, scrapers_app
 from tests.utils.service_queries import Recording
 
 JOBS = SchedulerConfig.load()
@@ -155,8 +155,7 @@ def test_a_live_only_gap_without_a_counterpart_stays_open_and_is_reported_unreco
 
 def test_a_gap_of_a_scraper_no_longer_registered_is_reported_not_raised() -> None:
     with scrapers_app() as scrapers:
-        gap = {"failure_id": "gone", "scraper_name": "retired_scraper", "params": {}, "params_key": "{}",
-               "first_failed_at": STARTED, "attempts": 1, "backfilled": False}  # fmt: skip
+        gap = open_gap_row("gone", "retired_scraper", {})
         scrapers.warehouse.upsert(SCRAPER_FAILURES, [gap])
         [reported] = backfill(scrapers)["unrecoverable"]
     assert reported["reason"] == "retired_scraper is no longer a registered scraper"
@@ -166,9 +165,7 @@ def test_a_gap_whose_params_no_upstream_answers_is_reported_not_re_run() -> None
     """Gaps recorded before the parameters were bounded (issue 17) hold params the scraper now
     refuses: re-running them would fail every pass and alert for nothing."""
     with scrapers_app() as scrapers:
-        gap = {"failure_id": "old", "scraper_name": "espn_roster", "params": {"team_id": ".."},
-               "params_key": '{"team_id": ".."}', "first_failed_at": STARTED, "attempts": 1,
-               "backfilled": False}  # fmt: skip
+        gap = open_gap_row("old", "espn_roster", {"team_id": ".."})
         scrapers.warehouse.upsert(SCRAPER_FAILURES, [gap])
         report = backfill(scrapers)
         [reported] = report["unrecoverable"]
@@ -264,9 +261,8 @@ def test_a_successful_run_with_no_gap_open_costs_no_warehouse_query() -> None:
 def test_another_instances_gap_is_seen_once_the_view_is_older_than_its_max_age() -> None:
     with scrapers_app() as scrapers:
         assert scrapers.scrape().status_code == 200, "its view of open gaps is read now"
-        gap = {"failure_id": "elsewhere", "scraper_name": "bdl_games", "params": {"date": DAY.isoformat()},
-               "params_key": f'{{"date":"{DAY.isoformat()}"}}', "game_date": DAY, "workflow": "MANUAL",
-               "first_failed_at": STARTED, "attempts": 1, "backfilled": False}  # fmt: skip
+        gap = open_gap_row("elsewhere", "bdl_games", {"date": DAY.isoformat()}, game_date=DAY,
+                           workflow="MANUAL")  # fmt: skip
         scrapers.warehouse.upsert(SCRAPER_FAILURES, [gap])  # as another instance's failed run
         scrapers.scrape()
         assert not gaps(scrapers)["elsewhere"]["backfilled"], "within its max age, the view stands"

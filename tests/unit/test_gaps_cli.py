@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from nba_pipeline.cli import app
 from services.scrapers.tables import SCRAPER_FAILURES
+from tests.utils.scrapers import open_gap_row
 from tests.utils.served import scrapers_at
 
 URL = "http://scrapers"
@@ -20,11 +21,11 @@ OUTAGE = "5d7e0a3c-91b2-4c6e-a0f4-2b8d3c4e5f60"
 
 
 def gap(failure_id: str, day: dt.date, message: str, hours_later: int) -> dict[str, Any]:
-    params = {"date": day.isoformat()}
-    return {"failure_id": failure_id, "scraper_name": "bdl_box_scores", "params": params,
-            "params_key": f'{{"date":"{day}"}}', "game_date": day, "error_class": "UpstreamError",
-            "error_message": message, "attempts": 3, "first_failed_at": FAILED_AT,
-            "last_failed_at": FAILED_AT + dt.timedelta(hours=hours_later), "backfilled": False}  # fmt: skip
+    return open_gap_row(
+        failure_id, "bdl_box_scores", {"date": day.isoformat()}, FAILED_AT, game_date=day,
+        error_class="UpstreamError", error_message=message, attempts=3,
+        last_failed_at=FAILED_AT + dt.timedelta(hours=hours_later),
+    )  # fmt: skip
 
 
 def gaps(*args: str) -> Any:

@@ -19,6 +19,7 @@ from libs.common.gcs import RawFileStore
 from libs.common.pubsub import Publisher
 from libs.common.warehouse.duckdb import DuckDBWarehouse
 from services.scrapers.app import create_app
+from services.scrapers.failures import params_key
 from services.scrapers.settings import ScraperSettings
 from tests.conftest import RECORDINGS
 from tests.utils.fakes import RecordingPublisher, memory_store
@@ -27,6 +28,20 @@ GAMES_URL = "https://api.balldontlie.io/v1/games"
 DAY = dt.date(2025, 2, 20)
 GAMES = json.loads((RECORDINGS / "balldontlie" / "bdl_games_v1_raw_2025-02-20.json").read_text())
 STARTED = dt.datetime(2025, 2, 21, 4, 0, tzinfo=dt.UTC)
+
+
+def open_gap_row(
+    failure_id: str,
+    scraper_name: str,
+    params: dict[str, Any],
+    first_failed_at: dt.datetime = STARTED,
+    **columns: Any,
+) -> dict[str, Any]:
+    """A `scraper_failures` row as one failed run opens it (canonical params key, one attempt,
+    not backfilled), for a test to write directly; `columns` add or replace columns."""
+    return {"failure_id": failure_id, "scraper_name": scraper_name, "params": params,
+            "params_key": params_key(params), "first_failed_at": first_failed_at, "attempts": 1,
+            "backfilled": False} | columns  # fmt: skip
 
 
 @dataclass

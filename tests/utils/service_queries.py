@@ -28,6 +28,7 @@ from services.scrapers.orchestration import cleanup, engine
 from services.scrapers.orchestration.lines import observe_games_without_lines
 from services.scrapers.settings import ScraperSettings
 from tests.utils.fakes import fake_clients
+from tests.utils.scrapers import open_gap_row
 from tests.utils.tables import ORCHESTRATION_TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,8 +100,7 @@ def drive_services(w: Recording) -> None:
               "execution_id": RUN_ID, "source_file": "gs://b/s.json", "loaded_at": NOW}  # fmt: skip
     w.upsert(get_source("nbac_schedule").table, [tipoff])  # so the props are looked up too
     observe_games_without_lines(warehouse, NOW, dt.timedelta(minutes=30))
-    gap = {"failure_id": RUN_ID, "scraper_name": "bdl_games", "params": {}, "params_key": "{}",
-           "first_failed_at": NOW, "attempts": 1, "backfilled": False}  # fmt: skip
+    gap = open_gap_row(RUN_ID, "bdl_games", {}, NOW)
     failures.save_gap(warehouse, failures.OpenGaps(warehouse, Clock(NOW), dt.timedelta(0)), gap)
     failures.open_gap(warehouse, "bdl_games", "{}")
     failures.gap_by_id(warehouse, RUN_ID)
